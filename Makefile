@@ -1,0 +1,45 @@
+# `make run` and `make test` do all set-up on a fresh machine.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $$p && break; done)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TYPECHECK := .build/typecheck/freegin_ai
+LAYERS := domain projections adapters cli
+
+.PHONY: run test lint typecheck imports pytest bench clean typecheck-tree
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/freegin-ai list-models
+
+# mypy and import-linter read the source through a tree of links named like the installed package.
+typecheck-tree:
+	@mkdir -p $(TYPECHECK)
+	@for layer in $(LAYERS); do ln -sfn ../../../$$layer $(TYPECHECK)/$$layer; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) typecheck-tree
+	$(BIN)/mypy -p freegin_ai
+
+imports: $(STAMP) typecheck-tree
+	PYTHONPATH=.build/typecheck $(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck imports pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""freegin-ai adapters layer."""

@@ -1,0 +1,40 @@
+"""Domain errors: the rules a command can break.
+
+    DomainError
+    ├── UnknownProviderError
+    ├── UnknownWorkloadError
+    ├── InvalidModelNameError
+    ├── InvalidPriorityError
+    ├── NotActiveError
+    └── SuggestionStateError
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Raised when a command breaks a rule of the catalog."""
+
+
+class UnknownProviderError(DomainError):
+    """Raised when a provider name is not one the catalog knows."""
+
+
+class UnknownWorkloadError(DomainError):
+    """Raised when a workload name is not one of the workload categories."""
+
+
+class InvalidModelNameError(DomainError):
+    """Raised when a model identifier is empty or not plausible."""
+
+
+class InvalidPriorityError(DomainError):
+    """Raised when a priority is negative or not a whole number."""
+
+
+class NotActiveError(DomainError):
+    """Raised when retiring or changing a roster entry that is not active."""
+
+
+class SuggestionStateError(DomainError):
+    """Raised when a suggestion cannot move to the asked status from its current one."""
