@@ -1,0 +1,56 @@
+"""The provider port: one chat completion over HTTP, and listing a provider's models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatRequest:
+    """What the router asks a provider for."""
+
+    model: str
+    prompt: str
+    system: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatReply:
+    """What a provider answered, with the token counts it reported (None when it did not)."""
+
+    text: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    raw_usage: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderEndpoint:
+    """Where and how to reach one provider: its wire format, base URL and key (if any).
+
+    `api_key` is a secret: it is never logged, stored in events or put in messages.
+    """
+
+    name: str
+    api: str  # "openai", "gemini" or "anthropic"
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+class ChatProvider(Protocol):
+    """A provider adapter for one wire format."""
+
+    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+        """Send one chat completion; raise ProviderError on any failure."""
+        ...
+
+    async def list_models(self, client: httpx.AsyncClient) -> list[str]:
+        """Return the model ids the provider lists; raise ProviderError on failure."""
+        ...
