@@ -1,11 +1,11 @@
 """Adapter errors: what can go wrong outside the domain.
 
-    AdapterError
-    ├── ConfigError
-    ├── CredentialError
-    ├── StorageError
-    │   └── ConcurrentWriteError
-    └── ProviderError
+AdapterError
+├── ConfigError
+├── CredentialError
+├── StorageError
+│   └── ConcurrentWriteError
+└── ProviderError
 """
 
 from __future__ import annotations

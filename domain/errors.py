@@ -1,12 +1,12 @@
 """Domain errors: the rules a command can break.
 
-    DomainError
-    ├── UnknownProviderError
-    ├── UnknownWorkloadError
-    ├── InvalidModelNameError
-    ├── InvalidPriorityError
-    ├── NotActiveError
-    └── SuggestionStateError
+DomainError
+├── UnknownProviderError
+├── UnknownWorkloadError
+├── InvalidModelNameError
+├── InvalidPriorityError
+├── NotActiveError
+└── SuggestionStateError
 """
 
 from __future__ import annotations

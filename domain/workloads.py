@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from freegin_ai.domain.errors import UnknownWorkloadError
 
 
-class Workload(str, Enum):
+class Workload(StrEnum):
     """A workload category; the value is the stored lower-case name."""
 
     CHAT = "chat"

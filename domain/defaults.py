@@ -1,0 +1,106 @@
+"""The default roster seeded on first use, once per (provider, workload)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from freegin_ai.domain.workloads import Workload
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultModel:
+    """One seeded roster entry."""
+
+    provider: str
+    workload: Workload
+    model: str
+    priority: int
+    rationale: str
+
+
+def _entries(
+    provider: str, model: str, rationale: str, priorities: dict[Workload, int]
+) -> list[DefaultModel]:
+    return [DefaultModel(provider, w, model, p, rationale) for w, p in priorities.items()]
+
+
+W = Workload
+
+#: The guide's HuggingFace table, exactly.
+HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
+    DefaultModel(
+        "huggingface",
+        W.CHAT,
+        "mistralai/Mistral-7B-Instruct-v0.2",
+        100,
+        "General-purpose chat model",
+    ),
+    DefaultModel(
+        "huggingface", W.CODE, "bigcode/starcoder", 100, "Specialized for code generation"
+    ),
+    DefaultModel(
+        "huggingface",
+        W.SUMMARIZATION,
+        "facebook/bart-large-cnn",
+        100,
+        "Optimized for summarization",
+    ),
+    DefaultModel(
+        "huggingface",
+        W.EXTRACTION,
+        "tiiuae/falcon-7b-instruct",
+        100,
+        "Good for information extraction",
+    ),
+    DefaultModel(
+        "huggingface",
+        W.CREATIVE,
+        "mistralai/Mistral-7B-Instruct-v0.2",
+        100,
+        "Creative writing and ideation",
+    ),
+    DefaultModel(
+        "huggingface",
+        W.CLASSIFICATION,
+        "facebook/bart-large-mnli",
+        100,
+        "Text classification and NLI",
+    ),
+)
+
+#: Defaults for the other providers the router supports (priorities from the original tool).
+OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
+    *_entries(
+        "groq",
+        "llama-3.3-70b-versatile",
+        "Fast free-tier Llama 3.3 70B on Groq",
+        {W.CHAT: 10, W.CODE: 10, W.SUMMARIZATION: 20, W.CREATIVE: 15},
+    ),
+    *_entries(
+        "deepseek",
+        "deepseek-chat",
+        "Inexpensive general model (DeepSeek V3 series)",
+        {
+            W.CHAT: 20,
+            W.CODE: 15,
+            W.SUMMARIZATION: 25,
+            W.EXTRACTION: 20,
+            W.CREATIVE: 25,
+            W.CLASSIFICATION: 25,
+        },
+    ),
+    *_entries(
+        "google",
+        "gemini-2.5-flash",
+        "Gemini Flash: fast, generous free tier",
+        {W.CHAT: 40, W.CODE: 35, W.SUMMARIZATION: 40},
+    ),
+    *_entries(
+        "openrouter",
+        "deepseek/deepseek-r1:free",
+        "Free DeepSeek R1 through OpenRouter",
+        {W.CHAT: 50, W.CODE: 50},
+    ),
+)
+
+DEFAULT_MODELS: tuple[DefaultModel, ...] = HUGGINGFACE_DEFAULTS + OTHER_DEFAULTS

@@ -1,0 +1,101 @@
+"""UsageRecord: one provider call as it happened. Each call is its own stream of one event,
+so concurrent loggers never contend on a shared stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
+
+
+class UsageRecord(Aggregate):
+    """A logged provider call."""
+
+    class UsageLogged(Aggregate.Created):
+        """A provider call was made; `model` is None only for imported legacy rows."""
+
+        provider: str
+        workload: str | None
+        model: str | None
+        success: bool
+        latency_ms: int
+        error: str | None = None
+        error_kind: str | None = None
+        prompt_tokens: int | None = None
+        completion_tokens: int | None = None
+        total_tokens: int | None = None
+        input_cost_micros: int | None = None
+        output_cost_micros: int | None = None
+        total_cost_micros: int | None = None
+        retry_after_s: float | None = None
+        request_key: str | None = None
+        arm: str | None = None
+
+    def __init__(self, provider: str, workload: str | None, model: str | None) -> None:
+        self.provider = provider
+        self.workload = workload
+        self.model = model
+
+
+_TOPIC = get_topic(UsageRecord)
+
+
+def usage_logged(
+    *,
+    id: UUID,
+    at: datetime,
+    provider: str,
+    workload: str | None,
+    model: str | None,
+    success: bool,
+    latency_ms: int,
+    error: str | None = None,
+    error_kind: str | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    total_tokens: int | None = None,
+    input_cost_micros: int | None = None,
+    output_cost_micros: int | None = None,
+    total_cost_micros: int | None = None,
+    retry_after_s: float | None = None,
+    request_key: str | None = None,
+    arm: str | None = None,
+) -> UsageRecord.UsageLogged:
+    """Build the one event of a usage stream without materialising the aggregate.
+
+    Usage is logged on every call, so this skips the aggregate object on the hot path.
+    """
+    if total_tokens is None and prompt_tokens is not None and completion_tokens is not None:
+        total_tokens = prompt_tokens + completion_tokens
+    if total_cost_micros is None and (
+        input_cost_micros is not None or output_cost_micros is not None
+    ):
+        total_cost_micros = (input_cost_micros or 0) + (output_cost_micros or 0)
+    # The event class is made a dataclass by eventsourcing's metaclass, which mypy cannot see.
+    event_class: Any = UsageRecord.UsageLogged
+    event: UsageRecord.UsageLogged = event_class(
+        originator_id=id,
+        originator_version=1,
+        timestamp=at,
+        originator_topic=_TOPIC,
+        provider=provider,
+        workload=workload,
+        model=model,
+        success=success,
+        latency_ms=max(0, int(latency_ms)),
+        error=error,
+        error_kind=error_kind,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=total_tokens,
+        input_cost_micros=input_cost_micros,
+        output_cost_micros=output_cost_micros,
+        total_cost_micros=total_cost_micros,
+        retry_after_s=retry_after_s,
+        request_key=request_key,
+        arm=arm,
+    )
+    return event
