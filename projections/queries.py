@@ -1,0 +1,243 @@
+"""Query functions over the read tables: what the CLI and the router ask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, select
+
+from freegin_ai.projections.tables import (
+    provider_model_suggestions,
+    provider_models,
+    provider_usage_stats,
+)
+from freegin_ai.projections.usage import BUCKETS, decode_histogram, histogram_percentile
+
+
+@dataclass(frozen=True, slots=True)
+class RosterRow:
+    """A row of `provider_models`."""
+
+    provider: str
+    workload: str
+    model: str
+    status: str
+    priority: int
+    rationale: str | None
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionRow:
+    """A row of `provider_model_suggestions`."""
+
+    id: int
+    provider: str
+    workload: str
+    model: str
+    status: str
+    rationale: str | None
+    metadata: dict[str, Any]
+    created_at: str
+    updated_at: str
+
+
+@dataclass(slots=True)
+class ModelStats:
+    """Usage totals of one model (or of several, for a total line)."""
+
+    provider: str
+    workload: str
+    model: str
+    arm: str = ""
+    calls: int = 0
+    successes: int = 0
+    latency_sum_ms: int = 0
+    latency_min_ms: int = 0
+    latency_max_ms: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_micros: int = 0
+    last_used_at: str | None = None
+    histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    @property
+    def success_rate(self) -> float:
+        """Percentage of calls that succeeded (0 when there were none)."""
+        return 100.0 * self.successes / self.calls if self.calls else 0.0
+
+    @property
+    def avg_latency_ms(self) -> float:
+        return self.latency_sum_ms / self.calls if self.calls else 0.0
+
+    @property
+    def p50_latency_ms(self) -> float:
+        return histogram_percentile(self.histogram, 0.5, self.latency_min_ms, self.latency_max_ms)
+
+    @property
+    def p95_latency_ms(self) -> float:
+        return histogram_percentile(self.histogram, 0.95, self.latency_min_ms, self.latency_max_ms)
+
+    @property
+    def cost_per_success_micros(self) -> float | None:
+        return self.cost_micros / self.successes if self.successes else None
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Merge a stats row (or another ModelStats' fields) into this one."""
+        if self.calls == 0:
+            self.latency_min_ms = int(row["latency_min_ms"])
+            self.latency_max_ms = int(row["latency_max_ms"])
+        else:
+            self.latency_min_ms = min(self.latency_min_ms, int(row["latency_min_ms"]))
+            self.latency_max_ms = max(self.latency_max_ms, int(row["latency_max_ms"]))
+        self.calls += int(row["calls"])
+        self.successes += int(row["successes"])
+        self.latency_sum_ms += int(row["latency_sum_ms"])
+        self.prompt_tokens += int(row["prompt_tokens"])
+        self.completion_tokens += int(row["completion_tokens"])
+        self.total_tokens += int(row["total_tokens"])
+        self.cost_micros += int(row["cost_micros"])
+        last = row["last_used_at"]
+        if last and (self.last_used_at is None or last > self.last_used_at):
+            self.last_used_at = last
+        for index, count in enumerate(decode_histogram(row["latency_histogram"])):
+            self.histogram[index] += count
+
+
+def _meta(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    value: dict[str, Any] = msgspec.json.decode(text)
+    return value
+
+
+def list_roster(
+    conn: Connection,
+    *,
+    provider: str | None = None,
+    workload: str | None = None,
+    include_retired: bool = False,
+) -> list[RosterRow]:
+    """Roster rows ordered by provider, workload, priority, model; retired ones only if asked."""
+    t = provider_models
+    query = select(t).order_by(t.c.provider, t.c.workload, t.c.priority, t.c.model)
+    if provider:
+        query = query.where(t.c.provider == provider)
+    if workload:
+        query = query.where(t.c.workload == workload)
+    if not include_retired:
+        query = query.where(t.c.status == "active")
+    return [roster_row(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def roster_row(row: dict[str, Any]) -> RosterRow:
+    """A RosterRow from a table row (or a folded row)."""
+    return RosterRow(
+        provider=row["provider"],
+        workload=row["workload"],
+        model=row["model"],
+        status=row["status"],
+        priority=int(row["priority"]),
+        rationale=row["rationale"],
+        metadata=_meta(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def list_suggestions(
+    conn: Connection,
+    *,
+    provider: str | None = None,
+    workload: str | None = None,
+    statuses: tuple[str, ...] | None = None,
+) -> list[SuggestionRow]:
+    """Suggestions ordered by provider, workload, status, model."""
+    t = provider_model_suggestions
+    query = select(t).order_by(t.c.provider, t.c.workload, t.c.status, t.c.model)
+    if provider:
+        query = query.where(t.c.provider == provider)
+    if workload:
+        query = query.where(t.c.workload == workload)
+    if statuses:
+        query = query.where(t.c.status.in_(statuses))
+    return [
+        SuggestionRow(
+            id=int(r["id"]),
+            provider=r["provider"],
+            workload=r["workload"],
+            model=r["model"],
+            status=r["status"],
+            rationale=r["rationale"],
+            metadata=_meta(r["metadata"]),
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+        )
+        for r in conn.execute(query).mappings()
+    ]
+
+
+def list_usage_stats(
+    conn: Connection,
+    *,
+    provider: str | None = None,
+    workload: str | None = None,
+    model: str | None = None,
+    since_day: str | None = None,
+) -> list[ModelStats]:
+    """Per (provider, workload, model, arm) totals from the stats table, ordered by those keys."""
+    t = provider_usage_stats
+    query = select(t)
+    if provider:
+        query = query.where(t.c.provider == provider)
+    if workload:
+        query = query.where(t.c.workload == workload)
+    if model:
+        query = query.where(t.c.model == model)
+    if since_day:
+        query = query.where(t.c.day >= since_day)
+    merged: dict[tuple[str, str, str, str], ModelStats] = {}
+    for row in conn.execute(query).mappings():
+        key = (row["provider"], row["workload"], row["model"], row["arm"])
+        stats = merged.get(key)
+        if stats is None:
+            stats = merged[key] = ModelStats(
+                provider=key[0], workload=key[1], model=key[2], arm=key[3]
+            )
+        stats.add(dict(row))
+    return [merged[k] for k in sorted(merged)]
+
+
+def get_usage_summary(
+    conn: Connection,
+    *,
+    provider: str,
+    workload: str | None = None,
+    since_day: str | None = None,
+) -> ModelStats:
+    """All calls of a provider (and workload) folded into one total, as the guide's usage_stats."""
+    total = ModelStats(provider=provider, workload=workload or "", model="")
+    for stats in list_usage_stats(conn, provider=provider, workload=workload, since_day=since_day):
+        total.add(_as_row(stats))
+    return total
+
+
+def _as_row(stats: ModelStats) -> dict[str, Any]:
+    return {
+        "calls": stats.calls,
+        "successes": stats.successes,
+        "latency_sum_ms": stats.latency_sum_ms,
+        "latency_min_ms": stats.latency_min_ms,
+        "latency_max_ms": stats.latency_max_ms,
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "total_tokens": stats.total_tokens,
+        "cost_micros": stats.cost_micros,
+        "last_used_at": stats.last_used_at,
+        "latency_histogram": stats.histogram,
+    }

@@ -1,0 +1,63 @@
+"""The roster read model: `provider_models`, one row per (provider, workload, model)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from freegin_ai.domain.roster import ACTIVE, RETIRED
+from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
+from freegin_ai.projections.envelope import (
+    MODEL_ADOPTED,
+    MODEL_PRIORITY_CHANGED,
+    MODEL_REINSTATED,
+    MODEL_RETIRED,
+    ROSTER_TOPICS,
+    Envelope,
+)
+from freegin_ai.projections.tables import provider_models
+
+
+class RosterProjection(KeyedRows):
+    """Keeps `provider_models`."""
+
+    name: ClassVar[str] = "roster"
+    version: ClassVar[int] = 1
+    table = provider_models
+    key_columns = ("provider", "workload", "model")
+    topics = ROSTER_TOPICS
+
+    def key_of(self, event: Envelope) -> Key:
+        s = event.state
+        return (s["provider"], s["workload"], s["model"])
+
+    def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
+        s = event.state
+        key = self.key_of(event)
+        if event.topic == MODEL_ADOPTED:
+            rows[key] = {
+                "provider": s["provider"],
+                "workload": s["workload"],
+                "model": s["model"],
+                "status": ACTIVE,
+                "priority": s["priority"],
+                "rationale": s.get("rationale"),
+                "metadata": json_text(s.get("metadata")),
+                "created_at": event.at,
+                "updated_at": event.at,
+            }
+            return
+        row = rows[key]
+        row["updated_at"] = event.at
+        if event.topic == MODEL_PRIORITY_CHANGED:
+            row["priority"] = s["new_priority"]
+            if s.get("rationale") is not None:
+                row["rationale"] = s["rationale"]
+        elif event.topic == MODEL_RETIRED:
+            row["status"] = RETIRED
+        elif event.topic == MODEL_REINSTATED:
+            row["status"] = ACTIVE
+            row["priority"] = s["priority"]
+            if s.get("rationale") is not None:
+                row["rationale"] = s["rationale"]
+            if s.get("metadata") is not None:
+                row["metadata"] = json_text(s["metadata"])

@@ -1,0 +1,109 @@
+"""The read tables: the guide's schemas and indexes, the usage-stats and health tables, and
+the projection state (position and version) of every projection.
+
+Everything here can be dropped and rebuilt from the event log.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# INTEGER on SQLite (so `id INTEGER PRIMARY KEY` is the rowid), BIGINT elsewhere.
+_BigInt = BigInteger().with_variant(Integer(), "sqlite")
+
+provider_models = Table(
+    "provider_models",
+    metadata,
+    Column("provider", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("rationale", Text),
+    Column("metadata", Text),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    UniqueConstraint("provider", "workload", "model"),
+    Index("idx_provider_models_active", "provider", "workload", "status", "priority"),
+)
+
+provider_model_suggestions = Table(
+    "provider_model_suggestions",
+    metadata,
+    # The log position of the proposal: the same on every replay.
+    Column("id", _BigInt, primary_key=True, autoincrement=False),
+    Column("provider", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("rationale", Text),
+    Column("metadata", Text),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+    UniqueConstraint("provider", "workload", "model"),
+    Index("idx_provider_model_suggestions", "provider", "workload", "status"),
+)
+
+provider_usage = Table(
+    "provider_usage",
+    metadata,
+    # The log position of the UsageLogged event.
+    Column("id", _BigInt, primary_key=True, autoincrement=False),
+    Column("provider", Text, nullable=False),
+    Column("model", Text),
+    Column("success", Integer, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error_message", Text),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("total_tokens", Integer),
+    Column("input_cost_micros", Integer),
+    Column("output_cost_micros", Integer),
+    Column("total_cost_micros", Integer),
+    Column("created_at", Text, nullable=False),
+    Index("idx_provider_usage_provider_model_time", "provider", "model", "created_at"),
+)
+
+# Kept incrementally per (provider, workload, model, UTC day): stats never scan provider_usage.
+# '' stands for an unknown workload or model (imported legacy rows).
+provider_usage_stats = Table(
+    "provider_usage_stats",
+    metadata,
+    Column("provider", Text, nullable=False),
+    Column("workload", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    Column("day", Text, nullable=False),
+    Column("arm", Text, nullable=False),
+    Column("calls", _BigInt, nullable=False),
+    Column("successes", _BigInt, nullable=False),
+    Column("latency_sum_ms", _BigInt, nullable=False),
+    Column("latency_min_ms", _BigInt, nullable=False),
+    Column("latency_max_ms", _BigInt, nullable=False),
+    Column("prompt_tokens", _BigInt, nullable=False),
+    Column("completion_tokens", _BigInt, nullable=False),
+    Column("total_tokens", _BigInt, nullable=False),
+    Column("cost_micros", _BigInt, nullable=False),
+    Column("latency_histogram", Text, nullable=False),
+    Column("last_used_at", Text, nullable=False),
+    PrimaryKeyConstraint("provider", "workload", "model", "day", "arm"),
+)
+
+projection_state = Table(
+    "projection_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("position", _BigInt, nullable=False),
+    Column("version", Integer, nullable=False),
+)

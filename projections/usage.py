@@ -1,0 +1,165 @@
+"""The usage read models: `provider_usage` (one row per call) and `provider_usage_stats`
+(running totals and a latency histogram per provider, workload, model, UTC day and arm)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import msgspec
+from sqlalchemy import Connection, Table
+
+from freegin_ai.projections.base import Key, KeyedRows, Row
+from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
+from freegin_ai.projections.tables import provider_usage, provider_usage_stats
+
+#: Upper bounds (ms) of the latency histogram's buckets; the last bucket is open-ended.
+LATENCY_BOUNDS_MS: tuple[int, ...] = (
+    50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 20000,
+    30000, 60000,
+)  # fmt: skip
+BUCKETS = len(LATENCY_BOUNDS_MS) + 1
+
+
+def bucket_of(latency_ms: int) -> int:
+    """The histogram bucket a latency falls in."""
+    for index, bound in enumerate(LATENCY_BOUNDS_MS):
+        if latency_ms <= bound:
+            return index
+    return len(LATENCY_BOUNDS_MS)
+
+
+def usage_row(event: Envelope) -> Row:
+    """The `provider_usage` row of a UsageLogged event."""
+    s = event.state
+    return {
+        "id": event.position,
+        "provider": s["provider"],
+        "model": s.get("model"),
+        "success": 1 if s["success"] else 0,
+        "latency_ms": s["latency_ms"],
+        "error_message": s.get("error"),
+        "prompt_tokens": s.get("prompt_tokens"),
+        "completion_tokens": s.get("completion_tokens"),
+        "total_tokens": s.get("total_tokens"),
+        "input_cost_micros": s.get("input_cost_micros"),
+        "output_cost_micros": s.get("output_cost_micros"),
+        "total_cost_micros": s.get("total_cost_micros"),
+        "created_at": event.at,
+    }
+
+
+class UsageStatsProjection(KeyedRows):
+    """Keeps `provider_usage_stats`, folded incrementally so stats never scan usage rows."""
+
+    name: ClassVar[str] = "usage_stats"
+    version: ClassVar[int] = 1
+    table = provider_usage_stats
+    key_columns = ("provider", "workload", "model", "day", "arm")
+    topics = USAGE_TOPICS
+
+    def key_of(self, event: Envelope) -> Key:
+        s = event.state
+        return (
+            s["provider"],
+            s.get("workload") or "",
+            s.get("model") or "",
+            event.at[:10],
+            s.get("arm") or "",
+        )
+
+    def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
+        s = event.state
+        key = self.key_of(event)
+        latency = int(s["latency_ms"])
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {
+                "provider": key[0],
+                "workload": key[1],
+                "model": key[2],
+                "day": key[3],
+                "arm": key[4],
+                "calls": 0,
+                "successes": 0,
+                "latency_sum_ms": 0,
+                "latency_min_ms": latency,
+                "latency_max_ms": latency,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "total_tokens": 0,
+                "cost_micros": 0,
+                "latency_histogram": [0] * BUCKETS,
+                "last_used_at": event.at,
+            }
+        elif isinstance(row["latency_histogram"], str):
+            row["latency_histogram"] = msgspec.json.decode(row["latency_histogram"])
+        row["calls"] += 1
+        row["successes"] += 1 if s["success"] else 0
+        row["latency_sum_ms"] += latency
+        row["latency_min_ms"] = min(row["latency_min_ms"], latency)
+        row["latency_max_ms"] = max(row["latency_max_ms"], latency)
+        row["prompt_tokens"] += s.get("prompt_tokens") or 0
+        row["completion_tokens"] += s.get("completion_tokens") or 0
+        row["total_tokens"] += s.get("total_tokens") or 0
+        row["cost_micros"] += s.get("total_cost_micros") or 0
+        row["latency_histogram"][bucket_of(latency)] += 1
+        row["last_used_at"] = max(row["last_used_at"], event.at)
+
+    def _ordered(self, rows: dict[Key, Row]) -> list[Row]:
+        ordered = []
+        for key in sorted(rows):
+            row = dict(rows[key])
+            if not isinstance(row["latency_histogram"], str):
+                row["latency_histogram"] = msgspec.json.encode(row["latency_histogram"]).decode()
+            ordered.append(row)
+        return ordered
+
+
+class UsageRowsProjection:
+    """Keeps `provider_usage`: append-only, one row per UsageLogged event."""
+
+    name: ClassVar[str] = "usage"
+    version: ClassVar[int] = 1
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return (provider_usage,)
+
+    topics: ClassVar[frozenset[str]] = USAGE_TOPICS
+
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        if events:
+            conn.execute(provider_usage.insert(), [usage_row(e) for e in events])
+
+    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        self.apply(conn, events)
+
+    def finish_rebuild(self, conn: Connection) -> None:
+        """Rows were written batch by batch; nothing is left in memory."""
+
+
+def histogram_percentile(histogram: list[int], fraction: float, low: int, high: int) -> float:
+    """Estimate a latency percentile from bucket counts, clamped to the seen min and max."""
+    total = sum(histogram)
+    if total == 0:
+        return 0.0
+    target = fraction * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= target:
+            lower = 0 if index == 0 else LATENCY_BOUNDS_MS[index - 1]
+            upper = LATENCY_BOUNDS_MS[index] if index < len(LATENCY_BOUNDS_MS) else high
+            lower, upper = max(lower, low), min(upper, high)
+            share = (target - seen) / count
+            return float(lower + (upper - lower) * share) if upper >= lower else float(high)
+        seen += count
+    return float(high)
+
+
+def decode_histogram(text: str | list[Any]) -> list[int]:
+    """The stored histogram as a list of counts."""
+    if isinstance(text, list):
+        return [int(x) for x in text]
+    values: list[int] = msgspec.json.decode(text)
+    return values
