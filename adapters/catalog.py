@@ -1,0 +1,476 @@
+"""Catalog: the command side (handlers that load aggregates, decide and append) and the query
+side (read tables kept by the projector) of the model catalog, over one database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy import Connection, distinct, select
+
+from freegin_ai.adapters.errors import ConcurrentWriteError
+from freegin_ai.adapters.store import EventStore
+from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
+from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
+from freegin_ai.domain.names import check_model_name, check_priority, roster_entry_id, suggestion_id
+from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.roster import RosterEntry
+from freegin_ai.domain.suggestions import PENDING, TRIAL, Suggestion
+from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.workloads import Workload
+from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope
+from freegin_ai.projections.projector import Progress, Projector, RebuildReport
+from freegin_ai.projections.queries import (
+    ModelStats,
+    RosterRow,
+    SuggestionRow,
+    get_usage_summary,
+    list_roster,
+    list_suggestions,
+    list_usage_stats,
+    roster_row,
+)
+from freegin_ai.projections.roster import RosterProjection
+from freegin_ai.projections.suggestions import SuggestionProjection
+from freegin_ai.projections.tables import provider_models
+from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjection
+
+Clock = Callable[[], datetime]
+A = TypeVar("A", RosterEntry, Suggestion)
+T = TypeVar("T")
+
+_MAX_ATTEMPTS = 8
+
+
+def utc_now() -> datetime:
+    """The real clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptOutcome:
+    """What adopting did: `action` is adopted, reinstated, reprioritised or unchanged."""
+
+    action: str
+    provider: str
+    workload: Workload
+    model: str
+    priority: int
+    suggestion_marked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeOutcome:
+    """What proposing did to each suggestion: proposed, revised, or skipped with a reason."""
+
+    proposed: list[str] = field(default_factory=list)
+    revised: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One event of the audit trail."""
+
+    position: int
+    at: str
+    kind: str
+    provider: str
+    workload: str
+    model: str
+    details: dict[str, Any]
+
+
+_KEY_FIELDS = {"timestamp", "provider", "workload", "model", "originator_topic"}
+
+
+def history_entry(event: Envelope) -> HistoryEntry:
+    """An audit-trail line from a catalog event."""
+    s = event.state
+    return HistoryEntry(
+        position=event.position,
+        at=event.at,
+        kind=event.kind,
+        provider=s.get("provider", ""),
+        workload=s.get("workload", "") or "",
+        model=s.get("model", "") or "",
+        details={k: v for k, v in s.items() if k not in _KEY_FIELDS},
+    )
+
+
+class Catalog:
+    """The model catalog over one database: commands append events, queries read projections."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        clock: Clock = utc_now,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.new_id = new_id
+        self.roster = RosterProjection()
+        self.projector = Projector(
+            store.engine,
+            store,
+            [self.roster, SuggestionProjection(), UsageRowsProjection(), UsageStatsProjection()],
+        )
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        progress: Progress | None = None,
+        seed: bool = True,
+    ) -> Catalog:
+        """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
+        catalog = cls(EventStore(url), clock=clock)
+        catalog.projector.setup(progress=progress)
+        catalog.projector.catch_up()
+        if seed:
+            catalog.seed_defaults()
+        return catalog
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- commands ---------------------------------------------------------------------
+
+    def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
+        """Adopt the defaults of every (provider, workload) that never had a roster entry."""
+
+        def attempt() -> int:
+            with self.store.engine.connect() as conn:
+                seen = set(
+                    conn.execute(
+                        select(distinct(provider_models.c.provider), provider_models.c.workload)
+                    )
+                )
+            at = self.clock()
+            entries = [
+                RosterEntry.adopt(
+                    provider=d.provider,
+                    workload=d.workload.value,
+                    model=d.model,
+                    priority=d.priority,
+                    rationale=d.rationale,
+                    metadata=None,
+                    source="default",
+                    at=at,
+                )
+                for d in defaults
+                if (d.provider, d.workload.value) not in seen
+            ]
+            if entries:
+                self.store.save(*entries)
+            return len(entries)
+
+        return self._retrying(attempt)
+
+    def adopt_model(self, command: AdoptModel) -> AdoptOutcome:
+        """Adopt a model (new, priority change or reinstatement); marks its suggestion adopted."""
+        provider = parse_provider(command.provider)
+        workload = Workload.parse(command.workload)
+        model = check_model_name(command.model)
+        if command.priority is not None:
+            check_priority(command.priority)
+
+        def attempt() -> AdoptOutcome:
+            at = self.clock()
+            entry = self._get(RosterEntry, roster_entry_id(provider, workload.value, model))
+            suggestion = self._get(Suggestion, suggestion_id(provider, workload.value, model))
+            open_suggestion = (
+                suggestion if suggestion and suggestion.status in (PENDING, TRIAL) else None
+            )
+            rationale = command.rationale
+            if rationale is None and open_suggestion is not None and entry is None:
+                rationale = open_suggestion.rationale
+            source = (
+                "suggestion" if open_suggestion and command.source == "manual" else command.source
+            )
+            if entry is None:
+                entry = RosterEntry.adopt(
+                    provider=provider,
+                    workload=workload.value,
+                    model=model,
+                    priority=command.priority,
+                    rationale=rationale,
+                    metadata=command.metadata,
+                    source=source,
+                    at=at,
+                )
+                action = "adopted"
+            else:
+                was_active, old_priority = entry.is_active, entry.priority
+                entry.adopt_again(
+                    priority=command.priority,
+                    rationale=rationale,
+                    metadata=command.metadata,
+                    source=source,
+                    at=at,
+                )
+                if not was_active:
+                    action = "reinstated"
+                elif entry.priority != old_priority or entry.pending_events:
+                    action = "reprioritised"
+                else:
+                    action = "unchanged"
+            if open_suggestion is not None:
+                open_suggestion.mark_adopted(priority=entry.priority, at=at)
+            self.store.save(entry, open_suggestion)
+            return AdoptOutcome(
+                action=action,
+                provider=provider,
+                workload=workload,
+                model=model,
+                priority=entry.priority,
+                suggestion_marked=open_suggestion is not None,
+            )
+
+        outcome = self._retrying(attempt)
+        self.projector.catch_up()
+        return outcome
+
+    def retire_model(self, command: RetireModel) -> None:
+        """Retire an active roster entry."""
+        provider = parse_provider(command.provider)
+        workload = Workload.parse(command.workload)
+        model = command.model.strip()
+
+        def attempt() -> None:
+            entry = self._get(RosterEntry, roster_entry_id(provider, workload.value, model))
+            if entry is None:
+                from freegin_ai.domain.errors import NotActiveError
+
+                raise NotActiveError(
+                    f"model {model!r} is not in the roster for provider {provider!r} "
+                    f"and workload {workload.value!r}"
+                )
+            entry.retire(reason=command.reason, at=self.clock())
+            self.store.save(entry)
+
+        self._retrying(attempt)
+        self.projector.catch_up()
+
+    def propose(self, commands: list[ProposeSuggestion]) -> ProposeOutcome:
+        """Record suggestions, all in one transaction: new ones proposed, pending ones revised.
+
+        Adopted, rejected and on-trial suggestions are left as they are and reported skipped.
+        """
+        normalised = [
+            (
+                parse_provider(c.provider),
+                Workload.parse(c.workload).value,
+                check_model_name(c.model),
+                c,
+            )
+            for c in commands
+        ]
+
+        def attempt() -> ProposeOutcome:
+            at = self.clock()
+            outcome = ProposeOutcome()
+            changed: list[Suggestion] = []
+            for provider, workload, model, c in normalised:
+                existing = self._get(Suggestion, suggestion_id(provider, workload, model))
+                details: dict[str, Any] = {
+                    "rationale": c.rationale,
+                    "metadata": c.metadata,
+                    "production_ready": c.production_ready,
+                    "notes": c.notes,
+                    "provenance": c.provenance,
+                }
+                if existing is None:
+                    changed.append(
+                        Suggestion.propose(
+                            provider=provider, workload=workload, model=model, at=at, **details
+                        )
+                    )
+                    outcome.proposed.append(model)
+                elif existing.status == PENDING:
+                    existing.propose_again(at=at, **details)
+                    changed.append(existing)
+                    outcome.revised.append(model)
+                else:
+                    outcome.skipped.append((model, f"already {existing.status}"))
+            if changed:
+                self.store.save(*changed)
+            return outcome
+
+        outcome = self._retrying(attempt)
+        self.projector.catch_up()
+        return outcome
+
+    def reject_suggestion(self, command: RejectSuggestion) -> None:
+        """Turn a suggestion down."""
+        provider = parse_provider(command.provider)
+        workload = Workload.parse(command.workload)
+        model = command.model.strip()
+
+        def attempt() -> None:
+            suggestion = self._get(Suggestion, suggestion_id(provider, workload.value, model))
+            if suggestion is None:
+                from freegin_ai.domain.errors import SuggestionStateError
+
+                raise SuggestionStateError(
+                    f"no suggestion {model!r} for provider {provider!r} and workload "
+                    f"{workload.value!r}"
+                )
+            suggestion.reject(reason=command.reason, at=self.clock())
+            self.store.save(suggestion)
+
+        self._retrying(attempt)
+        self.projector.catch_up()
+
+    def log_usage(self, **fields: Any) -> None:
+        """Append one UsageLogged event (its own stream, so loggers never contend)."""
+        self.store.save(usage_logged(id=self.new_id(), at=self.clock(), **fields))
+
+    # -- queries ----------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection to read the tables after catching up with every appended event."""
+        self.projector.catch_up()
+        with self.store.engine.connect() as conn:
+            yield conn
+
+    def list_models(
+        self,
+        *,
+        provider: str | None = None,
+        workload: Workload | None = None,
+        include_retired: bool = False,
+    ) -> list[RosterRow]:
+        with self.reading() as conn:
+            return list_roster(
+                conn,
+                provider=provider,
+                workload=workload.value if workload else None,
+                include_retired=include_retired,
+            )
+
+    def list_suggestions(
+        self, *, provider: str | None = None, workload: Workload | None = None
+    ) -> list[SuggestionRow]:
+        with self.reading() as conn:
+            return list_suggestions(
+                conn, provider=provider, workload=workload.value if workload else None
+            )
+
+    def usage_stats(
+        self, provider: str, workload: Workload | None = None, since_day: str | None = None
+    ) -> ModelStats:
+        """Totals for a provider (and workload): calls, success rate, average latency."""
+        with self.reading() as conn:
+            return get_usage_summary(
+                conn,
+                provider=provider,
+                workload=workload.value if workload else None,
+                since_day=since_day,
+            )
+
+    def model_stats(
+        self,
+        *,
+        provider: str | None = None,
+        workload: Workload | None = None,
+        model: str | None = None,
+        since_day: str | None = None,
+    ) -> list[ModelStats]:
+        with self.reading() as conn:
+            return list_usage_stats(
+                conn,
+                provider=provider,
+                workload=workload.value if workload else None,
+                model=model,
+                since_day=since_day,
+            )
+
+    def catalog_events(self) -> Iterator[Envelope]:
+        """Every roster and suggestion event, oldest first (usage events are left out)."""
+        position = 0
+        while True:
+            batch = self.store.read(position, 5_000, topics=CATALOG_TOPICS)
+            if not batch:
+                return
+            yield from batch
+            position = batch[-1].position
+
+    def history(
+        self,
+        *,
+        provider: str | None = None,
+        workload: Workload | None = None,
+        model: str | None = None,
+    ) -> list[HistoryEntry]:
+        """The audit trail of the roster and suggestions, oldest first."""
+        entries = []
+        for event in self.catalog_events():
+            entry = history_entry(event)
+            if provider and entry.provider != provider:
+                continue
+            if workload and entry.workload != workload.value:
+                continue
+            if model and entry.model != model:
+                continue
+            entries.append(entry)
+        return entries
+
+    def roster_as_of(
+        self,
+        at: datetime,
+        *,
+        provider: str | None = None,
+        workload: Workload | None = None,
+        include_retired: bool = False,
+    ) -> list[RosterRow]:
+        """The roster as it stood at a past time, folded from the log."""
+        events = (
+            e
+            for e in self.catalog_events()
+            if e.topic in self.roster.topics and datetime.fromisoformat(e.at) <= at
+        )
+        rows = self.roster.fold_all(events)
+        result = [roster_row(r) for r in rows.values()]
+        result = [
+            r
+            for r in result
+            if (provider is None or r.provider == provider)
+            and (workload is None or r.workload == workload.value)
+            and (include_retired or r.status == "active")
+        ]
+        return sorted(result, key=lambda r: (r.provider, r.workload, r.priority, r.model))
+
+    def replay(self, progress: Progress | None = None) -> RebuildReport:
+        """Rebuild every read table from the log and compare with what was there."""
+        return self.projector.rebuild(progress=progress)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate: Any = self.store.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(aggregate, cls)
+        return aggregate
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Run a load-decide-append attempt again when another writer got there first."""
+        for _ in range(_MAX_ATTEMPTS):
+            try:
+                return attempt()
+            except IntegrityError:
+                self.projector.catch_up()
+        raise ConcurrentWriteError("other writers kept changing the same entries; try again")
