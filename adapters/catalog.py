@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 from sqlalchemy import Connection, distinct, select
 
 from freegin_ai.adapters.errors import ConcurrentWriteError
@@ -20,9 +18,7 @@ from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSugg
 from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
 from freegin_ai.domain.names import check_model_name, check_priority, roster_entry_id, suggestion_id
 from freegin_ai.domain.providers import parse_provider
-from freegin_ai.domain.roster import RosterEntry
-from freegin_ai.domain.suggestions import PENDING, TRIAL, Suggestion
-from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.topics import PENDING, TRIAL
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope
 from freegin_ai.projections.projector import Progress, Projector, RebuildReport
@@ -42,7 +38,7 @@ from freegin_ai.projections.tables import provider_models
 from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjection
 
 Clock = Callable[[], datetime]
-A = TypeVar("A", RosterEntry, Suggestion)
+A = TypeVar("A")
 T = TypeVar("T")
 
 _MAX_ATTEMPTS = 8
@@ -105,7 +101,11 @@ def history_entry(event: Envelope) -> HistoryEntry:
 
 
 class Catalog:
-    """The model catalog over one database: commands append events, queries read projections."""
+    """The model catalog over one database: commands append events, queries read projections.
+
+    Command methods import the aggregate classes when they run: a query-only process
+    (`list-models`) then starts without building them.
+    """
 
     def __init__(
         self,
@@ -135,6 +135,7 @@ class Catalog:
     ) -> Catalog:
         """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
         catalog = cls(EventStore(url), clock=clock)
+        catalog.store.ensure_log()
         catalog.projector.setup(progress=progress)
         catalog.projector.catch_up()
         if seed:
@@ -148,6 +149,7 @@ class Catalog:
 
     def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
         """Adopt the defaults of every (provider, workload) that never had a roster entry."""
+        from freegin_ai.domain.roster import RosterEntry
 
         def attempt() -> int:
             with self.store.engine.connect() as conn:
@@ -179,6 +181,9 @@ class Catalog:
 
     def adopt_model(self, command: AdoptModel) -> AdoptOutcome:
         """Adopt a model (new, priority change or reinstatement); marks its suggestion adopted."""
+        from freegin_ai.domain.roster import RosterEntry
+        from freegin_ai.domain.suggestions import Suggestion
+
         provider = parse_provider(command.provider)
         workload = Workload.parse(command.workload)
         model = check_model_name(command.model)
@@ -243,6 +248,9 @@ class Catalog:
 
     def retire_model(self, command: RetireModel) -> None:
         """Retire an active roster entry."""
+        from freegin_ai.domain.errors import NotActiveError
+        from freegin_ai.domain.roster import RosterEntry
+
         provider = parse_provider(command.provider)
         workload = Workload.parse(command.workload)
         model = command.model.strip()
@@ -250,8 +258,6 @@ class Catalog:
         def attempt() -> None:
             entry = self._get(RosterEntry, roster_entry_id(provider, workload.value, model))
             if entry is None:
-                from freegin_ai.domain.errors import NotActiveError
-
                 raise NotActiveError(
                     f"model {model!r} is not in the roster for provider {provider!r} "
                     f"and workload {workload.value!r}"
@@ -267,6 +273,8 @@ class Catalog:
 
         Adopted, rejected and on-trial suggestions are left as they are and reported skipped.
         """
+        from freegin_ai.domain.suggestions import Suggestion
+
         normalised = [
             (
                 parse_provider(c.provider),
@@ -313,6 +321,9 @@ class Catalog:
 
     def reject_suggestion(self, command: RejectSuggestion) -> None:
         """Turn a suggestion down."""
+        from freegin_ai.domain.errors import SuggestionStateError
+        from freegin_ai.domain.suggestions import Suggestion
+
         provider = parse_provider(command.provider)
         workload = Workload.parse(command.workload)
         model = command.model.strip()
@@ -320,8 +331,6 @@ class Catalog:
         def attempt() -> None:
             suggestion = self._get(Suggestion, suggestion_id(provider, workload.value, model))
             if suggestion is None:
-                from freegin_ai.domain.errors import SuggestionStateError
-
                 raise SuggestionStateError(
                     f"no suggestion {model!r} for provider {provider!r} and workload "
                     f"{workload.value!r}"
@@ -334,6 +343,8 @@ class Catalog:
 
     def log_usage(self, **fields: Any) -> None:
         """Append one UsageLogged event (its own stream, so loggers never contend)."""
+        from freegin_ai.domain.usage import usage_logged
+
         self.store.save(usage_logged(id=self.new_id(), at=self.clock(), **fields))
 
     # -- queries ----------------------------------------------------------------------
@@ -459,6 +470,8 @@ class Catalog:
     # -- helpers ----------------------------------------------------------------------
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        from eventsourcing.application import AggregateNotFoundError
+
         try:
             aggregate: Any = self.store.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -468,6 +481,8 @@ class Catalog:
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run a load-decide-append attempt again when another writer got there first."""
+        from eventsourcing.persistence import IntegrityError
+
         for _ in range(_MAX_ATTEMPTS):
             try:
                 return attempt()

@@ -1,15 +1,32 @@
-"""The event store: an eventsourcing Application on eventsourcing-sqlalchemy, sharing one
-SQLAlchemy engine with the read tables, and the fast log reader the projections use."""
+"""The event store: an eventsourcing Application on eventsourcing-sqlalchemy for appending
+and loading aggregates, and a plain SQLAlchemy engine, shared with the read tables, for
+reading the log in bulk.
+
+The Application (and its ORM models) is built only when a command needs it: queries start
+faster without it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventsourcing.application import Application
-from eventsourcing.persistence import Transcoder
-from eventsourcing.utils import Environment
-from sqlalchemy import Connection, Engine, Table, event, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -17,64 +34,108 @@ from freegin_ai.adapters.errors import StorageError
 from freegin_ai.domain.codec import decode_raw, decode_state, encode_state
 from freegin_ai.projections.envelope import Envelope
 
+if TYPE_CHECKING:
+    from eventsourcing.application import Application
+
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
 EVENTS_TABLE = "freegin_events"
 
+_BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
-class MsgspecTranscoder(Transcoder):
-    """Event state as compact JSON through msgspec (see domain.codec)."""
-
-    def encode(self, obj: Any) -> bytes:
-        return encode_state(obj)
-
-    def decode(self, data: bytes) -> Any:
-        return decode_state(data)
-
-
-class CatalogApplication(Application[Any]):
-    """The eventsourcing Application that appends and loads the catalog's events."""
-
-    name = APPLICATION_NAME
-
-    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
-        # Only what we pass in: the process environment must not reconfigure persistence.
-        return Environment(name, dict(env or {}))
-
-    def construct_transcoder(self) -> Transcoder:
-        return MsgspecTranscoder()
+#: The columns of eventsourcing-sqlalchemy's events table that the log reader needs.
+events_table = Table(
+    EVENTS_TABLE,
+    MetaData(),
+    Column("id", _BigInt, primary_key=True),
+    Column("originator_version", _BigInt),
+    Column("topic", Text),
+    Column("state", LargeBinary),
+)
 
 
 def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     # Wait for another writer instead of failing at once; WAL lets readers go on meanwhile.
     cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
 
 
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for the URL, tuned for concurrent use of one SQLite file."""
+    try:
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    except Exception as error:  # bad URLs fail in many ways (ArgumentError, missing driver)
+        raise StorageError(f"cannot use database URL: {_describe(error)}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _build_application(url: str) -> Application[Any]:
+    from eventsourcing.application import Application
+    from eventsourcing.persistence import Transcoder
+    from eventsourcing.utils import Environment
+
+    class MsgspecTranscoder(Transcoder):
+        """Event state as compact JSON through msgspec (see domain.codec)."""
+
+        def encode(self, obj: Any) -> bytes:
+            return encode_state(obj)
+
+        def decode(self, data: bytes) -> Any:
+            return decode_state(data)
+
+    class CatalogApplication(Application[Any]):
+        """Appends and loads the catalog's aggregates."""
+
+        name = APPLICATION_NAME
+
+        def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+            # Only what we pass in: the process environment must not reconfigure persistence.
+            return Environment(name, dict(env or {}))
+
+        def construct_transcoder(self) -> Transcoder:
+            return MsgspecTranscoder()
+
+    return CatalogApplication(
+        env={"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
+    )
+
+
 class EventStore:
-    """Appends events and reads the log; owns the engine the read tables use too."""
+    """Appends events (through eventsourcing) and reads the log (through plain SQL)."""
 
     def __init__(self, url: str) -> None:
-        try:
-            self.app = CatalogApplication(
-                env={"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
-            )
-        except Exception as error:  # the library wraps driver errors in many ways
-            raise StorageError(f"cannot open the database: {_describe(error)}") from None
-        engine = self.app.factory.datastore.engine  # type: ignore[attr-defined]
-        if not isinstance(engine, Engine):
-            raise StorageError("the event store did not create a database engine")
-        self.engine: Engine = engine
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _tune_sqlite)
-            engine.dispose()  # connections made before the listener get replaced
-        self.table: Table = self.app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+        self.url = url
+        self.engine = make_engine(url)
+        self.table = events_table
+        self._app: Application[Any] | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def app(self) -> Application[Any]:
+        """The eventsourcing Application, built on first use (it creates the events table)."""
+        if self._app is None:
+            try:
+                self._app = _build_application(self.url)
+            except Exception as error:  # the library wraps driver errors in many ways
+                raise StorageError(f"cannot open the event store: {_describe(error)}") from None
+        return self._app
+
+    def ensure_log(self) -> None:
+        """Make sure the events table exists (a new database has none)."""
+        try:
+            exists = inspect(self.engine).has_table(EVENTS_TABLE)
+        except Exception as error:
+            raise StorageError(f"cannot open the database: {_describe(error)}") from None
+        if not exists:
+            _ = self.app
 
     def save(self, *objects: Any) -> None:
         """Append the pending events of aggregates (and bare events) in one transaction."""
@@ -90,7 +151,7 @@ class EventStore:
         """Read events after a position with plain SQL: far faster than materialising records."""
         t = self.table
         query = (
-            select(t.c.id, t.c.originator_id, t.c.originator_version, t.c.topic, t.c.state)
+            select(t.c.id, t.c.originator_version, t.c.topic, t.c.state)
             .where(t.c.id > after)
             .order_by(t.c.id)
             .limit(limit)
@@ -103,13 +164,7 @@ class EventStore:
         else:
             rows = conn.execute(query).all()
         return [
-            Envelope(
-                position=row[0],
-                originator_id=row[1],
-                version=row[2],
-                topic=row[3],
-                state=decode_raw(row[4]),
-            )
+            Envelope(position=row[0], version=row[1], topic=row[2], state=decode_raw(row[3]))
             for row in rows
         ]
 
@@ -123,7 +178,12 @@ class EventStore:
         return int(value or 0)
 
     def close(self) -> None:
-        self.app.close()
+        if self._app is not None:
+            self._app.close()
+            datastore = getattr(self._app.factory, "datastore", None)
+            engine = getattr(datastore, "engine", None)
+            if isinstance(engine, Engine):
+                engine.dispose()
         self.engine.dispose()
 
 

@@ -1,8 +1,71 @@
-"""The `freegin-ai` console script."""
+"""The `freegin-ai` console script: parse, call one catalog method, render.
+
+Imports of the heavy layers happen inside the command handlers, so `--help` and
+errors in the arguments answer at once.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
-    return 0
+from freegin_ai.cli import catalog_commands
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="freegin-ai",
+        description=(
+            "Keep a catalog of AI models across free and cheap LLM providers: an active "
+            "roster per provider and workload, suggestions to review, usage statistics."
+        ),
+        epilog=(
+            "Data lives in ~/.local/share/freegin-ai/app.db (FREEGIN_DATA_DIR changes the "
+            "directory; FREEGIN_DATABASE_URL selects another database, e.g. PostgreSQL)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version="freegin-ai 0.1.0")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    catalog_commands.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 failure, 2 bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    from freegin_ai.adapters.errors import AdapterError, ConfigError
+    from freegin_ai.cli.output import fail
+    from freegin_ai.cli.times import TimeFormatError
+    from freegin_ai.domain.errors import DomainError
+
+    try:
+        return handler(args)
+    except (DomainError, ConfigError, TimeFormatError) as error:
+        return fail(str(error), 2)
+    except AdapterError as error:
+        return fail(str(error), 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and friends: stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

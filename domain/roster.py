@@ -13,9 +13,8 @@ from eventsourcing.domain import Aggregate
 
 from freegin_ai.domain.errors import NotActiveError
 from freegin_ai.domain.names import check_model_name, check_priority, roster_entry_id
+from freegin_ai.domain.topics import ACTIVE, RETIRED
 
-ACTIVE = "active"
-RETIRED = "retired"
 DEFAULT_PRIORITY = 100
 
 #: Where an adoption came from.

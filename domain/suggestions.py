@@ -14,11 +14,8 @@ from eventsourcing.domain import Aggregate
 
 from freegin_ai.domain.errors import SuggestionStateError
 from freegin_ai.domain.names import check_model_name, suggestion_id
+from freegin_ai.domain.topics import ADOPTED, PENDING, REJECTED, TRIAL
 
-PENDING = "pending"
-TRIAL = "trial"
-ADOPTED = "adopted"
-REJECTED = "rejected"
 STATUSES = (PENDING, TRIAL, ADOPTED, REJECTED)
 
 

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
 
-from eventsourcing.utils import get_topic
 from sqlalchemy import Connection
 
-from freegin_ai.domain.roster import RosterEntry
-from freegin_ai.domain.suggestions import Suggestion
-from freegin_ai.domain.usage import UsageRecord
+from freegin_ai.domain.topics import (
+    MODEL_ADOPTED,
+    MODEL_PRIORITY_CHANGED,
+    MODEL_REINSTATED,
+    MODEL_RETIRED,
+    SUGGESTION_ADOPTED,
+    SUGGESTION_PROPOSED,
+    SUGGESTION_REJECTED,
+    SUGGESTION_REVISED,
+    TRIAL_ENDED,
+    TRIAL_STARTED,
+    USAGE_LOGGED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +27,6 @@ class Envelope:
     """An event at its log position; `state` is its decoded JSON (timestamp as RFC 3339)."""
 
     position: int
-    originator_id: UUID
     version: int
     topic: str
     state: dict[str, Any]
@@ -57,18 +64,7 @@ class EventSource(Protocol):
         ...
 
 
-MODEL_ADOPTED = get_topic(RosterEntry.ModelAdopted)
-MODEL_PRIORITY_CHANGED = get_topic(RosterEntry.ModelPriorityChanged)
-MODEL_RETIRED = get_topic(RosterEntry.ModelRetired)
-MODEL_REINSTATED = get_topic(RosterEntry.ModelReinstated)
 ROSTER_TOPICS = frozenset({MODEL_ADOPTED, MODEL_PRIORITY_CHANGED, MODEL_RETIRED, MODEL_REINSTATED})
-
-SUGGESTION_PROPOSED = get_topic(Suggestion.SuggestionProposed)
-SUGGESTION_REVISED = get_topic(Suggestion.SuggestionRevised)
-SUGGESTION_ADOPTED = get_topic(Suggestion.SuggestionAdopted)
-SUGGESTION_REJECTED = get_topic(Suggestion.SuggestionRejected)
-TRIAL_STARTED = get_topic(Suggestion.TrialStarted)
-TRIAL_ENDED = get_topic(Suggestion.TrialEnded)
 SUGGESTION_TOPICS = frozenset(
     {
         SUGGESTION_PROPOSED,
@@ -79,8 +75,6 @@ SUGGESTION_TOPICS = frozenset(
         TRIAL_ENDED,
     }
 )
-
-USAGE_LOGGED = get_topic(UsageRecord.UsageLogged)
 USAGE_TOPICS = frozenset({USAGE_LOGGED})
 
 #: Everything but usage: what `history` and `--as-of` read.

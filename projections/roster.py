@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from freegin_ai.domain.roster import ACTIVE, RETIRED
-from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
-from freegin_ai.projections.envelope import (
+from freegin_ai.domain.topics import (
+    ACTIVE,
     MODEL_ADOPTED,
     MODEL_PRIORITY_CHANGED,
     MODEL_REINSTATED,
     MODEL_RETIRED,
-    ROSTER_TOPICS,
-    Envelope,
+    RETIRED,
 )
+from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
+from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_models
 
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from freegin_ai.domain.suggestions import ADOPTED, PENDING, REJECTED, TRIAL
-from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
-from freegin_ai.projections.envelope import (
+from freegin_ai.domain.topics import (
+    ADOPTED,
+    PENDING,
+    REJECTED,
     SUGGESTION_ADOPTED,
     SUGGESTION_PROPOSED,
     SUGGESTION_REJECTED,
     SUGGESTION_REVISED,
-    SUGGESTION_TOPICS,
+    TRIAL,
     TRIAL_ENDED,
     TRIAL_STARTED,
-    Envelope,
 )
+from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
+from freegin_ai.projections.envelope import SUGGESTION_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_model_suggestions
 
 

@@ -1,0 +1,19 @@
+"""Printing JSON for scripts and one-line errors for people."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import msgspec
+
+
+def emit_json(value: Any) -> None:
+    """Print a value (dataclasses, lists, dicts) as indented JSON on stdout."""
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
+
+
+def fail(message: str, code: int = 2) -> int:
+    """Print `error: message` on stderr and return the exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    return code
