@@ -1,0 +1,186 @@
+"""The projector: replay equals incremental, exactly-once positions, no half-written batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import pytest
+from sqlalchemy import Connection, Table, select
+
+from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
+from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
+from freegin_ai.projections.projector import Projector
+from freegin_ai.projections.tables import (
+    projection_state,
+    provider_model_suggestions,
+    provider_models,
+    provider_usage,
+    provider_usage_stats,
+)
+from tests.conftest import FakeClock
+
+TABLES = (provider_models, provider_model_suggestions, provider_usage, provider_usage_stats)
+
+
+def dump(conn: Connection, table: Table) -> list[tuple[Any, ...]]:
+    columns = list(table.c)
+    return [tuple(r) for r in conn.execute(select(*columns).order_by(*columns))]
+
+
+def snapshot(catalog: Catalog) -> dict[str, list[tuple[Any, ...]]]:
+    with catalog.reading() as conn:
+        return {t.name: dump(conn, t) for t in TABLES}
+
+
+@pytest.fixture
+def busy_catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
+    """A catalog with every kind of event in its log, projected incrementally."""
+    c = Catalog.open(database_url, clock=clock)
+    c.adopt_model(AdoptModel(provider="groq", workload="chat", model="a-1", priority=5))
+    c.adopt_model(AdoptModel(provider="groq", workload="chat", model="a-1", priority=7))
+    c.retire_model(RetireModel(provider="groq", workload="chat", model="a-1", reason="x"))
+    c.adopt_model(AdoptModel(provider="groq", workload="chat", model="a-1", rationale="back"))
+    c.propose(
+        [
+            ProposeSuggestion(provider="hf", workload="code", model="s/one", rationale="r1"),
+            ProposeSuggestion(provider="hf", workload="code", model="s/two", metadata={"k": 1}),
+        ]
+    )
+    c.propose([ProposeSuggestion(provider="hf", workload="code", model="s/one", rationale="r2")])
+    c.reject_suggestion(RejectSuggestion(provider="hf", workload="code", model="s/two"))
+    for i in range(30):
+        c.log_usage(
+            provider="groq",
+            workload="chat" if i % 3 else "code",
+            model="a-1",
+            success=i % 4 != 0,
+            latency_ms=40 * i,
+            prompt_tokens=i,
+            completion_tokens=2 * i,
+            total_cost_micros=i,
+        )
+    c.projector.catch_up()
+    yield c
+    c.close()
+
+
+def test_replay_gives_the_same_rows_as_incremental_projection(busy_catalog: Catalog) -> None:
+    before = snapshot(busy_catalog)
+    assert all(before[t.name] for t in TABLES)
+    report = busy_catalog.replay()
+    assert report.equal
+    assert report.events == busy_catalog.store.last_position()
+    assert snapshot(busy_catalog) == before
+
+
+def test_replay_reports_and_repairs_a_tampered_table(busy_catalog: Catalog) -> None:
+    before = snapshot(busy_catalog)
+    with busy_catalog.store.engine.begin() as conn:
+        conn.execute(provider_models.update().values(priority=999))
+    report = busy_catalog.replay()
+    assert not report.equal
+    assert [c.table for c in report.tables if not c.equal] == ["provider_models"]
+    assert snapshot(busy_catalog) == before
+
+
+def test_processing_a_position_twice_changes_nothing(busy_catalog: Catalog) -> None:
+    before = snapshot(busy_catalog)
+    assert busy_catalog.projector.catch_up() == 0
+    # A second projector that read the positions before the first applied the batch:
+    stale = {name: 0 for name in busy_catalog.projector.positions()}
+    events = busy_catalog.store.read(0, 10_000)
+    with pytest.raises(Exception, match="roster|suggestions|usage"):
+        with busy_catalog.store.engine.begin() as conn:
+            busy_catalog.projector._apply_batch(conn, stale, events)
+    assert snapshot(busy_catalog) == before
+
+
+class ExplodingProjection:
+    """Writes nothing itself and fails: the batch's other rows must roll back with it."""
+
+    name: ClassVar[str] = "exploding"
+    version: ClassVar[int] = 1
+    topics: ClassVar[frozenset[str]] = ROSTER_TOPICS
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        return ()
+
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        raise RuntimeError("boom")
+
+    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        raise RuntimeError("boom")
+
+    def finish_rebuild(self, conn: Connection) -> None:
+        raise RuntimeError("boom")
+
+
+def test_a_failure_mid_batch_leaves_nothing_half_written(
+    database_url: str, clock: FakeClock
+) -> None:
+    catalog = Catalog.open(database_url, clock=clock)
+    try:
+        before = snapshot(catalog)
+        positions = catalog.projector.positions()
+        catalog.store.save(*_adoption_events(clock))
+        exploding = Projector(
+            catalog.store.engine,
+            catalog.store,
+            [*catalog.projector.projections, ExplodingProjection()],
+        )
+        exploding.create_tables()
+        with catalog.store.engine.begin() as conn:
+            conn.execute(
+                projection_state.update()
+                .where(projection_state.c.name == "exploding")
+                .values(position=positions["roster"], version=1)
+            )
+        with pytest.raises(RuntimeError, match="boom"):
+            exploding.catch_up()
+        # Neither the roster rows nor any position moved.
+        with catalog.store.engine.connect() as conn:
+            assert {t.name: dump(conn, t) for t in TABLES} == before
+        assert catalog.projector.positions() == {**positions, "exploding": positions["roster"]}
+    finally:
+        catalog.close()
+
+
+def _adoption_events(clock: FakeClock) -> list[Any]:
+    from freegin_ai.domain.roster import RosterEntry
+
+    entry = RosterEntry.adopt(
+        provider="groq",
+        workload="code",
+        model="z-1",
+        priority=1,
+        rationale=None,
+        metadata=None,
+        source="manual",
+        at=clock(),
+    )
+    return [entry]
+
+
+def test_an_outdated_projection_is_rebuilt_on_start(database_url: str, clock: FakeClock) -> None:
+    catalog = Catalog.open(database_url, clock=clock)
+    try:
+        before = snapshot(catalog)
+        with catalog.store.engine.begin() as conn:
+            conn.execute(provider_models.delete())
+            conn.execute(
+                projection_state.update()
+                .where(projection_state.c.name == "roster")
+                .values(version=0)
+            )
+    finally:
+        catalog.close()
+    seen: list[tuple[int, int]] = []
+    reopened = Catalog.open(database_url, clock=clock, progress=lambda d, t: seen.append((d, t)))
+    try:
+        assert snapshot(reopened) == before
+        assert seen and seen[-1][0] == seen[-1][1]
+    finally:
+        reopened.close()
