@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -140,6 +141,38 @@ class EventStore:
     def save(self, *objects: Any) -> None:
         """Append the pending events of aggregates (and bare events) in one transaction."""
         self.app.save(*objects)
+
+    def append_new_streams(self, events: Sequence[Any]) -> None:
+        """Append events that each open a stream of their own (usage) with one bulk insert.
+
+        The library inserts ORM records one by one; usage is logged on every call, so it
+        goes through a set-based insert of the same stored form, in the library's own
+        transaction (and, on PostgreSQL, under the same table lock that keeps notification
+        ids in commit order).
+        """
+        if not events:
+            return
+        app = self.app
+        recorder: Any = app.recorder
+        table = recorder.events_record_cls.__table__
+        rows = []
+        for domain_event in events:
+            stored = app.mapper.to_stored_event(domain_event)
+            rows.append(
+                {
+                    "originator_id": stored.originator_id,
+                    "originator_version": stored.originator_version,
+                    "topic": stored.topic,
+                    "state": stored.state,
+                }
+            )
+        try:
+            with recorder.transaction(commit=True) as session:
+                if self.dialect == "postgresql":
+                    session.execute(text(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"))
+                session.execute(table.insert(), rows)
+        except Exception as error:
+            raise StorageError(f"cannot append usage: {_describe(error)}") from None
 
     def read(
         self,

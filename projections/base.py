@@ -26,6 +26,23 @@ def json_text(value: dict[str, Any] | None) -> str | None:
     return msgspec.json.encode(value, order="sorted").decode()
 
 
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows through the driver's executemany, skipping per-row SQLAlchemy work.
+
+    Used where a replay inserts one row per event; values must already be plain types.
+    """
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, rows)
+
+
 class Projection(Protocol):
     """A read model kept from the log."""
 

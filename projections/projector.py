@@ -9,11 +9,9 @@ rolls back and reads again. Rebuilds replay the whole log into emptied tables.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import msgspec
 from sqlalchemy import Connection, Engine, Table, delete, inspect, select, update
 
 from freegin_ai.projections.base import Projection
@@ -163,7 +161,8 @@ class Projector:
                 .where(projection_state.c.name.in_(names))
                 .values(position=projection_state.c.position)
             )
-            before = {t.name: _digest(conn, t) for t in tables}
+            for table in tables:
+                _keep_copy(conn, table)
             for table in tables:
                 conn.execute(delete(table))
             total = self.source.last_position(conn)
@@ -189,27 +188,40 @@ class Projector:
                     .where(projection_state.c.name == projection.name)
                     .values(position=position, version=projection.version)
                 )
-            after = {t.name: _digest(conn, t) for t in tables}
-        checks = tuple(
-            TableCheck(
-                table=name,
-                rows_before=before[name][0],
-                rows_after=after[name][0],
-                equal=before[name] == after[name],
-            )
-            for name in before
-        )
+            checks = tuple(_compare_with_copy(conn, table) for table in tables)
         return RebuildReport(events=replayed, position=position, tables=checks)
 
 
-def _digest(conn: Connection, table: Table) -> tuple[int, str]:
-    """Row count and a hash of every row in a fixed order, to compare a table with itself."""
-    columns = list(table.c)
-    digest = hashlib.sha256()
-    count = 0
-    result = conn.execute(select(*columns).order_by(*columns)).yield_per(10_000)
-    encoder = msgspec.json.Encoder()
-    for row in result:
-        digest.update(encoder.encode(tuple(row)))
-        count += 1
-    return count, digest.hexdigest()
+def _copy_name(table: Table) -> str:
+    return f"rebuild_before_{table.name}"
+
+
+def _keep_copy(conn: Connection, table: Table) -> None:
+    """Copy a table's rows aside (a temporary table) to compare with after the rebuild."""
+    copy = _copy_name(table)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {copy}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {copy} AS SELECT * FROM {table.name}")
+
+
+def _compare_with_copy(conn: Connection, table: Table) -> TableCheck:
+    """Compare a rebuilt table with its copy in set-based SQL (every table has a unique key)."""
+    copy = _copy_name(table)
+
+    def scalar(sql: str) -> int:
+        return int(conn.exec_driver_sql(sql).scalar() or 0)
+
+    before = scalar(f"SELECT count(*) FROM {copy}")
+    after = scalar(f"SELECT count(*) FROM {table.name}")
+    missing = scalar(
+        f"SELECT count(*) FROM (SELECT * FROM {copy} EXCEPT SELECT * FROM {table.name}) d"
+    )
+    extra = scalar(
+        f"SELECT count(*) FROM (SELECT * FROM {table.name} EXCEPT SELECT * FROM {copy}) d"
+    )
+    conn.exec_driver_sql(f"DROP TABLE {copy}")
+    return TableCheck(
+        table=table.name,
+        rows_before=before,
+        rows_after=after,
+        equal=before == after and missing == 0 and extra == 0,
+    )

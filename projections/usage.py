@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import msgspec
 from sqlalchemy import Connection, Table
 
-from freegin_ai.projections.base import Key, KeyedRows, Row
+from freegin_ai.projections.base import Key, KeyedRows, Row, bulk_insert
 from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_usage, provider_usage_stats
 
@@ -29,24 +29,42 @@ def bucket_of(latency_ms: int) -> int:
     return len(LATENCY_BOUNDS_MS)
 
 
-def usage_row(event: Envelope) -> Row:
-    """The `provider_usage` row of a UsageLogged event."""
+USAGE_COLUMNS = (
+    "id",
+    "provider",
+    "model",
+    "success",
+    "latency_ms",
+    "error_message",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "input_cost_micros",
+    "output_cost_micros",
+    "total_cost_micros",
+    "created_at",
+)
+
+
+def usage_row(event: Envelope) -> tuple[Any, ...]:
+    """The `provider_usage` row of a UsageLogged event, in USAGE_COLUMNS order."""
     s = event.state
-    return {
-        "id": event.position,
-        "provider": s["provider"],
-        "model": s.get("model"),
-        "success": 1 if s["success"] else 0,
-        "latency_ms": s["latency_ms"],
-        "error_message": s.get("error"),
-        "prompt_tokens": s.get("prompt_tokens"),
-        "completion_tokens": s.get("completion_tokens"),
-        "total_tokens": s.get("total_tokens"),
-        "input_cost_micros": s.get("input_cost_micros"),
-        "output_cost_micros": s.get("output_cost_micros"),
-        "total_cost_micros": s.get("total_cost_micros"),
-        "created_at": event.at,
-    }
+    get = s.get
+    return (
+        event.position,
+        s["provider"],
+        get("model"),
+        1 if s["success"] else 0,
+        s["latency_ms"],
+        get("error"),
+        get("prompt_tokens"),
+        get("completion_tokens"),
+        get("total_tokens"),
+        get("input_cost_micros"),
+        get("output_cost_micros"),
+        get("total_cost_micros"),
+        s["timestamp"],
+    )
 
 
 class UsageStatsProjection(KeyedRows):
@@ -130,7 +148,7 @@ class UsageRowsProjection:
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         if events:
-            conn.execute(provider_usage.insert(), [usage_row(e) for e in events])
+            bulk_insert(conn, provider_usage, USAGE_COLUMNS, [usage_row(e) for e in events])
 
     def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
         self.apply(conn, events)

@@ -1,0 +1,1 @@
+"""Benchmarks for `make bench`: each prints its figures next to the target."""

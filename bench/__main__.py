@@ -1,0 +1,136 @@
+"""Run every benchmark and print figures: `python -m bench [--quick]`.
+
+Targets (from the issues):
+- replaying 100,000 events rebuilds every read table at >= 50,000 events/s;
+- a stats query stays under 5 ms with 1,000,000 usage events logged;
+- `freegin-ai list-models` starts and answers in under 300 ms;
+- the router's own overhead per request has a median under 0.5 ms;
+- usage logging sustains 20,000 events/s from one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.domain.commands import AdoptModel
+from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.workloads import Workload
+
+MODELS = [f"model-{i}" for i in range(8)]
+WORKLOADS = [w.value for w in Workload]
+
+
+def report(name: str, value: float, unit: str, target: str, ok: bool) -> None:
+    mark = "ok" if ok else "MISSED"
+    print(f"{name:<48} {value:>12,.2f} {unit:<10} target {target:<14} {mark}", flush=True)
+
+
+def fill_usage(catalog: Catalog, count: int, days: int = 30, chunk: int = 5_000) -> float:
+    """Append `count` usage events spread over `days` days; returns events/s."""
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    step = timedelta(days=days) / max(count, 1)
+    started = time.perf_counter()
+    for offset in range(0, count, chunk):
+        events = [
+            usage_logged(
+                id=uuid.uuid4(),
+                at=start + step * i,
+                provider="groq" if i % 2 else "huggingface",
+                workload=WORKLOADS[i % len(WORKLOADS)],
+                model=MODELS[i % len(MODELS)],
+                success=i % 17 != 0,
+                latency_ms=50 + (i * 37) % 3000,
+                prompt_tokens=100,
+                completion_tokens=50,
+                total_cost_micros=i % 5,
+            )
+            for i in range(offset, min(offset + chunk, count))
+        ]
+        catalog.store.append_new_streams(events)
+    return count / (time.perf_counter() - started)
+
+
+def bench_replay(directory: Path, events: int) -> None:
+    catalog = Catalog.open(f"sqlite:///{directory / 'replay.db'}")
+    try:
+        for i in range(200):
+            catalog.adopt_model(
+                AdoptModel(provider="groq", workload="chat", model=f"m-{i}", priority=i)
+            )
+        fill_usage(catalog, events - catalog.store.last_position())
+        catalog.projector.catch_up()
+        started = time.perf_counter()
+        result = catalog.replay()
+        elapsed = time.perf_counter() - started
+        rate = result.events / elapsed
+        report(f"replay {result.events:,} events (SQLite)", rate, "events/s", ">= 50,000", rate >= 50_000)
+        if not result.equal:
+            print("  replay did not give the same rows!", file=sys.stderr)
+    finally:
+        catalog.close()
+
+
+def bench_stats(directory: Path, events: int) -> None:
+    catalog = Catalog.open(f"sqlite:///{directory / 'stats.db'}")
+    try:
+        rate = fill_usage(catalog, events)
+        report(f"bulk usage append ({events:,} events)", rate, "events/s", "(info)", True)
+        started = time.perf_counter()
+        catalog.projector.catch_up()
+        rate = events / (time.perf_counter() - started)
+        report("incremental projection of that usage", rate, "events/s", "(info)", True)
+        timings = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            catalog.usage_stats("groq", Workload.CHAT)
+            timings.append((time.perf_counter() - t0) * 1000)
+        median = statistics.median(timings)
+        report(f"stats query, {events:,} usage events", median, "ms median", "< 5 ms", median < 5)
+    finally:
+        catalog.close()
+
+
+def bench_list_models(directory: Path) -> None:
+    script = Path(sys.executable).parent / "freegin-ai"
+    env = dict(os.environ, FREEGIN_DATA_DIR=str(directory / "cli"))
+    subprocess.run([script, "list-models"], env=env, capture_output=True, check=True)
+    timings = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        subprocess.run([script, "list-models"], env=env, capture_output=True, check=True)
+        timings.append((time.perf_counter() - t0) * 1000)
+    median = statistics.median(timings)
+    report("`freegin-ai list-models` wall time", median, "ms median", "< 300 ms", median < 300)
+
+
+BENCHES: dict[str, Callable[[Path, bool], None]] = {
+    "replay": lambda d, quick: bench_replay(d, 20_000 if quick else 100_000),
+    "stats": lambda d, quick: bench_stats(d, 50_000 if quick else 1_000_000),
+    "list-models": lambda d, quick: bench_list_models(d),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data sets")
+    parser.add_argument("only", nargs="*", help=f"benchmarks to run ({', '.join(BENCHES)})")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="freegin-bench-") as tmp:
+        for name, bench in BENCHES.items():
+            if not args.only or name in args.only:
+                bench(Path(tmp), args.quick)
+
+
+if __name__ == "__main__":
+    main()
