@@ -1,0 +1,250 @@
+"""Error mapping: how an HTTP status or an httpx exception becomes a ProviderError.
+
+Every adapter goes through these functions, so a 429 means the same thing for every provider.
+Messages are one line, name the provider, the model and the status, and never contain the API
+key: any text taken from a reply is redacted and cut to about 200 characters first.
+
+    status 402, or a body saying the credit or quota is gone  -> credit
+    status 429                                                -> rate_limited (+ retry_after)
+    status 401, 403                                           -> auth
+    status 404                                                -> not_found
+    other 4xx                                                 -> bad_request
+    5xx                                                       -> server (+ retry_after if sent)
+    an `error` object in a 2xx reply (OpenRouter)             -> by its `code`, as above
+    httpx.TimeoutException                                    -> timeout
+    other httpx transport errors                              -> connection
+    undecodable JSON, missing fields                          -> malformed
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from freegin_ai.adapters.errors import ProviderError
+
+#: How much of a provider's reply text goes into a message.
+SNIPPET_CHARS = 200
+
+REDACTED = "[redacted]"
+
+# Phrases providers use when the account, not the request rate, is the problem: OpenAI
+# `insufficient_quota`, Anthropic "credit balance is too low", DeepSeek "Insufficient Balance",
+# OpenRouter "requires more credits". Gemini's "exceeded your current quota" is a rate limit.
+_CREDIT_PHRASES = (
+    "insufficient_quota",
+    "insufficient quota",
+    "insufficient_credit",
+    "insufficient credit",
+    "insufficient_balance",
+    "insufficient balance",
+    "credit balance is too low",
+    "requires more credits",
+    "out of credits",
+)
+
+_WHITESPACE = re.compile(r"\s+")
+_GOOGLE_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallContext:
+    """Who was called for what: the words every error message starts with.
+
+    `secret` is the API key (or None); it is only used to redact it from text.
+    """
+
+    provider: str
+    model: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """`provider/model`, or `provider (list models)` for a call not about one model."""
+        if self.model is None:
+            return f"{self.provider} (list models)"
+        return f"{self.provider}/{self.model}"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Replace every occurrence of the secret in the text."""
+    if secret:
+        return text.replace(secret, REDACTED)
+    return text
+
+
+def snippet(text: str, secret: str | None, limit: int = SNIPPET_CHARS) -> str:
+    """One line of at most `limit` characters, with the secret redacted before cutting."""
+    line = _WHITESPACE.sub(" ", redact(text, secret)).strip()
+    if len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date; None if absent."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else datetime.now(UTC)
+    return max((when - current).total_seconds(), 0.0)
+
+
+def error_for_status(ctx: CallContext, response: httpx.Response) -> ProviderError:
+    """The ProviderError for a reply whose status is not 2xx."""
+    status = response.status_code
+    body = _body_text(response)
+    kind = kind_for_status(status, body)
+    retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
+    return _status_error(ctx, kind, status, _error_message(body), retry_after)
+
+
+def error_in_body(ctx: CallContext, status: int, error: dict[str, object]) -> ProviderError:
+    """The ProviderError for an `{"error": {...}}` object sent with a 2xx status.
+
+    OpenRouter does this when the upstream provider fails after the status went out; the
+    error's numeric `code` stands in for the status.
+    """
+    code = error.get("code")
+    effective = code if isinstance(code, int) and 400 <= code < 600 else 502
+    text = json.dumps(error)
+    detail = error.get("message")
+    kind = kind_for_status(effective, text)
+    message = f"{ctx.label}: HTTP {status} with error {effective} {kind}"
+    shown = snippet(detail if isinstance(detail, str) else text, ctx.secret)
+    if shown:
+        message = f"{message}: {shown}"
+    return ProviderError(kind, message, status=effective)
+
+
+def kind_for_status(status: int, body: str) -> str:
+    """The error kind for a non-2xx status, looking at the body only for credit phrases."""
+    if status == 402 or (400 <= status < 500 and _mentions_credit(body)):
+        return "credit"
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if 400 <= status < 500:
+        return "bad_request"
+    if status >= 500:
+        return "server"
+    return "malformed"  # 1xx or 3xx: nothing a JSON API should answer
+
+
+def _status_error(
+    ctx: CallContext, kind: str, status: int, detail: str, retry_after: float | None
+) -> ProviderError:
+    wait = f" (retry after {retry_after:g}s)" if retry_after is not None else ""
+    message = f"{ctx.label}: HTTP {status} {kind}{wait}"
+    shown = snippet(detail, ctx.secret)
+    if shown:
+        message = f"{message}: {shown}"
+    return ProviderError(kind, message, status=status, retry_after=retry_after)
+
+
+def error_for_exception(ctx: CallContext, exc: Exception) -> ProviderError:
+    """The ProviderError for an exception raised before any status arrived.
+
+    httpx.TimeoutException is a timeout; any other transport error, an invalid URL or a header
+    that cannot be encoded means the request never got an answer: connection.
+    """
+    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+    message = f"{ctx.label}: {kind} ({type(exc).__name__})"
+    reason = snippet(str(exc), ctx.secret)
+    return ProviderError(kind, f"{message}: {reason}" if reason else message)
+
+
+def malformed(ctx: CallContext, detail: str, *, status: int | None = None) -> ProviderError:
+    """The ProviderError for a 2xx reply the adapter cannot understand."""
+    shown = f"HTTP {status} " if status is not None else ""
+    return ProviderError(
+        "malformed",
+        f"{ctx.label}: {shown}malformed reply: {snippet(detail, ctx.secret)}",
+        status=status,
+    )
+
+
+def _body_text(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (UnicodeDecodeError, LookupError):
+        return ""
+
+
+def _error_message(body: str) -> str:
+    """The provider's own error message when the body is the usual `{"error": ...}` JSON."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(data, list) and data:
+        data = data[0]  # Some Google endpoints wrap the error object in a list.
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if isinstance(data.get("message"), str):
+            return str(data["message"])
+    return body
+
+
+def _mentions_credit(body: str) -> bool:
+    lowered = body.lower()
+    return any(phrase in lowered for phrase in _CREDIT_PHRASES)
+
+
+def _retry_after(response: httpx.Response, body: str) -> float | None:
+    seconds = parse_retry_after(response.headers.get("retry-after"))
+    if seconds is not None:
+        return seconds
+    millis = response.headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(value, 0.0)
+    return _google_retry_delay(body)
+
+
+def _google_retry_delay(body: str) -> float | None:
+    """Gemini puts the wait in the body: `error.details[].retryDelay` such as "37s"."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return None
+    for detail in details:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and (match := _GOOGLE_DURATION.match(delay)):
+            return float(match.group(1))
+    return None

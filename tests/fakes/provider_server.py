@@ -1,0 +1,480 @@
+"""FakeProviderServer: a scripted LLM provider on 127.0.0.1, for adapter and router tests.
+
+It speaks three wire formats on one ephemeral port, in a background thread:
+
+    POST /v1/chat/completions          OpenAI-compatible          (server.openai_url)
+    GET  /v1/models                    OpenAI list; Anthropic's when `anthropic-version` is sent
+    POST /v1/messages                  Anthropic Messages         (server.anthropic_url)
+    POST /v1beta/models/{m}:generateContent   Gemini              (server.gemini_url)
+    GET  /v1beta/models                Gemini list, paged by `pageToken`
+    GET  /catalog/models               GitHub Models catalog (a bare JSON array)
+
+Each model is scripted with behaviours taken in order, the last one repeating:
+
+    server.script("m", RateLimited(retry_after="7"), Reply("hi"))
+
+A model nobody scripted answers 404, as a real provider does. Every request is recorded
+(method, path, query, headers, body) in `server.requests`. A Stall sleeps on an event that
+`stop()` sets, so shutting down never waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+# --- behaviours -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer normally with this text and these token counts."""
+
+    text: str = "ok"
+    prompt_tokens: int = 3
+    completion_tokens: int = 5
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """429; `retry_after` is sent verbatim as the Retry-After header when not None."""
+
+    retry_after: str | None = "7"
+    message: str = "Rate limit reached, please slow down"
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """500 (or another 5xx) with an error body."""
+
+    status: int = 500
+    message: str = "internal server error"
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Sleep before answering (bounded, and cut short when the server stops), then reply."""
+
+    seconds: float = 2.0
+    then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """200 with a body that is not JSON."""
+
+    body: bytes = b'{"choices": [ this is not json'
+
+
+@dataclass(frozen=True)
+class MissingFields:
+    """200 with valid JSON that lacks every field an adapter needs."""
+
+    body: Any = field(default_factory=lambda: {"unexpected": True})
+
+
+@dataclass(frozen=True)
+class Unauthorized:
+    """401; put a key in `message` to check that adapters redact it."""
+
+    message: str = "Invalid API key"
+
+
+@dataclass(frozen=True)
+class PaymentRequired:
+    """402, as OpenRouter and DeepSeek answer when the balance is gone."""
+
+    message: str = "Insufficient Balance"
+
+
+@dataclass(frozen=True)
+class Status:
+    """Any status with a provider-shaped error body (or `raw` bytes) and extra headers."""
+
+    status: int
+    message: str = "error"
+    code: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    raw: bytes | None = None
+
+
+Behaviour = (
+    Reply
+    | RateLimited
+    | ServerError
+    | Stall
+    | Malformed
+    | MissingFields
+    | Unauthorized
+    | PaymentRequired
+    | Status
+)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake saw it; header names are lower-case."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any  # decoded JSON, or the raw text when it was not JSON, or None
+    raw_url: str  # the request target exactly as sent: path and query
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class FakeProviderServer:
+    """A scripted provider; use as a context manager or call start() and stop()."""
+
+    def __init__(self, *, max_stall_seconds: float = 5.0) -> None:
+        self.models: list[str] = ["fake-model-a", "fake-model-b"]
+        self.gemini_page_size = 1000
+        self.anthropic_page_size = 1000
+        self.max_stall_seconds = max_stall_seconds
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._scripts: dict[str, list[Behaviour]] = {}
+        self._requests: list[RecordedRequest] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    def start(self) -> FakeProviderServer:
+        """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        httpd.daemon_threads = True
+        httpd.fake = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-provider"
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Wake any stalled handler, stop serving and close the socket."""
+        self.stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeProviderServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # addresses
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        if self._httpd is None:
+            raise RuntimeError("the fake provider server is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def openai_url(self) -> str:
+        """Base URL for OpenAI-compatible adapters."""
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        """Base URL for the Anthropic adapter."""
+        return f"{self.url}/v1"
+
+    @property
+    def gemini_url(self) -> str:
+        """Base URL for the Gemini adapter."""
+        return f"{self.url}/v1beta"
+
+    # scripting and recording
+
+    def script(self, model: str, *behaviours: Behaviour) -> None:
+        """What `model` does on its next calls: one behaviour per call, the last repeating."""
+        if not behaviours:
+            raise ValueError("script() needs at least one behaviour")
+        with self._lock:
+            self._scripts[model] = list(behaviours)
+
+    def next_behaviour(self, model: str) -> Behaviour | None:
+        with self._lock:
+            queue = self._scripts.get(model)
+            if not queue:
+                return None
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def last_request(self) -> RecordedRequest:
+        """The most recent request (fails when there was none)."""
+        recorded = self.requests
+        if not recorded:
+            raise AssertionError("the fake provider server received no request")
+        return recorded[-1]
+
+
+def refused_url() -> str:
+    """A `http://127.0.0.1:<port>` nobody listens on: bind a port, close it, hand it out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# --- wire formats ---------------------------------------------------------------------------
+
+
+def _openai_reply(model: str, reply: Reply) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
+
+
+def _gemini_reply(model: str, reply: Reply) -> dict[str, Any]:
+    return {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": reply.text}]},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": reply.prompt_tokens,
+            "candidatesTokenCount": reply.completion_tokens,
+            "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
+        },
+        "modelVersion": model,
+    }
+
+
+def _anthropic_reply(model: str, reply: Reply) -> dict[str, Any]:
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": reply.text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+    }
+
+
+_REPLIES = {"openai": _openai_reply, "gemini": _gemini_reply, "anthropic": _anthropic_reply}
+
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def _error_body(api: str, status: int, message: str, code: str | None) -> dict[str, Any]:
+    if api == "gemini":
+        return {
+            "error": {
+                "code": status,
+                "message": message,
+                "status": code or _GOOGLE_STATUS.get(status, "UNKNOWN"),
+            }
+        }
+    if api == "anthropic":
+        return {"type": "error", "error": {"type": code or "api_error", "message": message}}
+    return {"error": {"message": message, "type": code or "api_error", "code": code}}
+
+
+# --- the handler ----------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    server_version = "FakeProvider/1.0"
+
+    @property
+    def fake(self) -> FakeProviderServer:
+        return self.server.fake  # type: ignore[attr-defined,no-any-return]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read `server.requests` instead."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body: Any = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.fake.record(RecordedRequest(method, path, query, headers, body, self.path))
+        # A client that gave up (a timeout test) leaves nobody to answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._route(method, path, query, headers, body)
+
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: Any,
+    ) -> None:
+        model = body.get("model") if isinstance(body, dict) else None
+        if method == "POST" and path == "/v1/chat/completions":
+            self._chat("openai", str(model))
+        elif method == "POST" and path == "/v1/messages":
+            self._chat("anthropic", str(model))
+        elif method == "POST" and path.startswith("/v1beta/models/"):
+            name, _, action = path.removeprefix("/v1beta/models/").partition(":")
+            if action != "generateContent":
+                self._json(404, _error_body("gemini", 404, "unknown method", None))
+            else:
+                self._chat("gemini", name)
+        elif method == "GET" and path == "/v1/models":
+            if "anthropic-version" in headers:
+                self._anthropic_models(query)
+            else:
+                self._list("openai")
+        elif method == "GET" and path == "/v1beta/models":
+            self._gemini_models(query)
+        elif method == "GET" and path == "/catalog/models":
+            self._json(200, [{"id": m, "name": m, "publisher": "fake"} for m in self.fake.models])
+        else:
+            self._json(404, {"error": {"message": f"no route {method} {path}"}})
+
+    def _chat(self, api: str, model: str) -> None:
+        behaviour = self.fake.next_behaviour(model)
+        if behaviour is None:
+            message = f"The model `{model}` does not exist"
+            self._json(404, _error_body(api, 404, message, "model_not_found"))
+            return
+        if isinstance(behaviour, Stall):
+            self.fake.stopping.wait(min(behaviour.seconds, self.fake.max_stall_seconds))
+            behaviour = behaviour.then
+        match behaviour:
+            case Reply():
+                self._json(200, _REPLIES[api](model, behaviour))
+            case RateLimited(retry_after=retry_after, message=message):
+                extra = () if retry_after is None else (("Retry-After", retry_after),)
+                self._json(429, _error_body(api, 429, message, "rate_limit_exceeded"), extra)
+            case ServerError(status=status, message=message):
+                self._json(status, _error_body(api, status, message, None))
+            case Malformed(body=raw):
+                self._send(200, raw, "application/json")
+            case MissingFields(body=payload):
+                self._json(200, payload)
+            case Unauthorized(message=message):
+                self._json(401, _error_body(api, 401, message, "invalid_api_key"))
+            case PaymentRequired(message=message):
+                self._json(402, _error_body(api, 402, message, "insufficient_balance"))
+            case Status(status=status, message=message, code=code, headers=extra, raw=raw):
+                if raw is not None:
+                    self._send(status, raw, "application/json", extra)
+                else:
+                    self._json(status, _error_body(api, status, message, code), extra)
+
+    def _list(self, api: str) -> None:
+        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
+        self._json(200, {"object": "list", "data": data})
+
+    def _gemini_models(self, query: dict[str, list[str]]) -> None:
+        start = int(query.get("pageToken", ["0"])[0])
+        size = self.fake.gemini_page_size
+        names = self.fake.models[start : start + size]
+        page: dict[str, Any] = {
+            "models": [
+                {"name": f"models/{n}", "supportedGenerationMethods": ["generateContent"]}
+                for n in names
+            ]
+        }
+        if start + size < len(self.fake.models):
+            page["nextPageToken"] = str(start + size)
+        self._json(200, page)
+
+    def _anthropic_models(self, query: dict[str, list[str]]) -> None:
+        models = self.fake.models
+        after = query.get("after_id", [None])[0]
+        start = models.index(after) + 1 if after in models else 0
+        chunk = models[start : start + self.fake.anthropic_page_size]
+        self._json(
+            200,
+            {
+                "data": [{"type": "model", "id": m, "display_name": m} for m in chunk],
+                "has_more": start + len(chunk) < len(models),
+                "first_id": chunk[0] if chunk else None,
+                "last_id": chunk[-1] if chunk else None,
+            },
+        )
+
+    def _json(self, status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
