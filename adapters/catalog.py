@@ -21,6 +21,7 @@ from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.topics import PENDING, TRIAL
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope
+from freegin_ai.projections.health import HealthProjection
 from freegin_ai.projections.projector import Progress, Projector, RebuildReport
 from freegin_ai.projections.queries import (
     ModelStats,
@@ -121,7 +122,13 @@ class Catalog:
         self.projector = Projector(
             store.engine,
             store,
-            [self.roster, SuggestionProjection(), UsageRowsProjection(), UsageStatsProjection()],
+            [
+                self.roster,
+                SuggestionProjection(),
+                UsageRowsProjection(),
+                UsageStatsProjection(),
+                HealthProjection(),
+            ],
         )
 
     @classmethod

@@ -68,18 +68,20 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
     ),
 )
 
-#: Defaults for the other providers the router supports (priorities from the original tool).
+#: Defaults for the other providers the router supports: priorities from the original tool,
+#: model ids updated to ones the providers still serve in late 2026 (the original tool's
+#: llama-3.3-70b-versatile, deepseek-chat, gemini-2.0-flash and deepseek-r1:free are retired).
 OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
     *_entries(
         "groq",
-        "llama-3.3-70b-versatile",
-        "Fast free-tier Llama 3.3 70B on Groq",
+        "openai/gpt-oss-120b",
+        "Fast free-tier open-weight 120B model on Groq",
         {W.CHAT: 10, W.CODE: 10, W.SUMMARIZATION: 20, W.CREATIVE: 15},
     ),
     *_entries(
         "deepseek",
-        "deepseek-chat",
-        "Inexpensive general model (DeepSeek V3 series)",
+        "deepseek-v4-flash",
+        "Inexpensive general model (successor of deepseek-chat)",
         {
             W.CHAT: 20,
             W.CODE: 15,
@@ -91,14 +93,14 @@ OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
     ),
     *_entries(
         "google",
-        "gemini-2.5-flash",
+        "gemini-3.5-flash",
         "Gemini Flash: fast, generous free tier",
         {W.CHAT: 40, W.CODE: 35, W.SUMMARIZATION: 40},
     ),
     *_entries(
         "openrouter",
-        "deepseek/deepseek-r1:free",
-        "Free DeepSeek R1 through OpenRouter",
+        "openrouter/free",
+        "OpenRouter's router over its free models",
         {W.CHAT: 50, W.CODE: 50},
     ),
 )

@@ -88,6 +88,10 @@ class KeyedRows:
         """The row key an event touches."""
         raise NotImplementedError
 
+    def keys_of(self, event: Envelope) -> tuple[Key, ...]:
+        """Every row key the event may change (its own key unless a read model says more)."""
+        return (self.key_of(event),)
+
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
         """Change `rows` as the event says; runs again on every replay, so no decisions here."""
         raise NotImplementedError
@@ -104,7 +108,7 @@ class KeyedRows:
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
         if not events:
             return
-        keys = {self.key_of(e) for e in events}
+        keys = {key for e in events for key in self.keys_of(e)}
         rows = self._load(conn, keys)
         self.fold_all(events, rows)
         self._replace(conn, keys, rows)

@@ -241,3 +241,27 @@ def _as_row(stats: ModelStats) -> dict[str, Any]:
         "last_used_at": stats.last_used_at,
         "latency_histogram": stats.histogram,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRow:
+    """A row of `model_health`: `model` is '' for the provider as a whole."""
+
+    provider: str
+    model: str
+    consecutive_failures: int
+    cooldown_until: str | None
+    last_error_kind: str | None
+    last_error: str | None
+    last_failure_at: str | None
+    last_success_at: str | None
+
+
+def list_health(conn: Connection, *, provider: str | None = None) -> list[HealthRow]:
+    """Health rows ordered by provider and model."""
+    from freegin_ai.projections.health import model_health
+
+    query = select(model_health).order_by(model_health.c.provider, model_health.c.model)
+    if provider:
+        query = query.where(model_health.c.provider == provider)
+    return [HealthRow(**dict(r)) for r in conn.execute(query).mappings()]
