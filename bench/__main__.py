@@ -74,7 +74,13 @@ def bench_replay(directory: Path, events: int) -> None:
         result = catalog.replay()
         elapsed = time.perf_counter() - started
         rate = result.events / elapsed
-        report(f"replay {result.events:,} events (SQLite)", rate, "events/s", ">= 50,000", rate >= 50_000)
+        report(
+            f"replay {result.events:,} events (SQLite)",
+            rate,
+            "events/s",
+            ">= 50,000",
+            rate >= 50_000,
+        )
         if not result.equal:
             print("  replay did not give the same rows!", file=sys.stderr)
     finally:

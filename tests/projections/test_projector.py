@@ -91,9 +91,11 @@ def test_processing_a_position_twice_changes_nothing(busy_catalog: Catalog) -> N
     # A second projector that read the positions before the first applied the batch:
     stale = {name: 0 for name in busy_catalog.projector.positions()}
     events = busy_catalog.store.read(0, 10_000)
-    with pytest.raises(Exception, match="roster|suggestions|usage"):
-        with busy_catalog.store.engine.begin() as conn:
-            busy_catalog.projector._apply_batch(conn, stale, events)
+    with (
+        pytest.raises(Exception, match=r"roster|suggestions|usage"),
+        busy_catalog.store.engine.begin() as conn,
+    ):
+        busy_catalog.projector._apply_batch(conn, stale, events)
     assert snapshot(busy_catalog) == before
 
 
