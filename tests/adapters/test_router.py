@@ -1,0 +1,272 @@
+"""The router over real HTTP against fake providers on 127.0.0.1: selection, fallback, usage
+rows for every attempt, health with backoff and Retry-After, and no key leaking anywhere."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.adapters.config import Config
+from freegin_ai.adapters.provider_set import ProviderSet
+from freegin_ai.adapters.router import (
+    AllAttemptsFailedError,
+    GenerateRequest,
+    NoCandidateError,
+    Router,
+)
+from freegin_ai.domain.commands import AdoptModel
+from freegin_ai.domain.workloads import Workload
+from freegin_ai.projections.queries import list_health
+from tests.conftest import FakeClock
+from tests.fakes.provider_server import (
+    FakeProviderServer,
+    Malformed,
+    RateLimited,
+    Reply,
+    ServerError,
+    Stall,
+    Unauthorized,
+    refused_url,
+)
+
+KEY = "sk-router-SECRET-0a1b2c3d4e5f"
+GEMINI_KEY = "AIza-router-SECRET-998877"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer(max_stall_seconds=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
+    c = Catalog.open(database_url, clock=clock, seed=False)
+    for provider, model, priority in [
+        ("groq", "g-fast", 10),
+        ("groq", "g-slow", 30),
+        ("google", "gem-1", 20),
+        ("anthropic", "claude-x", 40),
+    ]:
+        c.adopt_model(
+            AdoptModel(provider=provider, workload="chat", model=model, priority=priority)
+        )
+    yield c
+    c.close()
+
+
+def env_for(fake: FakeProviderServer) -> dict[str, str]:
+    return {
+        "FREEGIN_GROQ_BASE_URL": fake.openai_url,
+        "GROQ_API_KEY": KEY,
+        "FREEGIN_GOOGLE_BASE_URL": fake.gemini_url,
+        "GEMINI_API_KEY": GEMINI_KEY,
+        "FREEGIN_ANTHROPIC_BASE_URL": fake.anthropic_url,
+        "ANTHROPIC_API_KEY": KEY,
+    }
+
+
+@pytest.fixture
+async def router(
+    catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
+) -> AsyncIterator[Router]:
+    providers = ProviderSet(Config(), env_for(fake), {})
+    r = Router(catalog, providers, timeout=0.5, clock=clock)
+    yield r
+    await r.aclose()
+
+
+def usage_rows(catalog: Catalog) -> list[tuple[str, str | None, int, str | None]]:
+    with catalog.reading() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT provider, model, success, error_message FROM provider_usage ORDER BY id"
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_catalog_mode_ranks_across_providers_by_priority(
+    router: Router, fake: FakeProviderServer
+) -> None:
+    fake.script("g-fast", Reply("hello", prompt_tokens=4, completion_tokens=6))
+    decision = router.explain(GenerateRequest(prompt="hi"))
+    assert decision.mode == "catalog"
+    assert [(c.provider, c.model) for c in decision.candidates] == [
+        ("groq", "g-fast"),
+        ("google", "gem-1"),
+        ("groq", "g-slow"),
+        ("anthropic", "claude-x"),
+    ]
+    result = await router.generate(GenerateRequest(prompt="hi"))
+    assert (result.text, result.provider, result.model) == ("hello", "groq", "g-fast")
+    assert (result.prompt_tokens, result.completion_tokens, result.total_tokens) == (4, 6, 10)
+
+
+@pytest.mark.anyio
+async def test_failed_attempts_fall_back_in_order_and_every_attempt_is_logged(
+    router: Router, fake: FakeProviderServer, catalog: Catalog
+) -> None:
+    fake.script("g-fast", ServerError())
+    fake.script("gem-1", RateLimited(retry_after="120"))
+    fake.script("g-slow", Malformed())
+    fake.script("claude-x", Reply("finally"))
+    result = await router.generate(GenerateRequest(prompt="hi", workload="Chat"))
+    assert result.model == "claude-x"
+    assert [(a.model, a.success, a.error_kind) for a in result.attempts] == [
+        ("g-fast", False, "server"),
+        ("gem-1", False, "rate_limited"),
+        ("g-slow", False, "malformed"),
+        ("claude-x", True, None),
+    ]
+    await router.aclose()
+    rows = usage_rows(catalog)
+    assert [(p, m, ok) for p, m, ok, _ in rows] == [
+        ("groq", "g-fast", 0),
+        ("google", "gem-1", 0),
+        ("groq", "g-slow", 0),
+        ("anthropic", "claude-x", 1),
+    ]
+    assert all(error for _, _, ok, error in rows if not ok)
+    stats = catalog.model_stats(provider="anthropic", workload=Workload.CHAT)
+    assert [(s.model, s.calls, s.successes) for s in stats] == [("claude-x", 1, 1)]
+
+
+@pytest.mark.anyio
+async def test_a_stalled_reply_times_out_and_a_refused_connection_moves_on(
+    catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    env = env_for(fake) | {"FREEGIN_GOOGLE_BASE_URL": refused_url() + "/v1beta"}
+    router = Router(catalog, ProviderSet(Config(), env, {}), timeout=0.3, clock=clock)
+    fake.script("g-fast", Stall(seconds=2.0))
+    fake.script("g-slow", Reply("ok"))
+    try:
+        result = await router.generate(GenerateRequest(prompt="hi"))
+    finally:
+        await router.aclose()
+    assert [(a.model, a.error_kind) for a in result.attempts] == [
+        ("g-fast", "timeout"),
+        ("gem-1", "connection"),
+        ("g-slow", None),
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_pinned_provider_is_a_hard_choice_unless_fallback(
+    router: Router, fake: FakeProviderServer
+) -> None:
+    fake.script("g-fast", ServerError())
+    fake.script("g-slow", ServerError())
+    fake.script("gem-1", Reply("from gemini"))
+    with pytest.raises(AllAttemptsFailedError) as failed:
+        await router.generate(GenerateRequest(prompt="hi", provider="groq"))
+    assert {a.provider for a in failed.value.attempts} == {"groq"}
+    # Both groq models are cooling now; fallback reaches the other providers.
+    result = await router.generate(GenerateRequest(prompt="hi", provider="groq", fallback=True))
+    assert result.provider == "google"
+
+
+@pytest.mark.anyio
+async def test_an_explicit_model_goes_only_to_providers_whose_catalog_serves_it(
+    router: Router, fake: FakeProviderServer
+) -> None:
+    fake.script("gem-1", Reply("gem"))
+    decision = router.explain(GenerateRequest(prompt="x", model="gem-1"))
+    assert [(c.provider, c.model) for c in decision.candidates] == [("google", "gem-1")]
+    with pytest.raises(NoCandidateError, match="no provider in the catalog serves"):
+        router.explain(GenerateRequest(prompt="x", model="unknown/model"))
+    # With a pinned provider the model is used as given, catalog or not.
+    fake.script("brand-new", Reply("new"))
+    result = await router.generate(GenerateRequest(prompt="x", model="brand-new", provider="groq"))
+    assert (result.provider, result.model, result.text) == ("groq", "brand-new", "new")
+
+
+@pytest.mark.anyio
+async def test_cooldown_honours_retry_after_grows_and_a_success_resets(
+    router: Router, fake: FakeProviderServer, catalog: Catalog, clock: FakeClock
+) -> None:
+    fake.script("g-fast", RateLimited(retry_after="120"), ServerError(), Reply("back"))
+    with pytest.raises(AllAttemptsFailedError):
+        await router.generate(GenerateRequest(prompt="hi", provider="groq", model="g-fast"))
+    with catalog.reading() as conn:
+        [health] = [h for h in list_health(conn) if h.model == "g-fast"]
+    assert health.consecutive_failures == 1
+    assert health.last_error_kind == "rate_limited"
+    skipped = {s.model: s.reason for s in router.explain(GenerateRequest(prompt="x")).skipped}
+    assert "cooling down" in skipped["g-fast"]
+
+    clock.now = clock.now.replace(hour=clock.now.hour + 1)  # past the 120 s cooldown
+    with pytest.raises(AllAttemptsFailedError):
+        await router.generate(GenerateRequest(prompt="x", provider="groq", model="g-fast"))
+    with catalog.reading() as conn:
+        [health] = [h for h in list_health(conn) if h.model == "g-fast"]
+    assert health.consecutive_failures == 2
+    assert health.cooldown_until is not None
+
+    result = await router.generate(GenerateRequest(prompt="x", provider="groq", model="g-fast"))
+    assert result.text == "back"
+    with catalog.reading() as conn:
+        [health] = [h for h in list_health(conn) if h.model == "g-fast"]
+    assert (health.consecutive_failures, health.cooldown_until) == (0, None)
+
+
+@pytest.mark.anyio
+async def test_an_auth_failure_sidelines_the_provider_for_every_process(
+    router: Router, fake: FakeProviderServer, database_url: str, clock: FakeClock
+) -> None:
+    fake.script("gem-1", Unauthorized())
+    fake.script("g-fast", Reply("ok"))
+    await router.generate(GenerateRequest(prompt="x", provider="google", fallback=True))
+    await router.aclose()
+    # Health is a projection of the log: a new process sees the sideline.
+    other = Catalog.open(database_url, clock=clock, seed=False)
+    try:
+        fresh = Router(other, ProviderSet(Config(), env_for(fake), {}), clock=clock)
+        skipped = {s.provider: s.reason for s in fresh.explain(GenerateRequest(prompt="x")).skipped}
+        await fresh.aclose()
+    finally:
+        other.close()
+    assert "provider sidelined" in skipped["google"] and "auth" in skipped["google"]
+
+
+@pytest.mark.anyio
+async def test_no_key_reaches_the_database_logs_or_errors(
+    router: Router,
+    fake: FakeProviderServer,
+    catalog: Catalog,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.script("g-fast", Unauthorized())
+    fake.script("gem-1", ServerError(message=f"upstream said {GEMINI_KEY} is bad"))
+    fake.script("g-slow", RateLimited())
+    fake.script("claude-x", Reply("fine"))
+    result = await router.generate(GenerateRequest(prompt="hi"))
+    await router.aclose()
+    texts = [a.error or "" for a in result.attempts] + [caplog.text, repr(result)]
+    with catalog.reading() as conn:
+        for table in ("freegin_events", "provider_usage", "model_health", "provider_models"):
+            texts.extend(str(row) for row in conn.exec_driver_sql(f"SELECT * FROM {table}"))
+    blob = "\n".join(texts)
+    assert KEY not in blob and GEMINI_KEY not in blob
+    # The keys did travel in headers, not in URLs.
+    requests = fake.requests
+    assert any(r.headers.get("x-goog-api-key") == GEMINI_KEY for r in requests)
+    assert all(GEMINI_KEY not in r.raw_url for r in requests)
+
+
+def test_the_sync_convenience_answers(
+    catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    fake.script("g-fast", Reply("sync answer"))
+    router = Router(catalog, ProviderSet(Config(), env_for(fake), {}), clock=clock)
+    result = router.generate_sync(GenerateRequest(prompt="hi"))
+    assert result.text == "sync answer"
+    router.usage.flush()
+    assert usage_rows(catalog)[-1][:3] == ("groq", "g-fast", 1)
+    assert isinstance(router.client, httpx.AsyncClient)
