@@ -119,4 +119,6 @@ def test_credentials_are_stored_0600_and_listed_by_source(tmp_path: Path) -> Non
     assert run(tmp_path, "remove-service", "groq").returncode == 0
     assert run(tmp_path, "remove-service", "groq").returncode == 1
     # Keys never enter the event log or the read tables.
+    run(tmp_path, "add-service", "groq", stdin=KEY + "\n")
+    run(tmp_path, "status")
     assert KEY.encode() not in (tmp_path / "app.db").read_bytes()
