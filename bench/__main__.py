@@ -22,7 +22,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from freegin_ai.adapters.catalog import Catalog
+import anyio
+
+from freegin_ai.adapters.catalog import Catalog, utc_now
+from freegin_ai.adapters.config import Config
+from freegin_ai.adapters.provider_set import ProviderSet
+from freegin_ai.adapters.providers.base import ChatProvider, ChatReply, ChatRequest
+from freegin_ai.adapters.router import GenerateRequest, Router
+from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.usage import usage_logged
 from freegin_ai.domain.workloads import Workload
@@ -120,7 +127,77 @@ def bench_list_models(directory: Path) -> None:
     report("`freegin-ai list-models` wall time", median, "ms median", "< 300 ms", median < 300)
 
 
+class _InstantProvider:
+    """An in-process provider that answers at once: what is left is the router's overhead."""
+
+    async def complete(self, client: object, request: ChatRequest) -> ChatReply:
+        return ChatReply(text="ok", model=request.model, prompt_tokens=3, completion_tokens=2)
+
+    async def list_models(self, client: object) -> list[str]:
+        return []
+
+
+class _InstantProviders(ProviderSet):
+    def adapter(self, name: str) -> ChatProvider:
+        return _InstantProvider()
+
+    def unavailable(self, name: str) -> str | None:
+        return None
+
+
+def bench_router(directory: Path, requests: int) -> None:
+    catalog = Catalog.open(f"sqlite:///{directory / 'router.db'}")
+    router = Router(catalog, _InstantProviders(Config(), {}, {}))
+
+    async def run() -> list[float]:
+        timings = []
+        for i in range(requests):
+            t0 = time.perf_counter()
+            await router.generate(GenerateRequest(prompt=f"p{i}", workload="chat"))
+            timings.append((time.perf_counter() - t0) * 1000)
+        await router.aclose()
+        return timings
+
+    try:
+        timings = anyio.run(run)
+        median = statistics.median(timings)
+        report("router overhead per request", median, "ms median", "< 0.5 ms", median < 0.5)
+        with catalog.reading() as conn:
+            logged = conn.exec_driver_sql("SELECT count(*) FROM provider_usage").scalar()
+        if logged != requests:
+            print(f"  expected {requests} usage rows, found {logged}", file=sys.stderr)
+    finally:
+        catalog.close()
+
+
+def bench_usage_log(directory: Path, events: int) -> None:
+    catalog = Catalog.open(f"sqlite:///{directory / 'usage.db'}")
+    log = UsageLog(catalog.store, utc_now)
+    try:
+        started = time.perf_counter()
+        for i in range(events):
+            log.log(
+                provider="groq", workload="chat", model=MODELS[i % 8], success=True,
+                latency_ms=i % 700, prompt_tokens=10, completion_tokens=20,
+            )  # fmt: skip
+        log.close()
+        rate = events / (time.perf_counter() - started)
+        report(
+            f"usage logging, one process ({events:,})",
+            rate,
+            "events/s",
+            ">= 20,000",
+            rate >= 20_000,
+        )
+        if catalog.store.last_position() < events:
+            print("  events were lost", file=sys.stderr)
+    finally:
+        catalog.close()
+
+
 BENCHES: dict[str, Callable[[Path, bool], None]] = {
+    "router": lambda d, quick: bench_router(d, 500 if quick else 5_000),
+    "usage-log": lambda d, quick: bench_usage_log(d, 20_000 if quick else 200_000),
     "replay": lambda d, quick: bench_replay(d, 20_000 if quick else 100_000),
     "stats": lambda d, quick: bench_stats(d, 50_000 if quick else 1_000_000),
     "list-models": lambda d, quick: bench_list_models(d),
