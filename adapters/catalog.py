@@ -348,6 +348,83 @@ class Catalog:
         self._retrying(attempt)
         self.projector.catch_up()
 
+    def start_trial(self, *, provider: str, workload: str, model: str, percent: float) -> bool:
+        """Put a suggestion on trial (proposing it first if nobody had); True if it was new."""
+        from freegin_ai.domain.suggestions import Suggestion
+
+        provider = parse_provider(provider)
+        workload_value = Workload.parse(workload).value
+        model = check_model_name(model)
+
+        def attempt() -> bool:
+            at = self.clock()
+            suggestion = self._get(Suggestion, suggestion_id(provider, workload_value, model))
+            created = suggestion is None
+            if suggestion is None:
+                suggestion = Suggestion.propose(
+                    provider=provider,
+                    workload=workload_value,
+                    model=model,
+                    rationale="put on trial by hand",
+                    metadata=None,
+                    production_ready=None,
+                    notes=None,
+                    provenance={"source": "manual"},
+                    at=at,
+                )
+            suggestion.start_trial(percent=percent, at=at)
+            self.store.save(suggestion)
+            return created
+
+        created = self._retrying(attempt)
+        self.projector.catch_up()
+        return created
+
+    def end_trial(
+        self,
+        *,
+        provider: str,
+        workload: str,
+        model: str,
+        adopt: bool,
+        priority: int | None = None,
+        reason: str = "",
+    ) -> AdoptOutcome | None:
+        """End a trial: adopt the model into the roster, or reject it."""
+        from freegin_ai.domain.errors import SuggestionStateError
+        from freegin_ai.domain.suggestions import Suggestion
+
+        provider = parse_provider(provider)
+        workload_value = Workload.parse(workload).value
+        model = model.strip()
+        current = self._get(Suggestion, suggestion_id(provider, workload_value, model))
+        if current is None or current.status != TRIAL:
+            raise SuggestionStateError(
+                f"model {model!r} is not on trial for provider {provider!r} and workload "
+                f"{workload_value!r}"
+            )
+        if adopt:
+            return self.adopt_model(
+                AdoptModel(
+                    provider=provider,
+                    workload=workload_value,
+                    model=model,
+                    priority=priority,
+                    rationale=current.rationale,
+                    source="suggestion",
+                )
+            )
+
+        def attempt() -> None:
+            suggestion = self._get(Suggestion, suggestion_id(provider, workload_value, model))
+            assert suggestion is not None
+            suggestion.end_trial(adopt=False, reason=reason, at=self.clock())
+            self.store.save(suggestion)
+
+        self._retrying(attempt)
+        self.projector.catch_up()
+        return None
+
     def log_usage(self, **fields: Any) -> None:
         """Append one UsageLogged event (its own stream, so loggers never contend)."""
         from freegin_ai.domain.usage import usage_logged

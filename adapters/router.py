@@ -15,11 +15,13 @@ moves on to the next candidate. `explain()` tells what was considered and skippe
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import anyio
 import httpx
@@ -33,8 +35,14 @@ from freegin_ai.adapters.providers.base import ChatRequest
 from freegin_ai.adapters.providers.errors_mapping import redact
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
-from freegin_ai.projections.queries import list_health, list_roster, list_usage_stats
+from freegin_ai.projections.queries import (
+    list_health,
+    list_roster,
+    list_suggestions,
+    list_usage_stats,
+)
 
 
 class NoCandidateError(AdapterError):
@@ -138,6 +146,7 @@ class _Snapshot:
     cooldowns: dict[tuple[str, str], tuple[datetime, int, str]]  # → until, failures, kind
     failures: dict[tuple[str, str], int]
     cost_per_success: dict[tuple[str, str], float]
+    trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
 
 
 class Router:
@@ -216,6 +225,12 @@ class Router:
             rows = list_roster(conn)
             health = list_health(conn)
             stats = list_usage_stats(conn, since_day=since)
+            on_trial = list_suggestions(conn, statuses=(TRIAL,))
+        trials: dict[str, list[tuple[str, str, float]]] = {}
+        for t in on_trial:
+            percent = float(t.metadata.get("trial_percent") or 0)
+            if percent > 0:
+                trials.setdefault(t.workload, []).append((t.provider, t.model, percent))
         roster: dict[str, list[tuple[str, str, int, dict[str, Any]]]] = {}
         for r in rows:
             roster.setdefault(r.workload, []).append((r.provider, r.model, r.priority, r.metadata))
@@ -235,7 +250,9 @@ class Router:
             per_success = s.cost_per_success_micros
             if per_success is not None and s.cost_micros:
                 cost[(s.provider, s.model)] = per_success
-        return _Snapshot(self.catalog.store.last_position(), roster, cooldowns, failures, cost)
+        return _Snapshot(
+            self.catalog.store.last_position(), roster, cooldowns, failures, cost, trials
+        )
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (
@@ -298,8 +315,40 @@ class Router:
             mode = "pinned-provider"
         else:
             ordered, mode = ranked, "catalog"
+            trials = snap.trials.get(workload.value)
+            if trials:
+                ordered = self._with_trial_arm(ordered, trials, request, candidate)
+                mode = "catalog-trial" if ordered and ordered[0].arm == TRIAL else mode
         chosen = [c for c in ordered if usable(c, explicit=False)]
         return Decision(mode, workload, tuple(chosen), tuple(skipped))
+
+    def _with_trial_arm(
+        self,
+        incumbents: list[Candidate],
+        trials: list[tuple[str, str, float]],
+        request: GenerateRequest,
+        candidate: Callable[[str, str, int], Candidate],
+    ) -> list[Candidate]:
+        """Send about `percent` % of requests to each trial model, the same key to the same arm.
+
+        The trial model goes first and the incumbents follow as fallback; every candidate is
+        labelled with its arm so `stats` can compare them.
+        """
+        point = _arm_point(request.request_key or uuid4().hex)
+        cumulative = 0.0
+        chosen: Candidate | None = None
+        for provider, model, percent in sorted(trials):
+            cumulative += percent
+            if point < cumulative:
+                chosen = replace(candidate(provider, model, -1), arm=TRIAL)
+                break
+        rest = [replace(c, arm="incumbent") for c in incumbents]
+        if chosen is None:
+            return rest
+        return [
+            chosen,
+            *(c for c in rest if (c.provider, c.model) != (chosen.provider, chosen.model)),
+        ]
 
     # -- calling ----------------------------------------------------------------------
 
@@ -425,6 +474,12 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
                 router.client = saved
 
     return anyio.run(once)
+
+
+def _arm_point(key: str) -> float:
+    """A stable point in [0, 100) for a request key."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 / 100
 
 
 def _rank(c: Candidate) -> tuple[int, int, float, str, str]:

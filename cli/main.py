@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from freegin_ai.cli import catalog_commands, router_commands, service_commands
+from freegin_ai.cli import catalog_commands, ops_commands, router_commands, service_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_commands.register(commands)
     router_commands.register(commands)
     service_commands.register(commands)
+    ops_commands.register(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import Connection, select
 
+from freegin_ai.projections.health import model_health
 from freegin_ai.projections.tables import (
     provider_model_suggestions,
     provider_models,
@@ -86,6 +87,22 @@ class ModelStats:
     @property
     def cost_per_success_micros(self) -> float | None:
         return self.cost_micros / self.successes if self.successes else None
+
+    def as_row(self) -> dict[str, Any]:
+        """These totals in the shape of a stats row, to merge into another ModelStats."""
+        return {
+            "calls": self.calls,
+            "successes": self.successes,
+            "latency_sum_ms": self.latency_sum_ms,
+            "latency_min_ms": self.latency_min_ms,
+            "latency_max_ms": self.latency_max_ms,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_micros": self.cost_micros,
+            "last_used_at": self.last_used_at,
+            "latency_histogram": self.histogram,
+        }
 
     def add(self, row: dict[str, Any]) -> None:
         """Merge a stats row (or another ModelStats' fields) into this one."""
@@ -223,24 +240,8 @@ def get_usage_summary(
     """All calls of a provider (and workload) folded into one total, as the guide's usage_stats."""
     total = ModelStats(provider=provider, workload=workload or "", model="")
     for stats in list_usage_stats(conn, provider=provider, workload=workload, since_day=since_day):
-        total.add(_as_row(stats))
+        total.add(stats.as_row())
     return total
-
-
-def _as_row(stats: ModelStats) -> dict[str, Any]:
-    return {
-        "calls": stats.calls,
-        "successes": stats.successes,
-        "latency_sum_ms": stats.latency_sum_ms,
-        "latency_min_ms": stats.latency_min_ms,
-        "latency_max_ms": stats.latency_max_ms,
-        "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.completion_tokens,
-        "total_tokens": stats.total_tokens,
-        "cost_micros": stats.cost_micros,
-        "last_used_at": stats.last_used_at,
-        "latency_histogram": stats.histogram,
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +260,6 @@ class HealthRow:
 
 def list_health(conn: Connection, *, provider: str | None = None) -> list[HealthRow]:
     """Health rows ordered by provider and model."""
-    from freegin_ai.projections.health import model_health
-
     query = select(model_health).order_by(model_health.c.provider, model_health.c.model)
     if provider:
         query = query.where(model_health.c.provider == provider)

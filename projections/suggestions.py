@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
+
 from freegin_ai.domain.topics import (
     ADOPTED,
     PENDING,
@@ -45,7 +47,8 @@ class SuggestionProjection(KeyedRows):
     """Keeps `provider_model_suggestions`."""
 
     name: ClassVar[str] = "suggestions"
-    version: ClassVar[int] = 1
+    # 2: metadata carries `trial_percent` while a suggestion is on trial.
+    version: ClassVar[int] = 2
     table = provider_model_suggestions
     key_columns = ("provider", "workload", "model")
     topics = SUGGESTION_TOPICS
@@ -81,5 +84,18 @@ class SuggestionProjection(KeyedRows):
             row["status"] = REJECTED
         elif event.topic == TRIAL_STARTED:
             row["status"] = TRIAL
+            row["metadata"] = _with_meta(row["metadata"], trial_percent=s["percent"])
         elif event.topic == TRIAL_ENDED:
             row["status"] = s["outcome"]
+            row["metadata"] = _with_meta(row["metadata"], trial_percent=None)
+
+
+def _with_meta(text: str | None, **changes: Any) -> str | None:
+    """Metadata JSON with keys set (None removes a key)."""
+    meta: dict[str, Any] = msgspec.json.decode(text) if text else {}
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    return json_text(meta)
