@@ -91,11 +91,30 @@ class Projector:
                 )
 
     def setup(self, progress: Progress | None = None) -> list[str]:
-        """Create what is missing and rebuild outdated projections; returns the rebuilt names."""
+        """Create what is missing and rebuild outdated projections; returns the rebuilt names.
+
+        Tables built by another version of the code are dropped and created again first, so
+        a version bump may change their columns (ADR 0005).
+        """
         self.create_tables()
         outdated = self.outdated()
-        if outdated:
-            self.rebuild(outdated, progress=progress)
+        if not outdated:
+            return []
+        with self.engine.connect() as conn:
+            built = {
+                name
+                for name, version in conn.execute(
+                    select(projection_state.c.name, projection_state.c.version)
+                )
+                if version
+            }
+        with self.engine.begin() as conn:
+            for projection in outdated:
+                if projection.name in built:
+                    for table in projection.tables:
+                        table.drop(conn, checkfirst=True)
+                        table.create(conn)
+        self.rebuild(outdated, progress=progress)
         return [p.name for p in outdated]
 
     # -- catching up ------------------------------------------------------------------

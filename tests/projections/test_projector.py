@@ -186,3 +186,37 @@ def test_an_outdated_projection_is_rebuilt_on_start(database_url: str, clock: Fa
         assert seen and seen[-1][0] == seen[-1][1]
     finally:
         reopened.close()
+
+
+def test_a_version_bump_recreates_tables_whose_columns_changed(
+    database_url: str, clock: FakeClock
+) -> None:
+    catalog = Catalog.open(database_url, clock=clock)
+    try:
+        before = snapshot(catalog)
+        with catalog.store.engine.begin() as conn:
+            # What an older version of the code might have left: another column set.
+            conn.exec_driver_sql("ALTER TABLE provider_models ADD COLUMN obsolete TEXT")
+            conn.execute(
+                projection_state.update()
+                .where(projection_state.c.name == "roster")
+                .values(version=99)
+            )
+    finally:
+        catalog.close()
+    reopened = Catalog.open(database_url, clock=clock)
+    try:
+        with reopened.store.engine.connect() as conn:
+            columns = [
+                row[1] if reopened.store.dialect == "sqlite" else row[0]
+                for row in conn.exec_driver_sql(
+                    "PRAGMA table_info(provider_models)"
+                    if reopened.store.dialect == "sqlite"
+                    else "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'provider_models'"
+                )
+            ]
+        assert "obsolete" not in columns
+        assert snapshot(reopened) == before
+    finally:
+        reopened.close()
