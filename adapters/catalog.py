@@ -3,7 +3,7 @@ side (read tables kept by the projector) of the model catalog, over one database
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -156,33 +156,33 @@ class Catalog:
 
     def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
         """Adopt the defaults of every (provider, workload) that never had a roster entry."""
-        from freegin_ai.domain.roster import RosterEntry
 
         def attempt() -> int:
             with self.store.engine.connect() as conn:
-                seen = set(
-                    conn.execute(
-                        select(distinct(provider_models.c.provider), provider_models.c.workload)
-                    )
-                )
+                query = select(distinct(provider_models.c.provider), provider_models.c.workload)
+                seen = {(str(p), str(w)) for p, w in conn.execute(query)}
+            missing = [d for d in defaults if (d.provider, d.workload.value) not in seen]
+            if not missing:
+                return 0
+            from freegin_ai.domain.roster import RosterEntry
+
             at = self.clock()
-            entries = [
-                RosterEntry.adopt(
-                    provider=d.provider,
-                    workload=d.workload.value,
-                    model=d.model,
-                    priority=d.priority,
-                    rationale=d.rationale,
-                    metadata=None,
-                    source="default",
-                    at=at,
+            self.store.save(
+                *(
+                    RosterEntry.adopt(
+                        provider=d.provider,
+                        workload=d.workload.value,
+                        model=d.model,
+                        priority=d.priority,
+                        rationale=d.rationale,
+                        metadata=None,
+                        source="default",
+                        at=at,
+                    )
+                    for d in missing
                 )
-                for d in defaults
-                if (d.provider, d.workload.value) not in seen
-            ]
-            if entries:
-                self.store.save(*entries)
-            return len(entries)
+            )
+            return len(missing)
 
         return self._retrying(attempt)
 
@@ -275,10 +275,17 @@ class Catalog:
         self._retrying(attempt)
         self.projector.catch_up()
 
-    def propose(self, commands: list[ProposeSuggestion]) -> ProposeOutcome:
+    def propose(
+        self,
+        commands: list[ProposeSuggestion],
+        *,
+        extra: Callable[[], Sequence[Any]] | None = None,
+    ) -> ProposeOutcome:
         """Record suggestions, all in one transaction: new ones proposed, pending ones revised.
 
         Adopted, rejected and on-trial suggestions are left as they are and reported skipped.
+        `extra` makes further aggregates to append in the same transaction (a refresh's run
+        record); it is called on every attempt, since saving consumes their pending events.
         """
         from freegin_ai.domain.suggestions import Suggestion
 
@@ -318,8 +325,9 @@ class Catalog:
                     outcome.revised.append(model)
                 else:
                     outcome.skipped.append((model, f"already {existing.status}"))
-            if changed:
-                self.store.save(*changed)
+            others = list(extra()) if extra is not None else []
+            if changed or others:
+                self.store.save(*changed, *others)
             return outcome
 
         outcome = self._retrying(attempt)

@@ -1,4 +1,4 @@
-"""Run every benchmark and print figures: `python -m bench [--quick]`.
+"""Run every benchmark and print figures: `python -m tests.bench [--quick]` (`make bench`).
 
 Targets (from the issues):
 - replaying 100,000 events rebuilds every read table at >= 50,000 events/s;
@@ -205,7 +205,7 @@ BENCHES: dict[str, Callable[[Path, bool], None]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller data sets")
     parser.add_argument("only", nargs="*", help=f"benchmarks to run ({', '.join(BENCHES)})")
     args = parser.parse_args()
