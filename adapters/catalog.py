@@ -7,12 +7,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
 from sqlalchemy import Connection, distinct, select
 
 from freegin_ai.adapters.errors import ConcurrentWriteError
+
+if TYPE_CHECKING:
+    from freegin_ai.adapters.legacy import ImportReport
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
 from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
@@ -116,6 +119,7 @@ class Catalog:
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
         self.store = store
+        self.imported: ImportReport | None = None  # set when open() migrated a legacy database
         self.clock = clock
         self.new_id = new_id
         self.roster = RosterProjection()
@@ -142,7 +146,7 @@ class Catalog:
     ) -> Catalog:
         """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
         catalog = cls(EventStore(url), clock=clock)
-        catalog.store.ensure_log()
+        catalog.imported = catalog.store.ensure_log(progress=progress)
         catalog.projector.setup(progress=progress)
         catalog.projector.catch_up()
         if seed:

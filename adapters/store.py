@@ -8,7 +8,7 @@ faster without it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -37,6 +37,8 @@ from freegin_ai.projections.envelope import Envelope
 
 if TYPE_CHECKING:
     from eventsourcing.application import Application
+
+    from freegin_ai.adapters.legacy import ImportReport
 
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
@@ -129,14 +131,23 @@ class EventStore:
                 raise StorageError(f"cannot open the event store: {_describe(error)}") from None
         return self._app
 
-    def ensure_log(self) -> None:
-        """Make sure the events table exists (a new database has none)."""
+    def ensure_log(self, progress: Callable[[int, int], None] | None = None) -> ImportReport | None:
+        """Make sure the events table exists (a new database has none).
+
+        A database of the earlier freegin-ai is imported first, in place (adapters.legacy);
+        returns its report.
+        """
         try:
             exists = inspect(self.engine).has_table(EVENTS_TABLE)
         except Exception as error:
             raise StorageError(f"cannot open the database: {_describe(error)}") from None
-        if not exists:
-            _ = self.app
+        if exists:
+            return None
+        from freegin_ai.adapters.legacy import migrate_in_place
+
+        report = migrate_in_place(self, progress)
+        _ = self.app
+        return report
 
     def save(self, *objects: Any) -> None:
         """Append the pending events of aggregates (and bare events) in one transaction."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from freegin_ai.cli.output import emit_json, fail
@@ -18,11 +19,17 @@ def open_catalog() -> Catalog:
     from freegin_ai.adapters.settings import database_url
     from freegin_ai.cli.progress import ProgressBar
 
-    bar = ProgressBar("Rebuilding read tables")
+    bar = ProgressBar("Preparing the catalog")
     try:
-        return Catalog.open(database_url(os.environ), progress=bar)
+        catalog = Catalog.open(database_url(os.environ), progress=bar)
     finally:
         bar.close()
+    if catalog.imported is not None:
+        from freegin_ai.cli.legacy_commands import render_report
+
+        print("Imported the database of the earlier freegin-ai:", file=sys.stderr)
+        print(render_report(catalog.imported), file=sys.stderr)
+    return catalog
 
 
 def register(commands: Any) -> None:

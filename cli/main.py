@@ -11,7 +11,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from freegin_ai.cli import catalog_commands, ops_commands, router_commands, service_commands
+from freegin_ai.cli import (
+    catalog_commands,
+    legacy_commands,
+    ops_commands,
+    router_commands,
+    service_commands,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -39,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     catalog_commands.register(commands)
+    legacy_commands.register(commands)
     router_commands.register(commands)
     service_commands.register(commands)
     ops_commands.register(commands)
