@@ -266,18 +266,15 @@ class Catalog:
         workload = Workload.parse(command.workload)
         model = command.model.strip()
 
-        def attempt() -> None:
-            entry = self._get(RosterEntry, roster_entry_id(provider, workload.value, model))
-            if entry is None:
-                raise NotActiveError(
-                    f"model {model!r} is not in the roster for provider {provider!r} "
-                    f"and workload {workload.value!r}"
-                )
-            entry.retire(reason=command.reason, at=self.clock())
-            self.store.save(entry)
-
-        self._retrying(attempt)
-        self.projector.catch_up()
+        self._update(
+            RosterEntry,
+            roster_entry_id(provider, workload.value, model),
+            lambda: NotActiveError(
+                f"model {model!r} is not in the roster for provider {provider!r} "
+                f"and workload {workload.value!r}"
+            ),
+            lambda entry: entry.retire(reason=command.reason, at=self.clock()),
+        )
 
     def propose(
         self,
@@ -347,18 +344,14 @@ class Catalog:
         workload = Workload.parse(command.workload)
         model = command.model.strip()
 
-        def attempt() -> None:
-            suggestion = self._get(Suggestion, suggestion_id(provider, workload.value, model))
-            if suggestion is None:
-                raise SuggestionStateError(
-                    f"no suggestion {model!r} for provider {provider!r} and workload "
-                    f"{workload.value!r}"
-                )
-            suggestion.reject(reason=command.reason, at=self.clock())
-            self.store.save(suggestion)
-
-        self._retrying(attempt)
-        self.projector.catch_up()
+        self._update(
+            Suggestion,
+            suggestion_id(provider, workload.value, model),
+            lambda: SuggestionStateError(
+                f"no suggestion {model!r} for provider {provider!r} and workload {workload.value!r}"
+            ),
+            lambda suggestion: suggestion.reject(reason=command.reason, at=self.clock()),
+        )
 
     def start_trial(self, *, provider: str, workload: str, model: str, percent: float) -> bool:
         """Put a suggestion on trial (proposing it first if nobody had); True if it was new."""
@@ -427,14 +420,12 @@ class Catalog:
                 )
             )
 
-        def attempt() -> None:
-            suggestion = self._get(Suggestion, suggestion_id(provider, workload_value, model))
-            assert suggestion is not None
-            suggestion.end_trial(adopt=False, reason=reason, at=self.clock())
-            self.store.save(suggestion)
-
-        self._retrying(attempt)
-        self.projector.catch_up()
+        self._update(
+            Suggestion,
+            suggestion_id(provider, workload_value, model),
+            lambda: SuggestionStateError(f"suggestion {model!r} disappeared"),
+            lambda suggestion: suggestion.end_trial(adopt=False, reason=reason, at=self.clock()),
+        )
         return None
 
     def log_usage(self, **fields: Any) -> None:
@@ -574,6 +565,25 @@ class Catalog:
             return None
         assert isinstance(aggregate, cls)
         return aggregate
+
+    def _update(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        missing: Callable[[], Exception],
+        change: Callable[[A], None],
+    ) -> None:
+        """Load an existing aggregate, change it, append, retrying on conflicts; catch up."""
+
+        def attempt() -> None:
+            aggregate = self._get(cls, aggregate_id)
+            if aggregate is None:
+                raise missing()
+            change(aggregate)
+            self.store.save(aggregate)
+
+        self._retrying(attempt)
+        self.projector.catch_up()
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run a load-decide-append attempt again when another writer got there first."""
