@@ -205,7 +205,9 @@ BENCHES: dict[str, Callable[[Path, bool], None]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="smaller data sets")
     parser.add_argument("only", nargs="*", help=f"benchmarks to run ({', '.join(BENCHES)})")
     args = parser.parse_args()
