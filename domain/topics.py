@@ -24,6 +24,8 @@ TRIAL_ENDED = _SUGGESTION + "TrialEnded"
 
 USAGE_LOGGED = "freegin_ai.domain.usage:UsageRecord.UsageLogged"
 
+REFRESH_COMPLETED = "freegin_ai.domain.refresh_runs:RefreshRun.RefreshCompleted"
+
 # Roster entry statuses.
 ACTIVE = "active"
 RETIRED = "retired"
