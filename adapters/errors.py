@@ -5,7 +5,9 @@ AdapterError
 ├── CredentialError
 ├── StorageError
 │   └── ConcurrentWriteError
-└── ProviderError
+├── ProviderError
+├── router.NoCandidateError, router.AllAttemptsFailedError
+└── refresh.RefreshFailedError, legacy.LegacyImportError (a StorageError)
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from freegin_ai.cli import (
     catalog_commands,
     legacy_commands,
     ops_commands,
+    refresh_commands,
     router_commands,
     service_commands,
 )
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     legacy_commands.register(commands)
     router_commands.register(commands)
     service_commands.register(commands)
+    refresh_commands.register(commands)
     ops_commands.register(commands)
     return parser
 
