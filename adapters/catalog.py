@@ -587,11 +587,19 @@ class Catalog:
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         """Run a load-decide-append attempt again when another writer got there first."""
-        from eventsourcing.persistence import IntegrityError
-
         for _ in range(_MAX_ATTEMPTS):
             try:
                 return attempt()
-            except IntegrityError:
+            except Exception as error:
+                if not _is_conflict(error):
+                    raise
                 self.projector.catch_up()
         raise ConcurrentWriteError("other writers kept changing the same entries; try again")
+
+
+def _is_conflict(error: Exception) -> bool:
+    """Whether an append failed because another writer appended to the same stream first."""
+    # Imported here: queries never need the persistence module, and it costs start-up time.
+    from eventsourcing.persistence import IntegrityError
+
+    return isinstance(error, IntegrityError)
