@@ -49,6 +49,8 @@ class ProviderSettings:
 
     base_url: str | None = None
     enabled: bool = True
+    #: Models this provider serves beyond its catalog entries (for explicit `--model` requests).
+    models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,6 +164,11 @@ class _Reader:
             raise self.fail(key, "expected a positive number")
         return number
 
+    def strings(self, value: object, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(key, "expected a list of non-empty strings")
+        return tuple(v.strip() for v in value)
+
     def provider_name(self, name: str, key: str) -> str:
         try:
             return parse_provider(name)
@@ -176,7 +183,7 @@ class _Reader:
             canonical = self.provider_name(name, key)
             if canonical in providers:
                 raise self.fail(key, f"{canonical} is configured twice")
-            settings = self.table(value, key, {"base_url", "enabled"})
+            settings = self.table(value, key, {"base_url", "enabled", "models"})
             providers[canonical] = ProviderSettings(
                 base_url=(
                     self.url(settings["base_url"], f"{key}.base_url")
@@ -184,6 +191,7 @@ class _Reader:
                     else None
                 ),
                 enabled=self.boolean(settings.get("enabled", True), f"{key}.enabled"),
+                models=self.strings(settings.get("models", []), f"{key}.models"),
             )
         refresh = self.table(top.get("refresh", {}), "refresh", {"via"})
         via = None

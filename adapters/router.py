@@ -289,10 +289,15 @@ class Router:
                 providers = [pinned]
             else:
                 listed = {p for rs in snap.roster.values() for p, m, _, _ in rs if m == model}
-                providers = sorted(listed)
+                configured = {
+                    name
+                    for name, settings in self.config.providers.items()
+                    if model in settings.models
+                }
+                providers = sorted(listed | configured)
                 if not providers:
                     raise NoCandidateError(
-                        f"no provider in the catalog serves model {model!r}; "
+                        f"no provider in the catalog or config.toml serves model {model!r}; "
                         "pin one with --provider"
                     )
             priorities = {p: pr for p, m, pr, _ in rows if m == model}

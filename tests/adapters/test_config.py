@@ -140,3 +140,12 @@ def test_wrong_types_name_the_file_and_key(tmp_path: Path, text: str, key: str) 
 
     assert str(caught.value).startswith(f"{path}: {key}: ")
     assert "\n" not in str(caught.value)
+
+
+def test_a_provider_can_list_models_it_serves(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[providers.ollama]\nmodels = ["llama3.2", "qwen2.5-coder"]\n')
+    assert load_config_file(path).provider("ollama").models == ("llama3.2", "qwen2.5-coder")
+    path.write_text('[providers.ollama]\nmodels = "llama3.2"\n')
+    with pytest.raises(ConfigError, match=r"providers\.ollama\.models"):
+        load_config_file(path)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from freegin_ai.adapters.catalog import Catalog
-from freegin_ai.adapters.config import Config
+from freegin_ai.adapters.config import Config, ProviderSettings
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import (
     AllAttemptsFailedError,
@@ -177,8 +177,20 @@ async def test_an_explicit_model_goes_only_to_providers_whose_catalog_serves_it(
     fake.script("gem-1", Reply("gem"))
     decision = router.explain(GenerateRequest(prompt="x", model="gem-1"))
     assert [(c.provider, c.model) for c in decision.candidates] == [("google", "gem-1")]
-    with pytest.raises(NoCandidateError, match="no provider in the catalog serves"):
+    with pytest.raises(NoCandidateError, match=r"no provider in the catalog or config\.toml"):
         router.explain(GenerateRequest(prompt="x", model="unknown/model"))
+    # config.toml can say a provider serves a model the catalog does not list.
+    configured = Router(
+        router.catalog,
+        ProviderSet(
+            Config(providers={"anthropic": ProviderSettings(models=("unknown/model",))}),
+            env_for(fake),
+            {},
+        ),
+    )
+    decision = configured.explain(GenerateRequest(prompt="x", model="unknown/model"))
+    assert [(c.provider, c.model) for c in decision.candidates] == [("anthropic", "unknown/model")]
+    await configured.aclose()
     # With a pinned provider the model is used as given, catalog or not.
     fake.script("brand-new", Reply("new"))
     result = await router.generate(GenerateRequest(prompt="x", model="brand-new", provider="groq"))
