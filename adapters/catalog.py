@@ -35,6 +35,7 @@ from freegin_ai.projections.queries import (
     list_suggestions,
     list_usage_stats,
     roster_row,
+    suggestion_row,
 )
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.suggestions import SuggestionProjection
@@ -549,6 +550,28 @@ class Catalog:
             and (include_retired or r.status == "active")
         ]
         return sorted(result, key=lambda r: (r.provider, r.workload, r.priority, r.model))
+
+    def suggestions_as_of(
+        self,
+        at: datetime,
+        *,
+        provider: str | None = None,
+        workload: Workload | None = None,
+    ) -> list[SuggestionRow]:
+        """The suggestions as they stood at a past time, folded from the log."""
+        projection = SuggestionProjection()
+        events = (
+            e
+            for e in self.catalog_events()
+            if e.topic in projection.topics and datetime.fromisoformat(e.at) <= at
+        )
+        rows = [
+            suggestion_row(r)
+            for r in projection.fold_all(events).values()
+            if (provider is None or r["provider"] == provider)
+            and (workload is None or r["workload"] == workload.value)
+        ]
+        return sorted(rows, key=lambda r: (r.provider, r.workload, r.status, r.model))
 
     def replay(self, progress: Progress | None = None) -> RebuildReport:
         """Rebuild every read table from the log and compare with what was there."""

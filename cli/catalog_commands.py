@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from freegin_ai.cli.output import emit_json, fail
@@ -122,6 +123,13 @@ def _workload(text: str | None) -> Any:
     return Workload.parse(text) if text else None
 
 
+def check_names(provider: str, workload: str, model: str) -> None:
+    """Refuse bad names before the database is opened (opening may seed it)."""
+    from freegin_ai.domain.names import check_model_name
+
+    _provider(provider), _workload(workload), check_model_name(model)
+
+
 def _provider(text: str | None) -> str | None:
     from freegin_ai.domain.providers import parse_provider
 
@@ -134,22 +142,23 @@ def list_models(args: argparse.Namespace) -> int:
 
     provider = _provider(args.provider)
     workload = _workload(args.workload)
+    # Read before opening: bad input must fail before anything (even seeding) is written.
+    as_of = parse_time(args.as_of, datetime.now(UTC)) if args.as_of else None
     catalog = open_catalog()
     try:
-        if args.as_of:
-            as_of = parse_time(args.as_of, catalog.clock())
+        suggestions = None
+        if as_of is not None:
             roster = catalog.roster_as_of(
                 as_of, provider=provider, workload=workload, include_retired=args.include_retired
             )
+            if args.include_suggestions:
+                suggestions = catalog.suggestions_as_of(as_of, provider=provider, workload=workload)
         else:
             roster = catalog.list_models(
                 provider=provider, workload=workload, include_retired=args.include_retired
             )
-        suggestions = (
-            catalog.list_suggestions(provider=provider, workload=workload)
-            if args.include_suggestions
-            else None
-        )
+            if args.include_suggestions:
+                suggestions = catalog.list_suggestions(provider=provider, workload=workload)
     finally:
         catalog.close()
     if args.json:
@@ -181,7 +190,7 @@ def adopt_model(args: argparse.Namespace) -> int:
         priority=args.priority,
         rationale=args.rationale,
     )
-    _provider(command.provider), _workload(command.workload)  # bad names fail before opening
+    check_names(command.provider, command.workload, command.model)
     catalog = open_catalog()
     try:
         outcome = catalog.adopt_model(command)
@@ -208,6 +217,7 @@ def adopt_model(args: argparse.Namespace) -> int:
 def retire_model(args: argparse.Namespace) -> int:
     from freegin_ai.domain.commands import RetireModel
 
+    check_names(args.provider, args.workload, args.model)
     provider, workload = _provider(args.provider), _workload(args.workload)
     catalog = open_catalog()
     try:
@@ -231,6 +241,7 @@ def retire_model(args: argparse.Namespace) -> int:
 def reject_suggestion(args: argparse.Namespace) -> int:
     from freegin_ai.domain.commands import RejectSuggestion
 
+    check_names(args.provider, args.workload, args.model)
     provider, workload = _provider(args.provider), _workload(args.workload)
     catalog = open_catalog()
     try:

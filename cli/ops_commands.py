@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from freegin_ai.cli.catalog_commands import open_catalog
+from freegin_ai.cli.catalog_commands import check_names, open_catalog
 from freegin_ai.cli.output import emit_json, fail
 
 
@@ -177,6 +177,7 @@ def smoke(args: argparse.Namespace) -> int:
 def trial_model(args: argparse.Namespace) -> int:
     if not 0 < args.percent <= 100:
         return fail(f"--percent must be above 0 and at most 100, got {args.percent}")
+    check_names(args.provider, args.workload, args.model)
     catalog = open_catalog()
     try:
         created = catalog.start_trial(
@@ -194,6 +195,7 @@ def trial_model(args: argparse.Namespace) -> int:
 def end_trial(args: argparse.Namespace) -> int:
     if args.priority is not None and args.priority < 0:
         return fail(f"priority must be zero or more, got {args.priority}")
+    check_names(args.provider, args.workload, args.model)
     catalog = open_catalog()
     try:
         outcome = catalog.end_trial(

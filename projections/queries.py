@@ -183,20 +183,22 @@ def list_suggestions(
         query = query.where(t.c.workload == workload)
     if statuses:
         query = query.where(t.c.status.in_(statuses))
-    return [
-        SuggestionRow(
-            id=int(r["id"]),
-            provider=r["provider"],
-            workload=r["workload"],
-            model=r["model"],
-            status=r["status"],
-            rationale=r["rationale"],
-            metadata=_meta(r["metadata"]),
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
-        )
-        for r in conn.execute(query).mappings()
-    ]
+    return [suggestion_row(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def suggestion_row(row: dict[str, Any]) -> SuggestionRow:
+    """A SuggestionRow from a table row (or a folded row)."""
+    return SuggestionRow(
+        id=int(row["id"]),
+        provider=row["provider"],
+        workload=row["workload"],
+        model=row["model"],
+        status=row["status"],
+        rationale=row["rationale"],
+        metadata=_meta(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def list_usage_stats(

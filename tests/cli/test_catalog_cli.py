@@ -156,3 +156,36 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert command in top.stdout
         result = run(tmp_path, command, "--help")
         assert result.returncode == 0 and "usage:" in result.stdout
+
+
+def test_as_of_includes_suggestions_as_they_stood(tmp_path: Path) -> None:
+    run(tmp_path, "trial-model", "groq", "challenger", "--workload", "chat", "--percent", "5")
+    before = json.loads(run(tmp_path, "history", "--json").stdout)[-1]["at"]
+    run(tmp_path, "end-trial", "groq", "challenger", "--workload", "chat", "--reject")
+    then = run(tmp_path, "list-models", "--provider", "groq", "--workload", "chat",
+               "--include-suggestions", "--as-of", before)  # fmt: skip
+    now = run(tmp_path, "list-models", "--provider", "groq", "--workload", "chat",
+              "--include-suggestions")  # fmt: skip
+    assert "trial  challenger" in then.stdout
+    assert "rejected  challenger" in now.stdout
+
+
+def test_a_bad_as_of_on_a_new_database_writes_nothing(tmp_path: Path) -> None:
+    result = run(tmp_path, "list-models", "--as-of", "someday")
+    assert result.returncode == 2
+    assert not (tmp_path / "app.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("adopt-model", "hf", "bad model name"),
+        ("retire-model", "hf", "bad;name", "--workload", "chat"),
+        ("trial-model", "hf", "m", "--workload", "chat", "--percent", "0"),
+        ("adopt-model", "nowhere", "m"),
+    ],
+)
+def test_bad_input_on_a_new_database_creates_nothing(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run(tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "app.db").exists()
