@@ -28,16 +28,13 @@ from freegin_ai.projections.health import HealthProjection
 from freegin_ai.projections.projector import Progress, Projector, RebuildReport
 from freegin_ai.projections.queries import (
     ModelStats,
-    RosterRow,
-    SuggestionRow,
     get_usage_summary,
     list_roster,
     list_suggestions,
     list_usage_stats,
-    roster_row,
-    suggestion_row,
 )
 from freegin_ai.projections.roster import RosterProjection
+from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
 from freegin_ai.projections.suggestions import SuggestionProjection
 from freegin_ai.projections.tables import provider_models
 from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjection
@@ -150,8 +147,8 @@ class Catalog:
         catalog.imported = catalog.store.ensure_log(progress=progress)
         catalog.projector.setup(progress=progress)
         catalog.projector.catch_up()
-        if seed:
-            catalog.seed_defaults()
+        if seed and catalog.seed_defaults():
+            catalog.projector.catch_up()
         return catalog
 
     def close(self) -> None:

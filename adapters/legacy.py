@@ -47,7 +47,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from freegin_ai.adapters.errors import StorageError
-from freegin_ai.adapters.store import EVENTS_TABLE, EventStore
+from freegin_ai.adapters.quick_read import EVENTS_TABLE
+from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.codec import decode_state, encode_state
 from freegin_ai.domain.errors import DomainError
 from freegin_ai.domain.names import STREAM_NAMESPACE, check_model_name, check_priority

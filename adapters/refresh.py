@@ -51,7 +51,8 @@ from freegin_ai.domain.refresh_parsing import MAX_SHOWN_MODEL, clean_text
 from freegin_ai.domain.refresh_runs import RefreshRun
 from freegin_ai.domain.topics import REFRESH_COMPLETED
 from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
-from freegin_ai.projections.queries import ModelStats, RosterRow
+from freegin_ai.projections.queries import ModelStats
+from freegin_ai.projections.rows import RosterRow
 
 #: The recent usage window sent with the context, in days (today included).
 WINDOW_DAYS = 7

@@ -32,6 +32,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from freegin_ai.adapters.errors import StorageError
+from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.domain.codec import decode_raw, decode_state, encode_state
 from freegin_ai.projections.envelope import Envelope
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
-EVENTS_TABLE = "freegin_events"
 
 _BigInt = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -144,6 +144,42 @@ def list_models(args: argparse.Namespace) -> int:
     workload = _workload(args.workload)
     # Read before opening: bad input must fail before anything (even seeding) is written.
     as_of = parse_time(args.as_of, datetime.now(UTC)) if args.as_of else None
+    quick = None
+    if as_of is None:
+        from freegin_ai.adapters.quick_read import read_catalog
+        from freegin_ai.adapters.settings import database_url
+
+        quick = read_catalog(
+            database_url(os.environ),
+            provider=provider,
+            workload=workload.value if workload else None,
+            include_retired=args.include_retired,
+            include_suggestions=args.include_suggestions,
+        )
+    if quick is not None:
+        roster, suggestions = quick
+    else:
+        roster, suggestions = _read_catalog(args, provider, workload, as_of)
+    if args.json:
+        payload: dict[str, Any] = {"models": roster}
+        if suggestions is not None:
+            payload["suggestions"] = suggestions
+        emit_json(payload)
+        return 0
+    if not roster and not suggestions:
+        where = " ".join(
+            f"{k}={v}" for k, v in (("provider", provider), ("workload", args.workload)) if v
+        )
+        print(f"No models{' for ' + where if where else ''}.")
+        return 0
+    print(render_catalog(roster, suggestions))
+    return 0
+
+
+def _read_catalog(
+    args: argparse.Namespace, provider: str | None, workload: Any, as_of: datetime | None
+) -> tuple[list[Any], list[Any] | None]:
+    """The full path: open (catching up, rebuilding or seeding as needed), then read."""
     catalog = open_catalog()
     try:
         suggestions = None
@@ -161,20 +197,7 @@ def list_models(args: argparse.Namespace) -> int:
                 suggestions = catalog.list_suggestions(provider=provider, workload=workload)
     finally:
         catalog.close()
-    if args.json:
-        payload: dict[str, Any] = {"models": roster}
-        if suggestions is not None:
-            payload["suggestions"] = suggestions
-        emit_json(payload)
-        return 0
-    if not roster and not suggestions:
-        where = " ".join(
-            f"{k}={v}" for k, v in (("provider", provider), ("workload", args.workload)) if v
-        )
-        print(f"No models{' for ' + where if where else ''}.")
-        return 0
-    print(render_catalog(roster, suggestions))
-    return 0
+    return roster, suggestions
 
 
 def adopt_model(args: argparse.Namespace) -> int:

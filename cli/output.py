@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import msgspec
-
 
 def emit_json(value: Any) -> None:
     """Print a value (dataclasses, lists, dicts) as indented JSON on stdout."""
+    import msgspec  # only commands that print JSON pay for it
+
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
 
 

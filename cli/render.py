@@ -7,7 +7,7 @@ from itertools import groupby
 from typing import Any
 
 from freegin_ai.domain.workloads import Workload
-from freegin_ai.projections.queries import RosterRow, SuggestionRow
+from freegin_ai.projections.rows import RosterRow, SuggestionRow
 
 
 def workload_label(value: str) -> str:

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from sqlalchemy import Column, Integer, PrimaryKeyConstraint, Table, Text
 
+from freegin_ai.projections import versions
 from freegin_ai.projections.base import Key, KeyedRows, Row
 from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
 from freegin_ai.projections.tables import metadata
@@ -54,7 +55,7 @@ class HealthProjection(KeyedRows):
     """Keeps `model_health` from UsageLogged events."""
 
     name: ClassVar[str] = "health"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = versions.HEALTH
     table = model_health
     key_columns = ("provider", "model")
     topics = USAGE_TOPICS

@@ -1,50 +1,23 @@
 """Query functions over the read tables: what the CLI and the router ask."""
 
+# RosterRow, SuggestionRow, roster_row and suggestion_row live in projections.rows (no
+# SQLAlchemy there) and are re-exported here.
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, select
 
 from freegin_ai.projections.health import model_health
+from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
 from freegin_ai.projections.tables import (
     provider_model_suggestions,
     provider_models,
     provider_usage_stats,
 )
 from freegin_ai.projections.usage import BUCKETS, decode_histogram, histogram_percentile
-
-
-@dataclass(frozen=True, slots=True)
-class RosterRow:
-    """A row of `provider_models`."""
-
-    provider: str
-    workload: str
-    model: str
-    status: str
-    priority: int
-    rationale: str | None
-    metadata: dict[str, Any]
-    created_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class SuggestionRow:
-    """A row of `provider_model_suggestions`."""
-
-    id: int
-    provider: str
-    workload: str
-    model: str
-    status: str
-    rationale: str | None
-    metadata: dict[str, Any]
-    created_at: str
-    updated_at: str
 
 
 @dataclass(slots=True)
@@ -126,13 +99,6 @@ class ModelStats:
             self.histogram[index] += count
 
 
-def _meta(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    value: dict[str, Any] = msgspec.json.decode(text)
-    return value
-
-
 def list_roster(
     conn: Connection,
     *,
@@ -152,21 +118,6 @@ def list_roster(
     return [roster_row(dict(r)) for r in conn.execute(query).mappings()]
 
 
-def roster_row(row: dict[str, Any]) -> RosterRow:
-    """A RosterRow from a table row (or a folded row)."""
-    return RosterRow(
-        provider=row["provider"],
-        workload=row["workload"],
-        model=row["model"],
-        status=row["status"],
-        priority=int(row["priority"]),
-        rationale=row["rationale"],
-        metadata=_meta(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
 def list_suggestions(
     conn: Connection,
     *,
@@ -184,21 +135,6 @@ def list_suggestions(
     if statuses:
         query = query.where(t.c.status.in_(statuses))
     return [suggestion_row(dict(r)) for r in conn.execute(query).mappings()]
-
-
-def suggestion_row(row: dict[str, Any]) -> SuggestionRow:
-    """A SuggestionRow from a table row (or a folded row)."""
-    return SuggestionRow(
-        id=int(row["id"]),
-        provider=row["provider"],
-        workload=row["workload"],
-        model=row["model"],
-        status=row["status"],
-        rationale=row["rationale"],
-        metadata=_meta(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def list_usage_stats(

@@ -12,6 +12,7 @@ from freegin_ai.domain.topics import (
     MODEL_RETIRED,
     RETIRED,
 )
+from freegin_ai.projections import versions
 from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
 from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_models
@@ -21,7 +22,7 @@ class RosterProjection(KeyedRows):
     """Keeps `provider_models`."""
 
     name: ClassVar[str] = "roster"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = versions.ROSTER
     table = provider_models
     key_columns = ("provider", "workload", "model")
     topics = ROSTER_TOPICS

@@ -22,6 +22,7 @@ from freegin_ai.domain.topics import (
     TRIAL_ENDED,
     TRIAL_STARTED,
 )
+from freegin_ai.projections import versions
 from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
 from freegin_ai.projections.envelope import SUGGESTION_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_model_suggestions
@@ -47,8 +48,7 @@ class SuggestionProjection(KeyedRows):
     """Keeps `provider_model_suggestions`."""
 
     name: ClassVar[str] = "suggestions"
-    # 2: metadata carries `trial_percent` while a suggestion is on trial.
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = versions.SUGGESTIONS
     table = provider_model_suggestions
     key_columns = ("provider", "workload", "model")
     topics = SUGGESTION_TOPICS

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import msgspec
 from sqlalchemy import Connection, Table
 
+from freegin_ai.projections import versions
 from freegin_ai.projections.base import Key, KeyedRows, Row, bulk_insert
 from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_usage, provider_usage_stats
@@ -71,7 +72,7 @@ class UsageStatsProjection(KeyedRows):
     """Keeps `provider_usage_stats`, folded incrementally so stats never scan usage rows."""
 
     name: ClassVar[str] = "usage_stats"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = versions.USAGE_STATS
     table = provider_usage_stats
     key_columns = ("provider", "workload", "model", "day", "arm")
     topics = USAGE_TOPICS
@@ -138,7 +139,7 @@ class UsageRowsProjection:
     """Keeps `provider_usage`: append-only, one row per UsageLogged event."""
 
     name: ClassVar[str] = "usage"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = versions.USAGE
 
     @property
     def tables(self) -> tuple[Table, ...]:
