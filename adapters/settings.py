@@ -36,13 +36,3 @@ def database_url(env: Mapping[str, str]) -> str:
     except OSError as error:
         raise ConfigError(f"cannot create data directory {directory}: {error.strerror}") from None
     return f"sqlite:///{directory / DATABASE_FILE}"
-
-
-def redact_url(url: str) -> str:
-    """A database URL safe to print: any password replaced."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _at, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{creds}@{host}"

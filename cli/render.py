@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import groupby
 from typing import Any
 
 from freegin_ai.domain.workloads import Workload
@@ -88,8 +87,3 @@ def details_text(details: dict[str, Any]) -> str:
         else:
             parts.append(f"{key}={value}")
     return " ".join(parts)
-
-
-def grouped(rows: list[RosterRow]) -> Iterable[tuple[tuple[str, str], list[RosterRow]]]:
-    for key, group in groupby(rows, key=lambda r: (r.provider, r.workload)):
-        yield key, list(group)
