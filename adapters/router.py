@@ -135,6 +135,8 @@ class GenerateResult:
     cost_micros: int | None
     attempts: tuple[Attempt, ...]
     decision: Decision = field(repr=False)
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +408,8 @@ class Router:
                       prompt_tokens=reply.prompt_tokens,
                       completion_tokens=reply.completion_tokens,
                       total_tokens=reply.total_tokens,
+                      cached_tokens=reply.cached_tokens,
+                      reasoning_tokens=reply.reasoning_tokens,
                       input_cost_micros=cost_in, output_cost_micros=cost_out)  # fmt: skip
             attempts.append(Attempt(c.provider, c.model, True, latency))
             if c.consecutive_failures:
@@ -424,6 +428,8 @@ class Router:
                 cost_micros=total_cost,
                 attempts=tuple(attempts),
                 decision=decision,
+                cached_tokens=reply.cached_tokens,
+                reasoning_tokens=reply.reasoning_tokens,
             )
         raise AllAttemptsFailedError(attempts, decision)
 

@@ -114,6 +114,8 @@ def stats(args: argparse.Namespace) -> int:
             "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "total_tokens": s.total_tokens,
+            "cached_tokens": s.cached_tokens,
+            "reasoning_tokens": s.reasoning_tokens,
             "cost_micros": s.cost_micros,
             "cost_per_success_micros": s.cost_per_success_micros,
             "last_used_at": s.last_used_at,

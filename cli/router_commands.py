@@ -120,6 +120,8 @@ def generate(args: argparse.Namespace) -> int:
                     "prompt_tokens": result.prompt_tokens,
                     "completion_tokens": result.completion_tokens,
                     "total_tokens": result.total_tokens,
+                    "cached_tokens": result.cached_tokens,
+                    "reasoning_tokens": result.reasoning_tokens,
                     "cost_micros": result.cost_micros,
                     "attempts": result.attempts,
                 }

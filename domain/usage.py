@@ -33,6 +33,8 @@ class UsageRecord(Aggregate):
         retry_after_s: float | None = None
         request_key: str | None = None
         arm: str | None = None
+        cached_tokens: int | None = None
+        reasoning_tokens: int | None = None
 
     def __init__(self, provider: str, workload: str | None, model: str | None) -> None:
         self.provider = provider
@@ -63,6 +65,8 @@ def usage_logged(
     retry_after_s: float | None = None,
     request_key: str | None = None,
     arm: str | None = None,
+    cached_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
 ) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
@@ -97,5 +101,7 @@ def usage_logged(
         retry_after_s=retry_after_s,
         request_key=request_key,
         arm=arm,
+        cached_tokens=cached_tokens,
+        reasoning_tokens=reasoning_tokens,
     )
     return event

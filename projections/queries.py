@@ -36,6 +36,8 @@ class ModelStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
     cost_micros: int = 0
     last_used_at: str | None = None
     histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
@@ -72,6 +74,8 @@ class ModelStats:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
             "cost_micros": self.cost_micros,
             "last_used_at": self.last_used_at,
             "latency_histogram": self.histogram,
@@ -91,6 +95,8 @@ class ModelStats:
         self.prompt_tokens += int(row["prompt_tokens"])
         self.completion_tokens += int(row["completion_tokens"])
         self.total_tokens += int(row["total_tokens"])
+        self.cached_tokens += int(row.get("cached_tokens") or 0)
+        self.reasoning_tokens += int(row.get("reasoning_tokens") or 0)
         self.cost_micros += int(row["cost_micros"])
         last = row["last_used_at"]
         if last and (self.last_used_at is None or last > self.last_used_at):

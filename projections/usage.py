@@ -107,6 +107,8 @@ class UsageStatsProjection(KeyedRows):
                 "prompt_tokens": 0,
                 "completion_tokens": 0,
                 "total_tokens": 0,
+                "cached_tokens": 0,
+                "reasoning_tokens": 0,
                 "cost_micros": 0,
                 "latency_histogram": [0] * BUCKETS,
                 "last_used_at": event.at,
@@ -121,6 +123,8 @@ class UsageStatsProjection(KeyedRows):
         row["prompt_tokens"] += s.get("prompt_tokens") or 0
         row["completion_tokens"] += s.get("completion_tokens") or 0
         row["total_tokens"] += s.get("total_tokens") or 0
+        row["cached_tokens"] += s.get("cached_tokens") or 0
+        row["reasoning_tokens"] += s.get("reasoning_tokens") or 0
         row["cost_micros"] += s.get("total_cost_micros") or 0
         row["latency_histogram"][bucket_of(latency)] += 1
         row["last_used_at"] = max(row["last_used_at"], event.at)

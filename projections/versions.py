@@ -8,7 +8,8 @@ ROSTER = 1
 # 2: suggestion metadata carries `trial_percent` while a suggestion is on trial.
 SUGGESTIONS = 2
 USAGE = 1
-USAGE_STATS = 1
+# 2: cached and reasoning token counts.
+USAGE_STATS = 2
 HEALTH = 1
 
 #: Projection name → version, as stored in `projection_state`.

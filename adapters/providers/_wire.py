@@ -87,6 +87,12 @@ def optional_int(value: object) -> int | None:
     return value
 
 
+def nested_int(usage: Mapping[str, object], outer: str, inner: str) -> int | None:
+    """A token count one level down, e.g. usage.prompt_tokens_details.cached_tokens."""
+    details = usage.get(outer)
+    return optional_int(details.get(inner)) if isinstance(details, dict) else None
+
+
 def usage_dict(value: object) -> dict[str, object]:
     """The provider's usage object as reported, or an empty dict."""
     return dict(value) if isinstance(value, dict) else {}

@@ -82,6 +82,7 @@ class AnthropicProvider:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             total_tokens=total,
+            cached_tokens=optional_int(usage.get("cache_read_input_tokens")),
             raw_usage=usage,
         )
 

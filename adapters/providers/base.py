@@ -28,6 +28,10 @@ class ChatReply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    #: Prompt tokens served from the provider's cache (part of prompt_tokens).
+    cached_tokens: int | None = None
+    #: Reasoning ("thinking") tokens (part of completion_tokens).
+    reasoning_tokens: int | None = None
     raw_usage: dict[str, object] = field(default_factory=dict)
 
 

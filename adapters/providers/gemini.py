@@ -64,12 +64,18 @@ class GeminiProvider:
         data = await send_json(client, ctx, "POST", url, headers=headers, body=body)
         reply = as_dict(ctx, data, "$")
         usage = usage_dict(reply.get("usageMetadata"))
+        answer = optional_int(usage.get("candidatesTokenCount"))
+        thoughts = optional_int(usage.get("thoughtsTokenCount"))
+        # Thinking tokens are billed as output but not counted in candidatesTokenCount.
+        completion = None if answer is None else answer + (thoughts or 0)
         return ChatReply(
             text=_candidate_text(ctx, reply),
             model=reported_model(reply, "modelVersion", model),
             prompt_tokens=optional_int(usage.get("promptTokenCount")),
-            completion_tokens=optional_int(usage.get("candidatesTokenCount")),
+            completion_tokens=completion,
             total_tokens=optional_int(usage.get("totalTokenCount")),
+            cached_tokens=optional_int(usage.get("cachedContentTokenCount")),
+            reasoning_tokens=thoughts,
             raw_usage=usage,
         )
 

@@ -13,6 +13,7 @@ from freegin_ai.adapters.providers._wire import (
     as_dict,
     as_list,
     as_str,
+    nested_int,
     no_credentials,
     optional_int,
     reported_model,
@@ -93,6 +94,8 @@ class OpenAICompatProvider:
             prompt_tokens=optional_int(usage.get("prompt_tokens")),
             completion_tokens=optional_int(usage.get("completion_tokens")),
             total_tokens=optional_int(usage.get("total_tokens")),
+            cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
             raw_usage=usage,
         )
 

@@ -282,3 +282,28 @@ def test_the_sync_convenience_answers(
     router.usage.flush()
     assert usage_rows(catalog)[-1][:3] == ("groq", "g-fast", 1)
     assert isinstance(router.client, httpx.AsyncClient)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("provider", "model", "reasoning_reported"),
+    [("groq", "g-fast", True), ("google", "gem-1", True), ("anthropic", "claude-x", False)],
+)
+async def test_cached_and_reasoning_tokens_are_counted_in_usage_and_stats(
+    router: Router,
+    fake: FakeProviderServer,
+    catalog: Catalog,
+    provider: str,
+    model: str,
+    reasoning_reported: bool,
+) -> None:
+    fake.script(model, Reply("ok", prompt_tokens=100, completion_tokens=20,
+                             cached_tokens=60, reasoning_tokens=30))  # fmt: skip
+    result = await router.generate(GenerateRequest(prompt="x", provider=provider, model=model))
+    # Reasoning is billed as output: it is part of the completion count on every wire format.
+    assert (result.prompt_tokens, result.completion_tokens) == (100, 50)
+    assert result.cached_tokens == 60
+    assert result.reasoning_tokens == (30 if reasoning_reported else None)
+    await router.aclose()
+    [stats] = catalog.model_stats(provider=provider, model=model)
+    assert (stats.cached_tokens, stats.reasoning_tokens) == (60, 30 if reasoning_reported else 0)

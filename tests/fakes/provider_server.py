@@ -39,6 +39,10 @@ class Reply:
     text: str = "ok"
     prompt_tokens: int = 3
     completion_tokens: int = 5
+    #: Reported as each wire format does: cached prompt tokens, and reasoning tokens on top
+    #: of the answer's (billed as output). Left out of the reply when 0.
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -263,8 +267,18 @@ def _openai_reply(model: str, reply: Reply) -> dict[str, Any]:
         ],
         "usage": {
             "prompt_tokens": reply.prompt_tokens,
-            "completion_tokens": reply.completion_tokens,
-            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            "completion_tokens": reply.completion_tokens + reply.reasoning_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens + reply.reasoning_tokens,
+            **(
+                {"prompt_tokens_details": {"cached_tokens": reply.cached_tokens}}
+                if reply.cached_tokens
+                else {}
+            ),
+            **(
+                {"completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens}}
+                if reply.reasoning_tokens
+                else {}
+            ),
         },
     }
 
@@ -281,7 +295,11 @@ def _gemini_reply(model: str, reply: Reply) -> dict[str, Any]:
         "usageMetadata": {
             "promptTokenCount": reply.prompt_tokens,
             "candidatesTokenCount": reply.completion_tokens,
-            "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
+            "totalTokenCount": reply.prompt_tokens
+            + reply.completion_tokens
+            + reply.reasoning_tokens,
+            **({"thoughtsTokenCount": reply.reasoning_tokens} if reply.reasoning_tokens else {}),
+            **({"cachedContentTokenCount": reply.cached_tokens} if reply.cached_tokens else {}),
         },
         "modelVersion": model,
     }
@@ -295,7 +313,11 @@ def _anthropic_reply(model: str, reply: Reply) -> dict[str, Any]:
         "model": model,
         "content": [{"type": "text", "text": reply.text}],
         "stop_reason": "end_turn",
-        "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+        "usage": {
+            "input_tokens": reply.prompt_tokens,
+            "output_tokens": reply.completion_tokens + reply.reasoning_tokens,
+            **({"cache_read_input_tokens": reply.cached_tokens} if reply.cached_tokens else {}),
+        },
     }
 
 
