@@ -41,7 +41,7 @@ from urllib.parse import quote
 from uuid import UUID, uuid5
 
 import msgspec
-from eventsourcing.persistence import Mapper, Transcoder
+from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Engine, Table, create_engine, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -49,7 +49,7 @@ from sqlalchemy.pool import NullPool
 from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.adapters.store import EventStore
-from freegin_ai.domain.codec import decode_state, encode_state
+from freegin_ai.adapters.transcoder import make_mapper
 from freegin_ai.domain.errors import DomainError
 from freegin_ai.domain.names import STREAM_NAMESPACE, check_model_name, check_priority
 from freegin_ai.domain.providers import parse_provider
@@ -709,19 +709,9 @@ def _usage_stream_id(
 # -- storage ---------------------------------------------------------------------------------
 
 
-class _StateTranscoder(Transcoder):
-    """Event state as the event store writes it (domain.codec); a test reads it back there."""
-
-    def encode(self, obj: Any) -> bytes:
-        return encode_state(obj)
-
-    def decode(self, data: bytes) -> Any:
-        return decode_state(data)
-
-
 # Not `store.app.mapper`: building the Application creates the events table at once, outside
 # the transaction that must create it together with the renames.
-_MAPPER: Mapper[UUID] = Mapper(transcoder=_StateTranscoder())
+_MAPPER: Mapper[UUID] = make_mapper()
 
 
 def _log_table() -> Table:

@@ -33,7 +33,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
-from freegin_ai.domain.codec import decode_raw, decode_state, encode_state
+from freegin_ai.domain.codec import decode_raw
 from freegin_ai.projections.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -82,14 +82,7 @@ def _build_application(url: str) -> Application[Any]:
     from eventsourcing.persistence import Transcoder
     from eventsourcing.utils import Environment
 
-    class MsgspecTranscoder(Transcoder):
-        """Event state as compact JSON through msgspec (see domain.codec)."""
-
-        def encode(self, obj: Any) -> bytes:
-            return encode_state(obj)
-
-        def decode(self, data: bytes) -> Any:
-            return decode_state(data)
+    from freegin_ai.adapters.transcoder import MsgspecTranscoder
 
     class CatalogApplication(Application[Any]):
         """Appends and loads the catalog's aggregates."""
