@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP) typecheck-tree
 	$(BIN)/mypy -p freegin_ai
+	$(BIN)/mypy tests
 
 imports: $(STAMP) typecheck-tree
 	PYTHONPATH=.build/typecheck $(BIN)/lint-imports

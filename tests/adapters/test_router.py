@@ -86,7 +86,7 @@ def usage_rows(catalog: Catalog) -> list[tuple[str, str | None, int, str | None]
         rows = conn.exec_driver_sql(
             "SELECT provider, model, success, error_message FROM provider_usage ORDER BY id"
         ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 @pytest.mark.anyio
