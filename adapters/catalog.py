@@ -532,19 +532,10 @@ class Catalog:
         include_retired: bool = False,
     ) -> list[RosterRow]:
         """The roster as it stood at a past time, folded from the log."""
-        events = (
-            e
-            for e in self.catalog_events()
-            if e.topic in self.roster.topics and datetime.fromisoformat(e.at) <= at
-        )
-        rows = self.roster.fold_all(events)
-        result = [roster_row(r) for r in rows.values()]
         result = [
-            r
-            for r in result
-            if (provider is None or r.provider == provider)
-            and (workload is None or r.workload == workload.value)
-            and (include_retired or r.status == "active")
+            roster_row(r)
+            for r in self._rows_as_of(RosterProjection(), at, provider, workload)
+            if include_retired or r["status"] == "active"
         ]
         return sorted(result, key=lambda r: (r.provider, r.workload, r.priority, r.model))
 
@@ -556,19 +547,31 @@ class Catalog:
         workload: Workload | None = None,
     ) -> list[SuggestionRow]:
         """The suggestions as they stood at a past time, folded from the log."""
-        projection = SuggestionProjection()
+        rows = [
+            suggestion_row(r)
+            for r in self._rows_as_of(SuggestionProjection(), at, provider, workload)
+        ]
+        return sorted(rows, key=lambda r: (r.provider, r.workload, r.status, r.model))
+
+    def _rows_as_of(
+        self,
+        projection: RosterProjection | SuggestionProjection,
+        at: datetime,
+        provider: str | None,
+        workload: Workload | None,
+    ) -> list[dict[str, Any]]:
+        """A read model's rows folded from the events up to `at`, filtered by key."""
         events = (
             e
             for e in self.catalog_events()
             if e.topic in projection.topics and datetime.fromisoformat(e.at) <= at
         )
-        rows = [
-            suggestion_row(r)
+        return [
+            r
             for r in projection.fold_all(events).values()
             if (provider is None or r["provider"] == provider)
             and (workload is None or r["workload"] == workload.value)
         ]
-        return sorted(rows, key=lambda r: (r.provider, r.workload, r.status, r.model))
 
     def replay(self, progress: Progress | None = None) -> RebuildReport:
         """Rebuild every read table from the log and compare with what was there."""

@@ -252,9 +252,8 @@ class Router:
             per_success = s.cost_per_success_micros
             if per_success is not None and s.cost_micros:
                 cost[(s.provider, s.model)] = per_success
-        return _Snapshot(
-            self.catalog.store.last_position(), roster, cooldowns, failures, cost, trials
-        )
+        # The position checked before reading: anything appended since reloads next time.
+        return _Snapshot(position, roster, cooldowns, failures, cost, trials)
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (

@@ -68,14 +68,13 @@ class Projector:
 
     # -- set-up -----------------------------------------------------------------------
 
-    def outdated(self) -> list[Projection]:
-        """Projections whose tables were built by another version of the code (or never)."""
+    def stored_versions(self) -> dict[str, int]:
+        """Projection name → version its tables were built with (0: never); {} on a new database."""
         if not inspect(self.engine).has_table(projection_state.name):
-            return list(self.projections)
+            return {}
         with self.engine.connect() as conn:
             query = select(projection_state.c.name, projection_state.c.version)
-            stored = {str(name): int(version) for name, version in conn.execute(query)}
-        return [p for p in self.projections if stored.get(p.name) != p.version]
+            return {str(name): int(version) for name, version in conn.execute(query)}
 
     def create_tables(self) -> None:
         """Create every read table and state row that does not exist yet."""
@@ -96,21 +95,14 @@ class Projector:
         Tables built by another version of the code are dropped and created again first, so
         a version bump may change their columns (ADR 0005).
         """
-        self.create_tables()
-        outdated = self.outdated()
+        stored = self.stored_versions()
+        outdated = [p for p in self.projections if stored.get(p.name) != p.version]
         if not outdated:
-            return []
-        with self.engine.connect() as conn:
-            built = {
-                name
-                for name, version in conn.execute(
-                    select(projection_state.c.name, projection_state.c.version)
-                )
-                if version
-            }
+            return []  # the usual start: every table exists and is current
+        self.create_tables()
         with self.engine.begin() as conn:
             for projection in outdated:
-                if projection.name in built:
+                if stored.get(projection.name):  # built before, by another version
                     for table in projection.tables:
                         table.drop(conn, checkfirst=True)
                         table.create(conn)
