@@ -38,7 +38,8 @@ class ProviderError(AdapterError):
 
     kinds: rate_limited (429), server (5xx), timeout, connection, malformed (reply not
     understood), auth (401/403), credit (402 or out-of-credit), bad_request (other 4xx),
-    not_found (404: unknown model), no_credentials.
+    not_found (404: unknown model), no_credentials, interrupted (a stream cut off),
+    filtered (a content filter withheld the answer), empty (no text and no tool calls).
     """
 
     def __init__(
@@ -67,4 +68,7 @@ class ProviderError(AdapterError):
             "credit",
             "not_found",
             "no_credentials",
+            "interrupted",
+            "filtered",
+            "empty",
         }

@@ -1,22 +1,78 @@
-"""The provider port: one chat completion over HTTP, and listing a provider's models."""
+"""The provider port: one chat completion over HTTP (whole or streamed), and listing a
+provider's models."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
+
+from freegin_ai.domain.chat import (
+    GenerateRequest,
+    Message,
+    ResponseFormat,
+    StreamItem,
+    SystemMessage,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    Usage,
+    UserMessage,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChatRequest:
-    """What the router asks a provider for."""
+    """What the router asks a provider for: one model, a conversation, how to answer.
+
+    `prompt` and `system` are the shortcut for a one-turn conversation; `messages` follow
+    them. `options` is the pass-through already chosen for this provider (deep-merged into
+    the request body).
+    """
 
     model: str
-    prompt: str
+    prompt: str | None = None
     system: str | None = None
+    messages: tuple[Message, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    stop: tuple[str, ...] = ()
     max_tokens: int | None = None
     temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_model(
+        cls, model: str, request: GenerateRequest, options: Mapping[str, Any] | None = None
+    ) -> ChatRequest:
+        """The provider request for one candidate model of a router request."""
+        return cls(
+            model=model,
+            messages=request.conversation(),
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            response_format=request.response_format,
+            stop=request.stop,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=request.seed,
+            options=options or {},
+        )
+
+    def conversation(self) -> tuple[Message, ...]:
+        """`system` and `prompt` as messages, then `messages`."""
+        head: list[Message] = []
+        if self.system:
+            head.append(SystemMessage(content=self.system))
+        if self.prompt is not None:
+            head.append(UserMessage(content=self.prompt))
+        return (*head, *self.messages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +89,20 @@ class ChatReply:
     #: Reasoning ("thinking") tokens (part of completion_tokens).
     reasoning_tokens: int | None = None
     raw_usage: dict[str, object] = field(default_factory=dict)
+    #: Tool calls in OpenAI's shape (ids, names, JSON arguments).
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: Normalized: stop, length, tool_calls or content_filter (None when not reported).
+    finish_reason: str | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,10 +119,23 @@ class ProviderEndpoint:
 
 
 class ChatProvider(Protocol):
-    """A provider adapter for one wire format."""
+    """A provider adapter for one wire format.
+
+    `features` names what it can serve beyond plain text (domain.chat.FEATURES).
+    """
+
+    features: frozenset[str]
 
     async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
         """Send one chat completion; raise ProviderError on any failure."""
+        ...
+
+    def stream(self, client: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """Stream one chat completion: text and tool-call deltas, then one StreamEnd.
+
+        Raises ProviderError on any failure, before or during the stream. Closing the
+        iterator early closes the connection.
+        """
         ...
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:

@@ -14,6 +14,9 @@ key: any text taken from a reply is redacted and cut to about 200 characters fir
     httpx.TimeoutException                                    -> timeout
     other httpx transport errors                              -> connection
     undecodable JSON, missing fields                          -> malformed
+    a stream that ends before its finish (no [DONE], no stop) -> interrupted
+    an answer withheld by a content filter, with nothing said -> filtered
+    an answer with neither text nor tool calls                -> empty
 """
 
 from __future__ import annotations
@@ -185,6 +188,22 @@ def malformed(ctx: CallContext, detail: str, *, status: int | None = None) -> Pr
         f"{ctx.label}: {shown}malformed reply: {snippet(detail, ctx.secret)}",
         status=status,
     )
+
+
+def interrupted(ctx: CallContext) -> ProviderError:
+    """The ProviderError for a stream that ended before the provider said it was done."""
+    return ProviderError("interrupted", f"{ctx.label}: the stream ended before the answer did")
+
+
+def filtered(ctx: CallContext, detail: str) -> ProviderError:
+    """The ProviderError for an answer (or a prompt) a content filter stopped."""
+    return ProviderError("filtered", f"{ctx.label}: blocked by a content filter: {detail}")
+
+
+def empty(ctx: CallContext, finish_reason: str | None) -> ProviderError:
+    """The ProviderError for an answer with neither text nor tool calls."""
+    why = f" (finish reason {finish_reason})" if finish_reason else ""
+    return ProviderError("empty", f"{ctx.label}: empty answer{why}")
 
 
 def _body_text(response: httpx.Response) -> str:

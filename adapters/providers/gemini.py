@@ -6,22 +6,55 @@ logged URL, an httpx error message or the usage table.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 
-from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
     as_list,
     as_str,
+    decode_event,
+    json_arguments,
     no_credentials,
+    open_events,
     optional_int,
+    parse_arguments,
     reported_model,
     require,
     send_json,
     usage_dict,
+    with_options,
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
-from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
+from freegin_ai.adapters.providers.errors_mapping import (
+    CallContext,
+    filtered,
+    interrupted,
+    malformed,
+    snippet,
+)
+from freegin_ai.domain.chat import (
+    FEATURES,
+    AssistantMessage,
+    DeveloperMessage,
+    FunctionCall,
+    JsonObjectFormat,
+    JsonSchemaFormat,
+    NamedToolChoice,
+    StreamEnd,
+    StreamItem,
+    SystemMessage,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolMessage,
+    Usage,
+    UserMessage,
+    content_text,
+)
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -34,6 +67,7 @@ class GeminiProvider:
     def __init__(self, endpoint: ProviderEndpoint) -> None:
         self._endpoint = endpoint
         self._base = endpoint.base_url.rstrip("/")
+        self.features = FEATURES
 
     def __repr__(self) -> str:
         return f"GeminiProvider(name={self._endpoint.name!r}, base_url={self._base!r})"
@@ -48,36 +82,26 @@ class GeminiProvider:
         model = request.model.removeprefix("models/")
         ctx = CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
         headers = self._headers(model)
-        body: dict[str, object] = {
-            "contents": [{"role": "user", "parts": [{"text": request.prompt}]}]
-        }
-        if request.system:
-            body["systemInstruction"] = {"parts": [{"text": request.system}]}
-        config: dict[str, object] = {}
-        if request.max_tokens is not None:
-            config["maxOutputTokens"] = request.max_tokens
-        if request.temperature is not None:
-            config["temperature"] = request.temperature
-        if config:
-            body["generationConfig"] = config
         url = f"{self._base}/models/{model}:generateContent"
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=body)
-        reply = as_dict(ctx, data, "$")
-        usage = usage_dict(reply.get("usageMetadata"))
-        answer = optional_int(usage.get("candidatesTokenCount"))
-        thoughts = optional_int(usage.get("thoughtsTokenCount"))
-        # Thinking tokens are billed as output but not counted in candidatesTokenCount.
-        completion = None if answer is None else answer + (thoughts or 0)
-        return ChatReply(
-            text=_candidate_text(ctx, reply),
-            model=reported_model(reply, "modelVersion", model),
-            prompt_tokens=optional_int(usage.get("promptTokenCount")),
-            completion_tokens=completion,
-            total_tokens=optional_int(usage.get("totalTokenCount")),
-            cached_tokens=optional_int(usage.get("cachedContentTokenCount")),
-            reasoning_tokens=thoughts,
-            raw_usage=usage,
-        )
+        data = await send_json(client, ctx, "POST", url, headers=headers, body=build_body(request))
+        return parse_reply(ctx, data, model)
+
+    async def stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[StreamItem]:
+        """Stream one `streamGenerateContent?alt=sse` call."""
+        model = request.model.removeprefix("models/")
+        ctx = CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
+        headers = self._headers(model)
+        url = f"{self._base}/models/{model}:streamGenerateContent"
+        parser = StreamParser(ctx, model)
+        async with open_events(
+            client, ctx, url, headers=headers, body=build_body(request), params={"alt": "sse"}
+        ) as events:
+            async for event in events:
+                for item in parser.feed(event):
+                    yield item
+        yield parser.end()
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the models that support generateContent, without the `models/` prefix.
@@ -114,32 +138,252 @@ def _generates_content(entry: dict[str, object]) -> bool:
     return not isinstance(methods, list) or "generateContent" in methods
 
 
-def _candidate_text(ctx: CallContext, reply: dict[str, object]) -> str:
-    """The text of `candidates[0].content.parts[]`, skipping thought summaries.
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "LANGUAGE": "content_filter",
+}
 
-    A candidate cut short (MAX_TOKENS spent on thinking, SAFETY) may carry no parts: its text is
-    empty. A prompt blocked before any candidate is a bad request.
+
+def build_body(request: ChatRequest) -> dict[str, Any]:
+    """The generateContent body for a conversation.
+
+    System messages become `systemInstruction`; user and tool turns are role `user`, the
+    assistant's are role `model`; consecutive turns of one role are merged (Gemini wants them
+    alternating, and several function responses answering one turn in one content). Tools
+    are `functionDeclarations` with `parametersJsonSchema` (JSON Schema as is), tool_choice is
+    `toolConfig.functionCallingConfig`, JSON output is `responseMimeType` with
+    `responseJsonSchema`.
+    """
+    system: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool call id -> function name, for functionResponse
+
+    def add(role: str, parts: list[dict[str, Any]]) -> None:
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        elif parts:
+            contents.append({"role": role, "parts": parts})
+
+    for message in request.conversation():
+        match message:
+            case SystemMessage() | DeveloperMessage():
+                system.append({"text": content_text(message.content)})
+            case UserMessage():
+                add("user", [{"text": content_text(message.content)}])
+            case AssistantMessage():
+                parts: list[dict[str, Any]] = []
+                text = content_text(message.content)
+                if text:
+                    parts.append({"text": text})
+                for call in message.tool_calls or ():
+                    names[call.id] = call.function.name
+                    parts.append(
+                        {
+                            "functionCall": {
+                                "name": call.function.name,
+                                "args": parse_arguments(call.function.arguments),
+                            }
+                        }
+                    )
+                add("model", parts)
+            case ToolMessage():
+                add("user", [_function_response(names, message)])
+    body: dict[str, Any] = {"contents": contents}
+    if system:
+        body["systemInstruction"] = {"parts": system}
+    if request.tools:
+        body["tools"] = [
+            {"functionDeclarations": [_declaration(t.function) for t in request.tools]}
+        ]
+    if request.tool_choice is not None:
+        body["toolConfig"] = {"functionCallingConfig": _calling_config(request.tool_choice)}
+    config: dict[str, Any] = {}
+    match request.response_format:
+        case JsonObjectFormat():
+            config["responseMimeType"] = "application/json"
+        case JsonSchemaFormat(json_schema=spec):
+            config["responseMimeType"] = "application/json"
+            config["responseJsonSchema"] = spec.schema
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    if request.max_tokens is not None:
+        config["maxOutputTokens"] = request.max_tokens
+    if request.temperature is not None:
+        config["temperature"] = request.temperature
+    if request.top_p is not None:
+        config["topP"] = request.top_p
+    if request.seed is not None:
+        config["seed"] = request.seed
+    if config:
+        body["generationConfig"] = config
+    return with_options(body, request.options)
+
+
+def _function_response(names: dict[str, str], message: ToolMessage) -> dict[str, Any]:
+    """A tool result as a functionResponse part: `response` must be an object, so a result
+    that is not a JSON object is wrapped as `{"result": ...}`."""
+    text = content_text(message.content)
+    value = parse_arguments(text)
+    if not isinstance(value, dict) or set(value) == {"arguments"}:
+        value = {"result": text}
+    name = names.get(message.tool_call_id, message.tool_call_id)
+    return {"functionResponse": {"name": name, "response": value}}
+
+
+def _declaration(function: Any) -> dict[str, Any]:
+    declaration: dict[str, Any] = {"name": function.name}
+    if function.description:
+        declaration["description"] = function.description
+    if function.parameters is not None:
+        declaration["parametersJsonSchema"] = function.parameters
+    return declaration
+
+
+def _calling_config(choice: Any) -> dict[str, Any]:
+    if isinstance(choice, NamedToolChoice):
+        return {"mode": "ANY", "allowedFunctionNames": [choice.function.name]}
+    return {"mode": {"none": "NONE", "auto": "AUTO", "required": "ANY"}[choice]}
+
+
+def parse_usage(usage: dict[str, object]) -> Usage:
+    """`usageMetadata`; thinking tokens are billed output, not in candidatesTokenCount."""
+    answer = optional_int(usage.get("candidatesTokenCount"))
+    thoughts = optional_int(usage.get("thoughtsTokenCount"))
+    completion = None if answer is None else answer + (thoughts or 0)
+    return Usage(
+        prompt_tokens=optional_int(usage.get("promptTokenCount")),
+        completion_tokens=completion,
+        total_tokens=optional_int(usage.get("totalTokenCount")),
+        cached_tokens=optional_int(usage.get("cachedContentTokenCount")),
+        reasoning_tokens=thoughts,
+    )
+
+
+def finish_reason(value: object, has_calls: bool) -> str | None:
+    """Gemini's finishReason in OpenAI's words; STOP with function calls is tool_calls."""
+    if not isinstance(value, str) or not value:
+        return None
+    reason = _FINISH.get(value, value.lower())
+    return "tool_calls" if has_calls and reason == "stop" else reason
+
+
+def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
+    """A generateContent reply: text, function calls, finish reason and usage."""
+    reply = as_dict(ctx, data, "$")
+    usage = usage_dict(reply.get("usageMetadata"))
+    counts = parse_usage(usage)
+    text, calls, reason = _candidate(ctx, reply)
+    return ChatReply(
+        text=text,
+        model=reported_model(reply, "modelVersion", model),
+        prompt_tokens=counts.prompt_tokens,
+        completion_tokens=counts.completion_tokens,
+        total_tokens=counts.total_tokens,
+        cached_tokens=counts.cached_tokens,
+        reasoning_tokens=counts.reasoning_tokens,
+        raw_usage=usage,
+        tool_calls=calls,
+        finish_reason=finish_reason(reason, bool(calls)),
+    )
+
+
+class StreamParser:
+    """streamGenerateContent events to stream items. Each event is a whole response holding
+    the next piece; the last carries the finishReason and the full usageMetadata. A function
+    call arrives whole, as one ToolCallDelta."""
+
+    def __init__(self, ctx: CallContext, model: str) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.finish: str | None = None
+        self.usage = Usage()
+        self.calls = 0
+
+    def feed(self, event: SSEEvent) -> list[StreamItem]:
+        chunk = decode_event(self.ctx, event)
+        model = chunk.get("modelVersion")
+        if isinstance(model, str) and model:
+            self.model = model
+        usage = chunk.get("usageMetadata")
+        if isinstance(usage, dict):
+            self.usage = parse_usage(usage)
+        if not chunk.get("candidates") and "usageMetadata" in chunk:
+            _check_blocked(self.ctx, chunk)
+            return []
+        text, calls, reason = _candidate(self.ctx, chunk)
+        items: list[StreamItem] = []
+        if text:
+            items.append(TextDelta(text=text))
+        for call in calls:
+            items.append(
+                ToolCallDelta(
+                    index=self.calls,
+                    id=call.id if not call.id.startswith("call_") else f"call_{self.calls}",
+                    name=call.function.name,
+                    arguments=call.function.arguments,
+                )
+            )
+            self.calls += 1
+        if reason:
+            self.finish = finish_reason(reason, self.calls > 0)
+        return items
+
+    def end(self) -> StreamEnd:
+        if self.finish is None:
+            raise interrupted(self.ctx)
+        return StreamEnd(finish_reason=self.finish, usage=self.usage, model=self.model)
+
+
+def _check_blocked(ctx: CallContext, reply: dict[str, object]) -> None:
+    feedback = reply.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    if isinstance(reason, str):
+        raise filtered(ctx, f"prompt blocked: {snippet(reason, ctx.secret)}")
+
+
+def _candidate(
+    ctx: CallContext, reply: dict[str, object]
+) -> tuple[str, tuple[ToolCall, ...], object]:
+    """The text, function calls and finishReason of `candidates[0]`, skipping thoughts.
+
+    A candidate cut short (MAX_TOKENS spent on thinking, SAFETY) may carry no parts: its text
+    is empty. A prompt blocked before any candidate is filtered.
     """
     candidates = reply.get("candidates")
     if not candidates:
-        feedback = reply.get("promptFeedback")
-        reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
-        if isinstance(reason, str):
-            raise ProviderError(
-                "bad_request", f"{ctx.label}: prompt blocked: {snippet(reason, ctx.secret)}"
-            )
+        _check_blocked(ctx, reply)
         raise malformed(ctx, "no candidates in reply")
     candidate = as_dict(ctx, as_list(ctx, candidates, "$.candidates")[0], "$.candidates[0]")
+    reason = candidate.get("finishReason")
     content = candidate.get("content")
     if content is None:
-        return ""
+        return "", (), reason
     parts = as_dict(ctx, content, "$.candidates[0].content").get("parts", [])
-    texts = []
+    texts: list[str] = []
+    calls: list[ToolCall] = []
     for index, part in enumerate(as_list(ctx, parts, "$.candidates[0].content.parts")):
-        piece = as_dict(ctx, part, f"$.candidates[0].content.parts[{index}]")
+        where = f"$.candidates[0].content.parts[{index}]"
+        piece = as_dict(ctx, part, where)
         if piece.get("thought") is True:
             continue
         text = piece.get("text")
         if isinstance(text, str):
             texts.append(text)
-    return "".join(texts)
+        call = piece.get("functionCall")
+        if isinstance(call, dict):
+            name = as_str(ctx, require(ctx, call, "name", where), f"{where}.functionCall.name")
+            ident = call.get("id")
+            calls.append(
+                ToolCall(
+                    id=ident if isinstance(ident, str) and ident else f"call_{len(calls)}",
+                    function=FunctionCall(name=name, arguments=json_arguments(call.get("args"))),
+                )
+            )
+    return "".join(texts), tuple(calls), reason

@@ -7,26 +7,66 @@ and a local Ollama. The key goes in `Authorization: Bearer`, and only when there
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 
+from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
     as_list,
     as_str,
+    decode_event,
     nested_int,
     no_credentials,
+    open_events,
     optional_int,
     reported_model,
     require,
     send_json,
     usage_dict,
+    with_options,
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
-from freegin_ai.adapters.providers.errors_mapping import CallContext, error_in_body, malformed
+from freegin_ai.adapters.providers.errors_mapping import (
+    CallContext,
+    error_in_body,
+    interrupted,
+    malformed,
+)
+from freegin_ai.domain.chat import (
+    FEATURES,
+    JSON_SCHEMA,
+    DeveloperMessage,
+    FunctionCall,
+    Message,
+    StreamEnd,
+    StreamItem,
+    SystemMessage,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    content_text,
+    to_openai,
+)
 
 # OpenAI's own API rejects `max_tokens` for its reasoning and GPT-5 models and wants
 # `max_completion_tokens`; the other providers still document `max_tokens`.
 _TOKEN_LIMIT_FIELD = {"openai": "max_completion_tokens"}
+
+#: Providers of this wire format that serve JSON mode but not JSON-schema output
+#: (DeepSeek documents `response_format: {"type": "json_object"}` only).
+_NO_JSON_SCHEMA = frozenset({"deepseek"})
+
+_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 class OpenAICompatProvider:
@@ -48,6 +88,7 @@ class OpenAICompatProvider:
         self._base = endpoint.base_url.rstrip("/")
         self._models_url = models_url or f"{self._base}/models"
         self._require_key = require_key
+        self.features = FEATURES - {JSON_SCHEMA} if endpoint.name in _NO_JSON_SCHEMA else FEATURES
 
     def __repr__(self) -> str:
         return f"OpenAICompatProvider(name={self._endpoint.name!r}, base_url={self._base!r})"
@@ -60,44 +101,35 @@ class OpenAICompatProvider:
             return {}
         return {"authorization": f"Bearer {key}"}
 
+    def _context(self, model: str | None) -> CallContext:
+        return CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
+
     async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
         """Send one chat completion; raise ProviderError on any failure."""
-        ctx = CallContext(
-            provider=self._endpoint.name, model=request.model, secret=self._endpoint.api_key
-        )
+        ctx = self._context(request.model)
         headers = self._headers(request.model)
-        messages = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages.append({"role": "user", "content": request.prompt})
-        body: dict[str, object] = {"model": request.model, "messages": messages, "stream": False}
-        if request.max_tokens is not None:
-            body[_TOKEN_LIMIT_FIELD.get(self._endpoint.name, "max_tokens")] = request.max_tokens
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
+        body = build_body(request, self._endpoint.name)
         data = await send_json(
             client, ctx, "POST", f"{self._base}/chat/completions", headers=headers, body=body
         )
-        reply = as_dict(ctx, data, "$")
-        if "choices" not in reply and isinstance(reply.get("error"), dict):
-            raise error_in_body(ctx, 200, as_dict(ctx, reply["error"], "$.error"))
-        choices = as_list(ctx, require(ctx, reply, "choices", "$"), "$.choices")
-        if not choices:
-            raise malformed(ctx, "no choices in reply")
-        choice = as_dict(ctx, choices[0], "$.choices[0]")
-        message = as_dict(ctx, require(ctx, choice, "message", "$.choices[0]"), "message")
-        text = _content_text(ctx, require(ctx, message, "content", "$.choices[0].message"))
-        usage = usage_dict(reply.get("usage"))
-        return ChatReply(
-            text=text,
-            model=reported_model(reply, "model", request.model),
-            prompt_tokens=optional_int(usage.get("prompt_tokens")),
-            completion_tokens=optional_int(usage.get("completion_tokens")),
-            total_tokens=optional_int(usage.get("total_tokens")),
-            cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
-            reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
-            raw_usage=usage,
-        )
+        return parse_reply(ctx, data, request.model)
+
+    async def stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[StreamItem]:
+        """Stream one chat completion (`stream_options.include_usage` asks for usage)."""
+        ctx = self._context(request.model)
+        headers = self._headers(request.model)
+        body = build_body(request, self._endpoint.name, stream=True)
+        parser = StreamParser(ctx, request.model)
+        url = f"{self._base}/chat/completions"
+        async with open_events(client, ctx, url, headers=headers, body=body) as events:
+            async for event in events:
+                for item in parser.feed(event):
+                    yield item
+                if parser.done:
+                    break
+        yield parser.end()
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
@@ -113,15 +145,197 @@ class OpenAICompatProvider:
         return ids
 
 
+def build_body(request: ChatRequest, provider: str, *, stream: bool = False) -> dict[str, Any]:
+    """The chat-completions body: the conversation as is, with the caller's options merged."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [_message(m) for m in request.conversation()],
+        "stream": stream,
+    }
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if request.tools:
+        body["tools"] = to_openai(request.tools)
+    if request.tool_choice is not None:
+        body["tool_choice"] = to_openai(request.tool_choice)
+    if request.response_format is not None:
+        body["response_format"] = to_openai(request.response_format)
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.max_tokens is not None:
+        body[_TOKEN_LIMIT_FIELD.get(provider, "max_tokens")] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return with_options(body, request.options)
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """One message for the wire: `developer` becomes `system` (not every provider knows the
+    newer role) and text parts are joined (the same text; some providers accept only a
+    string)."""
+    data: dict[str, Any] = to_openai(message)
+    if isinstance(message, DeveloperMessage):
+        data["role"] = "system"
+    if isinstance(message, SystemMessage | DeveloperMessage) or not isinstance(
+        message.content, str | None
+    ):
+        data["content"] = content_text(message.content)
+    return data
+
+
+def parse_usage(usage: dict[str, object]) -> Usage:
+    """OpenAI's usage object, with cached and reasoning tokens from their details."""
+    return Usage(
+        prompt_tokens=optional_int(usage.get("prompt_tokens")),
+        completion_tokens=optional_int(usage.get("completion_tokens")),
+        total_tokens=optional_int(usage.get("total_tokens")),
+        cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def finish_reason(value: object) -> str | None:
+    """OpenAI's finish_reason, normalized (an unknown word is kept as it is)."""
+    if not isinstance(value, str) or not value:
+        return None
+    return _FINISH.get(value, value)
+
+
+def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
+    """A chat-completions reply: text, tool calls, finish reason and usage."""
+    reply = as_dict(ctx, data, "$")
+    if "choices" not in reply and isinstance(reply.get("error"), dict):
+        raise error_in_body(ctx, 200, as_dict(ctx, reply["error"], "$.error"))
+    choices = as_list(ctx, require(ctx, reply, "choices", "$"), "$.choices")
+    if not choices:
+        raise malformed(ctx, "no choices in reply")
+    choice = as_dict(ctx, choices[0], "$.choices[0]")
+    message = as_dict(ctx, require(ctx, choice, "message", "$.choices[0]"), "message")
+    text = _content_text(ctx, message.get("content"))
+    raw_calls = message.get("tool_calls")
+    calls = _tool_calls(ctx, raw_calls) if raw_calls is not None else ()
+    if "content" not in message and not calls:
+        raise malformed(ctx, "missing field $.choices[0].message.content")
+    usage = usage_dict(reply.get("usage"))
+    counts = parse_usage(usage)
+    return ChatReply(
+        text=text,
+        model=reported_model(reply, "model", model),
+        prompt_tokens=counts.prompt_tokens,
+        completion_tokens=counts.completion_tokens,
+        total_tokens=counts.total_tokens,
+        cached_tokens=counts.cached_tokens,
+        reasoning_tokens=counts.reasoning_tokens,
+        raw_usage=usage,
+        tool_calls=calls,
+        finish_reason=finish_reason(choice.get("finish_reason")),
+    )
+
+
+def _tool_calls(ctx: CallContext, value: object) -> tuple[ToolCall, ...]:
+    calls = []
+    for index, item in enumerate(as_list(ctx, value, "$.choices[0].message.tool_calls")):
+        where = f"$.choices[0].message.tool_calls[{index}]"
+        call = as_dict(ctx, item, where)
+        function = as_dict(ctx, require(ctx, call, "function", where), f"{where}.function")
+        arguments = function.get("arguments")
+        calls.append(
+            ToolCall(
+                id=str(call.get("id") or f"call_{index}"),
+                function=FunctionCall(
+                    name=as_str(ctx, require(ctx, function, "name", where), f"{where}.name"),
+                    arguments=arguments if isinstance(arguments, str) else "{}",
+                ),
+            )
+        )
+    return tuple(calls)
+
+
+class StreamParser:
+    """Chat-completion chunks to stream items; `done` after `[DONE]`.
+
+    Usage comes in a last chunk with empty `choices` (asked for with include_usage); an
+    `error` object mid-stream (OpenRouter) raises its ProviderError.
+    """
+
+    def __init__(self, ctx: CallContext, model: str) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.done = False
+        self.finish: str | None = None
+        self.usage = Usage()
+
+    def feed(self, event: SSEEvent) -> list[StreamItem]:
+        if event.data == b"[DONE]":
+            self.done = True
+            return []
+        chunk = decode_event(self.ctx, event)
+        error = chunk.get("error")
+        if isinstance(error, dict):
+            raise error_in_body(self.ctx, 200, error)
+        model = chunk.get("model")
+        if isinstance(model, str) and model:
+            self.model = model
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = parse_usage(usage)
+        items: list[StreamItem] = []
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return items
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                content = delta.get("content")
+                if isinstance(content, str) and content:
+                    items.append(TextDelta(text=content))
+                calls = delta.get("tool_calls")
+                if isinstance(calls, list):
+                    items.extend(_call_delta(call) for call in calls if isinstance(call, dict))
+            reason = finish_reason(choice.get("finish_reason"))
+            if reason:
+                self.finish = reason
+        return items
+
+    def end(self) -> StreamEnd:
+        """The final item; a stream cut off before it finished is an error."""
+        if not self.done and self.finish is None:
+            raise interrupted(self.ctx)
+        return StreamEnd(finish_reason=self.finish, usage=self.usage, model=self.model)
+
+
+def _call_delta(call: dict[str, Any]) -> ToolCallDelta:
+    function = call.get("function")
+    function = function if isinstance(function, dict) else {}
+    index = call.get("index")
+    name = function.get("name")
+    arguments = function.get("arguments")
+    return ToolCallDelta(
+        index=index if isinstance(index, int) else 0,
+        id=call.get("id") if isinstance(call.get("id"), str) else None,
+        name=name if isinstance(name, str) else None,
+        arguments=arguments if isinstance(arguments, str) else "",
+    )
+
+
 def _content_text(ctx: CallContext, content: object) -> str:
     """`message.content`: a string, null (nothing said, e.g. only reasoning), or text parts."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
+    # Mistral may send parts (thinking and text): only text parts are the answer.
     parts = as_list(ctx, content, "$.choices[0].message.content")
     texts = []
     for part in parts:
-        if isinstance(part, dict) and isinstance(part.get("text"), str):
+        if not isinstance(part, dict) or part.get("type", "text") != "text":
+            continue
+        if isinstance(part.get("text"), str):
             texts.append(str(part["text"]))
     return "".join(texts)
