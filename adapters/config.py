@@ -9,6 +9,7 @@
 
     [router]
     timeout_seconds = 30
+    stream_deadline_seconds = 600           # a streamed answer may run this long in all
     max_cost_per_1k_tokens = 0.002          # US dollars, prompt and completion together
     max_latency_ms = 8000
 
@@ -41,6 +42,8 @@ APP_NAME = "freegin-ai"
 CONFIG_DIR_ENV = "FREEGIN_CONFIG_DIR"
 CONFIG_FILE = "config.toml"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+#: A streamed answer may take this long in all; between two chunks, timeout_seconds.
+DEFAULT_STREAM_DEADLINE_SECONDS = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +71,7 @@ class Config:
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     refresh_via: str | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    stream_deadline_seconds: float = DEFAULT_STREAM_DEADLINE_SECONDS
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
     prices: Mapping[str, Price] = field(default_factory=dict)
@@ -204,13 +208,22 @@ class _Reader:
         router = self.table(
             top.get("router", {}),
             "router",
-            {"timeout_seconds", "max_cost_per_1k_tokens", "max_latency_ms"},
+            {
+                "timeout_seconds",
+                "stream_deadline_seconds",
+                "max_cost_per_1k_tokens",
+                "max_latency_ms",
+            },
         )
         return Config(
             providers=providers,
             refresh_via=via,
             timeout_seconds=self.positive(
                 router.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS), "router.timeout_seconds"
+            ),
+            stream_deadline_seconds=self.positive(
+                router.get("stream_deadline_seconds", DEFAULT_STREAM_DEADLINE_SECONDS),
+                "router.stream_deadline_seconds",
             ),
             max_cost_per_1k_tokens=(
                 self.cost(router["max_cost_per_1k_tokens"], "router.max_cost_per_1k_tokens")

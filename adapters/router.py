@@ -11,13 +11,24 @@ Selection, as the guide says:
 A candidate cooling down after failures, or on a sidelined provider, is skipped (explicit
 choices are not). A failed attempt (429, 5xx, timeout, connection error, malformed reply, …)
 moves on to the next candidate. `explain()` tells what was considered and skipped, and why.
+
+Requests are conversations (domain.chat.GenerateRequest: messages, tools, JSON output, …). A
+candidate whose provider or model cannot serve what a request needs (tools, JSON-schema
+output) is skipped with the reason, never served less. An answer withheld by a content filter
+or with nothing in it is a failed attempt like any other.
+
+`stream()` yields the answer as it arrives: TextDelta and ToolCallDelta items, then the
+GenerateResult. A failure before the first item reaches the caller falls back to the next
+candidate; after it, the stream ends with StreamInterruptedError. Each attempt is logged
+once, with time to first token; a caller that stops early closes the provider's connection
+and the attempt is still logged (finish reason `cancelled`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,9 +42,23 @@ from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AdapterError, ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.providers.base import ChatRequest
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.base import ChatReply, ChatRequest
+from freegin_ai.adapters.providers.errors_mapping import CallContext, empty, filtered, redact
 from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
+from freegin_ai.domain.chat import (
+    StreamEnd,
+    StreamItem,
+    TextDelta,
+    ToolCall,
+    ToolCallAssembler,
+    ToolCallDelta,
+    Usage,
+    features_from_metadata,
+    required_features,
+    unsupported_reason,
+    validate_request,
+)
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
@@ -62,20 +87,17 @@ class AllAttemptsFailedError(AdapterError):
         self.decision = decision
 
 
-@dataclass(frozen=True, kw_only=True)
-class GenerateRequest:
-    """One request to the router."""
+class StreamInterruptedError(AdapterError):
+    """Raised by a stream that failed after part of the answer reached the caller.
 
-    prompt: str
-    workload: Workload | str = Workload.CHAT
-    provider: str | None = None
-    model: str | None = None
-    fallback: bool = False
-    system: str | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    #: Identifies a request across retries (trials route the same key to the same arm).
-    request_key: str | None = None
+    `text` is what was delivered; `attempts` says how every attempt went.
+    """
+
+    def __init__(self, message: str, attempts: list[Attempt], decision: Decision, text: str):
+        super().__init__(message)
+        self.attempts = attempts
+        self.decision = decision
+        self.text = text
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +159,26 @@ class GenerateResult:
     decision: Decision = field(repr=False)
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: Tool calls in OpenAI's shape; `text` may be empty when there are some.
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: stop, length, tool_calls or content_filter (cancelled: the caller stopped a stream).
+    finish_reason: str | None = None
+    #: Streams only: milliseconds from sending the request to the first delta.
+    ttft_ms: int | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
+
+
+#: What a stream yields: deltas, then the result.
+StreamOutput = TextDelta | ToolCallDelta | GenerateResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +218,8 @@ class Router:
         )
         self.clock = clock
         self.elapsed = elapsed
+        #: A stream may run this long in all (stalls are bounded by the read timeout).
+        self.stream_deadline = self.config.stream_deadline_seconds
         self._snapshot: _Snapshot | None = None
         self._secrets = providers.secrets()
 
@@ -213,7 +257,27 @@ class Router:
 
     def explain(self, request: GenerateRequest) -> Decision:
         """The routing decision for a request, without calling anyone."""
-        return self._decide(request, self._current())
+        snap = self._current()
+        return self._servable(request, self._decide(request, snap), snap)
+
+    def _servable(self, request: GenerateRequest, decision: Decision, snap: _Snapshot) -> Decision:
+        """The decision without candidates that cannot serve what the request needs."""
+        needed = required_features(request)
+        if not needed:
+            return decision
+        kept: list[Candidate] = []
+        skipped = list(decision.skipped)
+        for c in decision.candidates:
+            features = features_from_metadata(
+                self.providers.adapter(c.provider).features,
+                _metadata(snap, decision.workload, c.provider, c.model),
+            )
+            why = unsupported_reason(needed, features)
+            if why is None:
+                kept.append(c)
+            else:
+                skipped.append(Skipped(c.provider, c.model, why))
+        return replace(decision, candidates=tuple(kept), skipped=tuple(skipped))
 
     def _current(self) -> _Snapshot:
         position = self.catalog.store.last_position()
@@ -358,8 +422,9 @@ class Router:
 
     # -- calling ----------------------------------------------------------------------
 
-    async def generate(self, request: GenerateRequest) -> GenerateResult:
-        """Answer a request, trying candidates in order until one succeeds."""
+    def _plan(self, request: GenerateRequest) -> Decision:
+        """Check the request, decide, and refuse when nothing can be tried."""
+        validate_request(request)
         decision = self.explain(request)
         if not decision.candidates:
             reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
@@ -368,69 +433,199 @@ class Router:
                 + (f" ({reasons})" if reasons else " (the catalog has none)"),
                 decision,
             )
+        return decision
+
+    def _chat(self, request: GenerateRequest, c: Candidate) -> ChatRequest:
+        options: dict[str, Any] = {}
+        for key in (self.providers.endpoint(c.provider).api, c.provider):
+            chosen = (request.provider_options or {}).get(key)
+            if chosen:
+                options.update(chosen)
+        return ChatRequest.for_model(c.model, request, options)
+
+    async def generate(self, request: GenerateRequest) -> GenerateResult:
+        """Answer a request, trying candidates in order until one succeeds."""
+        decision = self._plan(request)
         attempts: list[Attempt] = []
         for c in decision.candidates:
-            chat = ChatRequest(
-                model=c.model,
-                prompt=request.prompt,
-                system=request.system,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-            )
+            chat = self._chat(request, c)
             started = self.elapsed()
             try:
                 reply = await self.providers.adapter(c.provider).complete(self.client, chat)
+                _check_answer(c, reply.text, reply.tool_calls, reply.finish_reason)
             except ProviderError as error:
-                latency = _ms(self.elapsed() - started)
-                message = self._redact(str(error))
-                attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
-                self._log(
-                    request,
-                    decision,
-                    c,
-                    False,
-                    latency,
-                    error=message,
-                    error_kind=error.kind,
-                    retry_after_s=error.retry_after,
-                )
-                # A failure should reach the health view (and other processes) at once.
-                self.usage.flush()
+                self._failed(request, decision, c, attempts, error, _ms(self.elapsed() - started))
                 continue
             latency = _ms(self.elapsed() - started)
-            cost_in, cost_out = cost_micros(
-                price_for(c.provider, c.model, self.config, self._metadata(c, decision.workload)),
-                reply.prompt_tokens,
-                reply.completion_tokens,
-            )
-            self._log(request, decision, c, True, latency,
-                      prompt_tokens=reply.prompt_tokens,
-                      completion_tokens=reply.completion_tokens,
-                      total_tokens=reply.total_tokens,
-                      cached_tokens=reply.cached_tokens,
-                      reasoning_tokens=reply.reasoning_tokens,
-                      input_cost_micros=cost_in, output_cost_micros=cost_out)  # fmt: skip
-            attempts.append(Attempt(c.provider, c.model, True, latency))
-            if c.consecutive_failures:
-                self.usage.flush()  # the success clears a cooldown: let everyone see it now
-            total_cost = (
-                None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
-            )
-            return GenerateResult(
-                text=reply.text,
-                provider=c.provider,
-                model=c.model,
-                latency_ms=latency,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                total_tokens=reply.total_tokens,
-                cost_micros=total_cost,
-                attempts=tuple(attempts),
-                decision=decision,
-                cached_tokens=reply.cached_tokens,
-                reasoning_tokens=reply.reasoning_tokens,
+            return self._succeeded(
+                request, decision, c, attempts, reply, latency, ttft_ms=None, streamed=False
             )
         raise AllAttemptsFailedError(attempts, decision)
+
+    def _failed(
+        self,
+        request: GenerateRequest,
+        decision: Decision,
+        c: Candidate,
+        attempts: list[Attempt],
+        error: ProviderError,
+        latency: int,
+        *,
+        ttft_ms: int | None = None,
+        streamed: bool = False,
+    ) -> None:
+        message = self._redact(str(error))
+        attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
+        self._log(request, decision, c, False, latency,
+                  error=message, error_kind=error.kind, retry_after_s=error.retry_after,
+                  ttft_ms=ttft_ms, streamed=streamed)  # fmt: skip
+        # A failure should reach the health view (and other processes) at once.
+        self.usage.flush()
+
+    def _succeeded(
+        self,
+        request: GenerateRequest,
+        decision: Decision,
+        c: Candidate,
+        attempts: list[Attempt],
+        reply: ChatReply,
+        latency: int,
+        *,
+        ttft_ms: int | None,
+        streamed: bool,
+    ) -> GenerateResult:
+        cost_in, cost_out = cost_micros(
+            price_for(c.provider, c.model, self.config, self._metadata(c, decision.workload)),
+            reply.prompt_tokens,
+            reply.completion_tokens,
+        )
+        self._log(request, decision, c, True, latency,
+                  prompt_tokens=reply.prompt_tokens,
+                  completion_tokens=reply.completion_tokens,
+                  total_tokens=reply.total_tokens,
+                  cached_tokens=reply.cached_tokens,
+                  reasoning_tokens=reply.reasoning_tokens,
+                  input_cost_micros=cost_in, output_cost_micros=cost_out,
+                  ttft_ms=ttft_ms, streamed=streamed,
+                  finish_reason=reply.finish_reason)  # fmt: skip
+        attempts.append(Attempt(c.provider, c.model, True, latency))
+        if c.consecutive_failures:
+            self.usage.flush()  # the success clears a cooldown: let everyone see it now
+        total_cost = (
+            None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
+        )
+        return GenerateResult(
+            text=reply.text,
+            provider=c.provider,
+            model=c.model,
+            latency_ms=latency,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            total_tokens=reply.total_tokens,
+            cost_micros=total_cost,
+            attempts=tuple(attempts),
+            decision=decision,
+            cached_tokens=reply.cached_tokens,
+            reasoning_tokens=reply.reasoning_tokens,
+            tool_calls=reply.tool_calls,
+            finish_reason=reply.finish_reason,
+            ttft_ms=ttft_ms,
+        )
+
+    # -- streaming --------------------------------------------------------------------
+
+    def stream(self, request: GenerateRequest) -> ChatStream:
+        """The answer as it arrives: `async for item in router.stream(request)`.
+
+        Checks the request and decides at once (InvalidRequestError, NoCandidateError are
+        raised here); AllAttemptsFailedError comes from the first step when every candidate
+        failed before answering, StreamInterruptedError when one failed after.
+        """
+        decision = self._plan(request)
+        return ChatStream(self._stream(request, decision), decision)
+
+    async def _stream(
+        self, request: GenerateRequest, decision: Decision
+    ) -> AsyncIterator[StreamOutput]:
+        attempts: list[Attempt] = []
+        for c in decision.candidates:
+            chat = self._chat(request, c)
+            ctx = CallContext(provider=c.provider, model=c.model)
+            started = self.elapsed()
+            deadline = started + self.stream_deadline
+            source = self.providers.adapter(c.provider).stream(self.client, chat)
+            pieces: list[str] = []
+            calls = ToolCallAssembler()
+            first: StreamItem | None = None
+            try:
+                # Before anything reaches the caller, any failure falls back to the next one.
+                first = await _next(source, ctx, deadline, self.elapsed)
+                if isinstance(first, StreamEnd):
+                    _check_answer(c, "", (), first.finish_reason)
+            except ProviderError as error:
+                await _close(source)
+                self._failed(request, decision, c, attempts, error,
+                             _ms(self.elapsed() - started), streamed=True)  # fmt: skip
+                continue
+            ttft = _ms(self.elapsed() - started)
+            item: StreamItem = first
+            outcome = "cancelled"  # until the loop ends or fails: the caller stopped reading
+            try:
+                while not isinstance(item, StreamEnd):
+                    if isinstance(item, TextDelta):
+                        pieces.append(item.text)
+                    else:
+                        calls.add(item)
+                    yield item
+                    item = await _next(source, ctx, deadline, self.elapsed)
+                outcome = "finished"
+            except ProviderError as error:
+                outcome = "failed"
+                await _close(source)
+                latency = _ms(self.elapsed() - started)
+                self._failed(request, decision, c, attempts, error, latency,
+                             ttft_ms=ttft, streamed=True)  # fmt: skip
+                raise StreamInterruptedError(
+                    self._redact(f"the answer stopped part-way: {error}"),
+                    attempts,
+                    decision,
+                    "".join(pieces),
+                ) from None
+            finally:
+                if outcome == "cancelled":
+                    # Close the provider's connection now, and log what the attempt did.
+                    await _close(source)
+                    partial = ChatReply(
+                        text="".join(pieces),
+                        model=c.model,
+                        tool_calls=calls.calls(),
+                        finish_reason="cancelled",
+                    )
+                    self._succeeded(request, decision, c, attempts, partial,
+                                    _ms(self.elapsed() - started),
+                                    ttft_ms=ttft, streamed=True)  # fmt: skip
+            end = item
+            reply = ChatReply(
+                text="".join(pieces),
+                model=end.model or c.model,
+                prompt_tokens=end.usage.prompt_tokens,
+                completion_tokens=end.usage.completion_tokens,
+                total_tokens=end.usage.total_tokens,
+                cached_tokens=end.usage.cached_tokens,
+                reasoning_tokens=end.usage.reasoning_tokens,
+                tool_calls=calls.calls(),
+                finish_reason=end.finish_reason,
+            )
+            latency = _ms(self.elapsed() - started)
+            yield self._succeeded(
+                request, decision, c, attempts, reply, latency, ttft_ms=ttft, streamed=True
+            )
+            return
+        raise AllAttemptsFailedError(attempts, decision)
+
+    def stream_sync(self, request: GenerateRequest) -> Iterator[StreamOutput]:
+        """For scripts: the stream as a plain iterator, on an event loop in a helper thread."""
+        return stream_sync(self, request)
 
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
@@ -469,6 +664,113 @@ class Router:
             arm=c.arm or None,
             **fields,
         )
+
+
+class ChatStream:
+    """An answer as it arrives: async-iterate for TextDelta and ToolCallDelta items, then one
+    GenerateResult (also kept in `result`). `decision` is how the router chose. Leaving early
+    (`aclose()`, `async with`, break) closes the provider's connection; usage is still logged.
+    """
+
+    def __init__(self, items: AsyncIterator[StreamOutput], decision: Decision) -> None:
+        self._items = items
+        self.decision = decision
+        self.result: GenerateResult | None = None
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamOutput:
+        item = await self._items.__anext__()
+        if isinstance(item, GenerateResult):
+            self.result = item
+        return item
+
+    async def aclose(self) -> None:
+        """Stop reading: the provider's connection is closed and the attempt logged."""
+        close = getattr(self._items, "aclose", None)
+        if close is not None:
+            await close()
+
+    async def __aenter__(self) -> ChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutput]:
+    """Run a stream on an event loop in a helper thread, with a client made for it; closing
+    the iterator (or leaving a `for` loop early) closes the stream."""
+    from anyio.from_thread import start_blocking_portal
+
+    with start_blocking_portal() as portal:
+        timeout = router.client.timeout
+        client = portal.call(lambda: _new_client(timeout))
+        saved, router.client = router.client, client
+        try:
+            stream = router.stream(request)
+            try:
+                while True:
+                    try:
+                        yield portal.call(stream.__anext__)
+                    except StopAsyncIteration:
+                        return
+            finally:
+                portal.call(stream.aclose)
+        finally:
+            router.client = saved
+            portal.call(client.aclose)
+
+
+async def _new_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout)
+
+
+async def _next(
+    source: AsyncIterator[StreamItem],
+    ctx: CallContext,
+    deadline: float,
+    elapsed: Callable[[], float],
+) -> StreamItem:
+    """The provider's next item. A stall is bounded by the client's read timeout; a stream
+    that keeps dripping past the attempt's deadline is a timeout too."""
+    try:
+        item = await source.__anext__()
+    except StopAsyncIteration:
+        raise ProviderError(
+            "interrupted", f"{ctx.label}: the stream ended without a finish"
+        ) from None
+    if elapsed() > deadline:
+        raise ProviderError("timeout", f"{ctx.label}: timeout: the stream outlasted its deadline")
+    return item
+
+
+async def _close(source: AsyncIterator[StreamItem]) -> None:
+    """Close a provider stream (and its connection), even while being cancelled."""
+    close = getattr(source, "aclose", None)
+    if close is not None:
+        with anyio.CancelScope(shield=True):
+            await close()
+
+
+def _check_answer(
+    c: Candidate, text: str, calls: tuple[ToolCall, ...], finish_reason: str | None
+) -> None:
+    """A filtered or empty answer is a failed attempt (the router falls back)."""
+    if text or calls:
+        return
+    ctx = CallContext(provider=c.provider, model=c.model)
+    if finish_reason == "content_filter":
+        raise filtered(ctx, "the answer was withheld")
+    raise empty(ctx, finish_reason)
+
+
+def _metadata(snap: _Snapshot, workload: Workload, provider: str, model: str) -> dict[str, Any]:
+    for p, m, _, metadata in snap.roster.get(workload.value, []):
+        if p == provider and m == model:
+            return metadata
+    return {}
 
 
 def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:

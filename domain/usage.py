@@ -35,6 +35,12 @@ class UsageRecord(Aggregate):
         arm: str | None = None
         cached_tokens: int | None = None
         reasoning_tokens: int | None = None
+        #: Milliseconds to the first delta of a streamed answer (None when not streamed).
+        ttft_ms: int | None = None
+        #: Whether the answer was streamed.
+        streamed: bool = False
+        #: stop, length, tool_calls, content_filter, or cancelled (the caller stopped reading).
+        finish_reason: str | None = None
 
     def __init__(self, provider: str, workload: str | None, model: str | None) -> None:
         self.provider = provider
@@ -67,6 +73,9 @@ def usage_logged(
     arm: str | None = None,
     cached_tokens: int | None = None,
     reasoning_tokens: int | None = None,
+    ttft_ms: int | None = None,
+    streamed: bool = False,
+    finish_reason: str | None = None,
 ) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
@@ -103,5 +112,8 @@ def usage_logged(
         arm=arm,
         cached_tokens=cached_tokens,
         reasoning_tokens=reasoning_tokens,
+        ttft_ms=ttft_ms,
+        streamed=streamed,
+        finish_reason=finish_reason,
     )
     return event
