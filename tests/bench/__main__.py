@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatProvider, ChatReply, ChatRequest
 from freegin_ai.adapters.router import GenerateRequest, Router
 from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.chat import FEATURES, StreamEnd, StreamItem, TextDelta, Usage
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.usage import usage_logged
 from freegin_ai.domain.workloads import Workload
@@ -130,8 +131,14 @@ def bench_list_models(directory: Path) -> None:
 class _InstantProvider:
     """An in-process provider that answers at once: what is left is the router's overhead."""
 
+    features = FEATURES
+
     async def complete(self, client: object, request: ChatRequest) -> ChatReply:
         return ChatReply(text="ok", model=request.model, prompt_tokens=3, completion_tokens=2)
+
+    async def stream(self, client: object, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        yield TextDelta(text="ok")
+        yield StreamEnd(finish_reason="stop", usage=Usage(prompt_tokens=3, completion_tokens=2))
 
     async def list_models(self, client: object) -> list[str]:
         return []

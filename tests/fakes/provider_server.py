@@ -13,6 +13,13 @@ Each model is scripted with behaviours taken in order, the last one repeating:
 
     server.script("m", RateLimited(retry_after="7"), Reply("hi"))
 
+Streams: a request asking for one (`"stream": true`, or Gemini's `:streamGenerateContent`) gets
+the reply as that format's server-sent events (tests/fakes/provider_streams.py), text cut
+into `server.chunk_chars` characters; `server.keepalive` adds keep-alive comments (pings),
+`server.split_bytes` sends every event in two writes cut mid-way. `StreamCut` hangs up after
+some events, `StreamStall` goes quiet between two. `Reply(tool_calls=...)` answers with tool
+calls, `Reply(finish="content_filter")` as a content filter does.
+
 A model nobody scripted answers 404, as a real provider does. Every request is recorded
 (method, path, query, headers, body) in `server.requests`. A Stall sleeps on an event that
 `stop()` sets, so shutting down never waits for it.
@@ -24,10 +31,13 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes import provider_streams
 
 # --- behaviours -----------------------------------------------------------------------------
 
@@ -43,6 +53,15 @@ class Reply:
     #: of the answer's (billed as output). Left out of the reply when 0.
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Tool calls to answer with: (function name, arguments).
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: The finish reason in OpenAI's words (rendered in each format's); default stop, or
+    #: tool_calls when there are some. "content_filter" with no text is a filtered answer.
+    finish: str | None = None
+
+    @property
+    def finish_reason(self) -> str:
+        return self.finish or ("tool_calls" if self.tool_calls else "stop")
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,23 @@ class ServerError:
 class Stall:
     """Sleep before answering (bounded, and cut short when the server stops), then reply."""
 
+    seconds: float = 2.0
+    then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class StreamCut:
+    """A stream that sends `after` events of the reply, then hangs up mid-body."""
+
+    after: int = 2
+    then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class StreamStall:
+    """A stream that sends `after` events, goes quiet for `seconds`, then goes on."""
+
+    after: int = 2
     seconds: float = 2.0
     then: Reply = field(default_factory=Reply)
 
@@ -113,6 +149,8 @@ Behaviour = (
     | RateLimited
     | ServerError
     | Stall
+    | StreamCut
+    | StreamStall
     | Malformed
     | MissingFields
     | Unauthorized
@@ -144,6 +182,9 @@ class FakeProviderServer:
         self.gemini_page_size = 1000
         self.anthropic_page_size = 1000
         self.max_stall_seconds = max_stall_seconds
+        self.chunk_chars = 4
+        self.keepalive = False
+        self.split_bytes = False
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._scripts: dict[str, list[Behaviour]] = {}
@@ -242,6 +283,14 @@ class FakeProviderServer:
         return recorded[-1]
 
 
+def _mid_character(data: bytes) -> int:
+    """Where to cut an event in two: inside a multi-byte UTF-8 character when it has one."""
+    for index, byte in enumerate(data):
+        if byte >= 0xC0:  # the lead byte of a multi-byte character
+            return index + 1
+    return len(data) // 2
+
+
 def refused_url() -> str:
     """A `http://127.0.0.1:<port>` nobody listens on: bind a port, close it, hand it out."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -323,6 +372,77 @@ def _anthropic_reply(model: str, reply: Reply) -> dict[str, Any]:
 
 _REPLIES = {"openai": _openai_reply, "gemini": _gemini_reply, "anthropic": _anthropic_reply}
 
+#: Finish reasons (OpenAI's words) as each format says them.
+_FINISH_WORDS = {
+    "openai": {},
+    "gemini": {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY",
+               "tool_calls": "STOP"},
+    "anthropic": {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal",
+                  "tool_calls": "tool_use"},
+}  # fmt: skip
+
+
+def _finish(api: str, reply: Reply) -> str:
+    word = reply.finish_reason
+    return _FINISH_WORDS[api].get(word, word)
+
+
+def _with_calls(api: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """A whole reply with the scripted tool calls and finish reason in the format's shape."""
+    calls = list(reply.tool_calls)
+    silent = not reply.text
+    if api == "openai":
+        choice = body["choices"][0]
+        choice["finish_reason"] = _finish(api, reply)
+        if calls:
+            choice["message"]["tool_calls"] = [
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for i, (name, args) in enumerate(calls)
+            ]
+        if silent:
+            choice["message"]["content"] = None
+    elif api == "gemini":
+        candidate = body["candidates"][0]
+        candidate["finishReason"] = _finish(api, reply)
+        parts: list[dict[str, Any]] = [] if silent else [{"text": reply.text}]
+        parts += [{"functionCall": {"name": name, "args": args}} for name, args in calls]
+        candidate["content"] = {"role": "model", "parts": parts} if parts else {}
+    else:
+        body["stop_reason"] = _finish(api, reply)
+        blocks: list[dict[str, Any]] = [] if silent else [{"type": "text", "text": reply.text}]
+        blocks += [
+            {"type": "tool_use", "id": f"toolu_{i}", "name": name, "input": args}
+            for i, (name, args) in enumerate(calls)
+        ]
+        body["content"] = blocks
+    return body
+
+
+def _stream_events(api: str, model: str, reply: Reply, body: Any, chunk_chars: int) -> list[bytes]:
+    """The reply as the format's server-sent events."""
+    whole = _REPLIES[api](model, reply)
+    calls = list(reply.tool_calls)
+    finish = _finish(api, reply)
+    if api == "openai":
+        options = body.get("stream_options") if isinstance(body, dict) else None
+        include = isinstance(options, dict) and options.get("include_usage") is True
+        return provider_streams.openai_events(
+            model, reply.text, calls, whole["usage"], finish,
+            include_usage=include, chunk_chars=chunk_chars,
+        )  # fmt: skip
+    if api == "gemini":
+        return provider_streams.gemini_events(
+            model, reply.text, calls, whole["usageMetadata"], finish, chunk_chars=chunk_chars
+        )
+    return provider_streams.anthropic_events(
+        model, reply.text, calls, whole["usage"], finish, chunk_chars=chunk_chars
+    )
+
+
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -396,16 +516,19 @@ class _Handler(BaseHTTPRequestHandler):
         body: Any,
     ) -> None:
         model = body.get("model") if isinstance(body, dict) else None
+        streaming = isinstance(body, dict) and body.get("stream") is True
         if method == "POST" and path == "/v1/chat/completions":
-            self._chat("openai", str(model))
+            self._chat("openai", str(model), body, streaming)
         elif method == "POST" and path == "/v1/messages":
-            self._chat("anthropic", str(model))
+            self._chat("anthropic", str(model), body, streaming)
         elif method == "POST" and path.startswith("/v1beta/models/"):
             name, _, action = path.removeprefix("/v1beta/models/").partition(":")
-            if action != "generateContent":
-                self._json(404, _error_body("gemini", 404, "unknown method", None))
+            if action == "generateContent":
+                self._chat("gemini", name, body, False)
+            elif action == "streamGenerateContent" and query.get("alt") == ["sse"]:
+                self._chat("gemini", name, body, True)
             else:
-                self._chat("gemini", name)
+                self._json(404, _error_body("gemini", 404, "unknown method", None))
         elif method == "GET" and path == "/v1/models":
             if "anthropic-version" in headers:
                 self._anthropic_models(query)
@@ -418,7 +541,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(404, {"error": {"message": f"no route {method} {path}"}})
 
-    def _chat(self, api: str, model: str) -> None:
+    def _chat(self, api: str, model: str, body: Any = None, streaming: bool = False) -> None:
         behaviour = self.fake.next_behaviour(model)
         if behaviour is None:
             message = f"The model `{model}` does not exist"
@@ -427,9 +550,14 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(behaviour, Stall):
             self.fake.stopping.wait(min(behaviour.seconds, self.fake.max_stall_seconds))
             behaviour = behaviour.then
+        if streaming and isinstance(behaviour, Reply | StreamCut | StreamStall):
+            self._stream(api, model, behaviour, body)
+            return
         match behaviour:
             case Reply():
-                self._json(200, _REPLIES[api](model, behaviour))
+                self._json(200, _with_calls(api, _REPLIES[api](model, behaviour), behaviour))
+            case StreamCut(then=reply) | StreamStall(then=reply):
+                self._json(200, _with_calls(api, _REPLIES[api](model, reply), reply))
             case RateLimited(retry_after=retry_after, message=message):
                 extra = () if retry_after is None else (("Retry-After", retry_after),)
                 self._json(429, _error_body(api, 429, message, "rate_limit_exceeded"), extra)
@@ -448,6 +576,42 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(status, raw, "application/json", extra)
                 else:
                     self._json(status, _error_body(api, status, message, code), extra)
+
+    def _stream(
+        self, api: str, model: str, behaviour: Reply | StreamCut | StreamStall, body: Any
+    ) -> None:
+        reply = behaviour if isinstance(behaviour, Reply) else behaviour.then
+        events = _stream_events(api, model, reply, body, self.fake.chunk_chars)
+        if self.fake.keepalive:
+            ping = provider_streams.KEEPALIVE.get(api, b"event: ping\ndata: {}\n\n")
+            events = [e for event in events for e in (ping, event)]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        for index, event in enumerate(events):
+            if isinstance(behaviour, StreamCut) and index == behaviour.after:
+                self.close_connection = True
+                return  # no terminating chunk: the body ends in the middle
+            stall = isinstance(behaviour, StreamStall) and index == behaviour.after
+            if stall and self.fake.stopping.wait(
+                min(behaviour.seconds, self.fake.max_stall_seconds)  # type: ignore[union-attr]
+            ):
+                return
+            if self.fake.split_bytes and len(event) > 1:
+                cut = _mid_character(event)
+                self._chunk(event[:cut])
+                time.sleep(0.002)  # let the first half leave on its own
+                self._chunk(event[cut:])
+            else:
+                self._chunk(event)
+        self._chunk(b"")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
 
     def _list(self, api: str) -> None:
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
