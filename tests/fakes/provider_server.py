@@ -185,6 +185,8 @@ class FakeProviderServer:
         self.chunk_chars = 4
         self.keepalive = False
         self.split_bytes = False
+        #: Streams whose client hung up before the end.
+        self.aborted_streams = 0
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._scripts: dict[str, list[Behaviour]] = {}
@@ -578,6 +580,16 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(status, _error_body(api, status, message, code), extra)
 
     def _stream(
+        self, api: str, model: str, behaviour: Reply | StreamCut | StreamStall, body: Any
+    ) -> None:
+        try:
+            self._send_stream(api, model, behaviour, body)
+        except (BrokenPipeError, ConnectionResetError):
+            with self.fake._lock:
+                self.fake.aborted_streams += 1
+            raise
+
+    def _send_stream(
         self, api: str, model: str, behaviour: Reply | StreamCut | StreamStall, body: Any
     ) -> None:
         reply = behaviour if isinstance(behaviour, Reply) else behaviour.then
