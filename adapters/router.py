@@ -26,6 +26,7 @@ and the attempt is still logged (finish reason `cancelled`).
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -700,8 +701,12 @@ class ChatStream:
 
 
 def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutput]:
-    """Run a stream on an event loop in a helper thread, with a client made for it; closing
-    the iterator (or leaving a `for` loop early) closes the stream."""
+    """Run a stream on an event loop in a helper thread, with a client made for it.
+
+    Closing the iterator (or leaving a `for` loop early) closes the stream; an interrupt
+    (Ctrl-C) while waiting cancels the step in flight first, so the provider's connection is
+    closed and the attempt logged before the interrupt goes on.
+    """
     from anyio.from_thread import start_blocking_portal
 
     with start_blocking_portal() as portal:
@@ -712,10 +717,16 @@ def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutp
             stream = router.stream(request)
             try:
                 while True:
+                    step = portal.start_task_soon(stream.__anext__)
                     try:
-                        yield portal.call(stream.__anext__)
+                        item = step.result()
                     except StopAsyncIteration:
                         return
+                    except BaseException:
+                        step.cancel()
+                        concurrent.futures.wait([step])
+                        raise
+                    yield item
             finally:
                 portal.call(stream.aclose)
         finally:

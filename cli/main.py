@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from freegin_ai.cli import (
     catalog_commands,
+    chat_commands,
     legacy_commands,
     ops_commands,
     refresh_commands,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
     catalog_commands.register(commands)
     legacy_commands.register(commands)
+    chat_commands.register(commands)
     router_commands.register(commands)
     service_commands.register(commands)
     refresh_commands.register(commands)
