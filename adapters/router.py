@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 import anyio
@@ -137,6 +137,21 @@ class GenerateResult:
     decision: Decision = field(repr=False)
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+
+
+class _Tokens(Protocol):
+    """Token counts, as a ChatReply or a failed reply's Usage carries them."""
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+    @property
+    def total_tokens(self) -> int | None: ...
+    @property
+    def cached_tokens(self) -> int | None: ...
+    @property
+    def reasoning_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +399,10 @@ class Router:
                 latency = _ms(self.elapsed() - started)
                 message = self._redact(str(error))
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
+                # A reply that arrived but failed (filtered, empty) still cost its tokens.
+                tokens = (
+                    {} if error.usage is None else self._spent(c, decision.workload, error.usage)
+                )
                 self._log(
                     request,
                     decision,
@@ -393,26 +412,18 @@ class Router:
                     error=message,
                     error_kind=error.kind,
                     retry_after_s=error.retry_after,
+                    **tokens,
                 )
                 # A failure should reach the health view (and other processes) at once.
                 self.usage.flush()
                 continue
             latency = _ms(self.elapsed() - started)
-            cost_in, cost_out = cost_micros(
-                price_for(c.provider, c.model, self.config, self._metadata(c, decision.workload)),
-                reply.prompt_tokens,
-                reply.completion_tokens,
-            )
-            self._log(request, decision, c, True, latency,
-                      prompt_tokens=reply.prompt_tokens,
-                      completion_tokens=reply.completion_tokens,
-                      total_tokens=reply.total_tokens,
-                      cached_tokens=reply.cached_tokens,
-                      reasoning_tokens=reply.reasoning_tokens,
-                      input_cost_micros=cost_in, output_cost_micros=cost_out)  # fmt: skip
+            spent = self._spent(c, decision.workload, reply)
+            self._log(request, decision, c, True, latency, **spent)
             attempts.append(Attempt(c.provider, c.model, True, latency))
             if c.consecutive_failures:
                 self.usage.flush()  # the success clears a cooldown: let everyone see it now
+            cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
@@ -435,6 +446,23 @@ class Router:
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
         return run_sync(self, request)
+
+    def _spent(self, c: Candidate, workload: Workload, usage: _Tokens) -> dict[str, Any]:
+        """The usage fields to log for a reply: its tokens and what they cost."""
+        cost_in, cost_out = cost_micros(
+            price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "input_cost_micros": cost_in,
+            "output_cost_micros": cost_out,
+        }
 
     def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
         snap = self._snapshot
