@@ -111,9 +111,7 @@ async def test_null_content_is_an_empty_answer_failure_that_keeps_its_usage(
     # Reasoning models can spend the whole budget thinking and say nothing.
     body = {
         "model": "r",
-        "choices": [
-            {"message": {"role": "assistant", "content": None}, "finish_reason": "length"}
-        ],
+        "choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "length"}],
         "usage": {"prompt_tokens": 4, "completion_tokens": 64, "total_tokens": 68},
     }
     fake_server.script("r", MissingFields(body))
