@@ -12,6 +12,11 @@ AdapterError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freegin_ai.adapters.providers.replies import Usage
+
 
 class AdapterError(Exception):
     """Raised when something outside the domain fails: storage, config, a provider."""
@@ -38,8 +43,10 @@ class ProviderError(AdapterError):
 
     kinds: rate_limited (429), server (5xx), timeout, connection, malformed (reply not
     understood), auth (401/403), credit (402 or out-of-credit), bad_request (other 4xx),
-    not_found (404: unknown model), no_credentials, interrupted (a stream cut off),
-    filtered (a content filter withheld the answer), empty (no text and no tool calls).
+    not_found (404: unknown model), no_credentials, filtered (the provider withheld the
+    answer: safety, recitation, refusal), empty (a 200 with neither text nor tool calls),
+    interrupted (a stream cut off before its end).
+    `usage` is what a reply that arrived but failed still cost.
     """
 
     def __init__(
@@ -49,11 +56,13 @@ class ProviderError(AdapterError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        self.usage = usage
 
     @property
     def retryable_elsewhere(self) -> bool:

@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 import anyio
@@ -44,7 +44,8 @@ from freegin_ai.adapters.errors import AdapterError, ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest
-from freegin_ai.adapters.providers.errors_mapping import CallContext, empty, filtered, redact
+from freegin_ai.adapters.providers.errors_mapping import CallContext, redact
+from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
 from freegin_ai.domain.chat import (
@@ -180,6 +181,21 @@ class GenerateResult:
 
 #: What a stream yields: deltas, then the result.
 StreamOutput = TextDelta | ToolCallDelta | GenerateResult
+
+
+class _Tokens(Protocol):
+    """Token counts, as a ChatReply or a failed reply's Usage carries them."""
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+    @property
+    def total_tokens(self) -> int | None: ...
+    @property
+    def cached_tokens(self) -> int | None: ...
+    @property
+    def reasoning_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,7 +469,6 @@ class Router:
             started = self.elapsed()
             try:
                 reply = await self.providers.adapter(c.provider).complete(self.client, chat)
-                _check_answer(c, reply.text, reply.tool_calls, reply.finish_reason)
             except ProviderError as error:
                 self._failed(request, decision, c, attempts, error, _ms(self.elapsed() - started))
                 continue
@@ -477,9 +492,11 @@ class Router:
     ) -> None:
         message = self._redact(str(error))
         attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
+        # A reply that arrived but failed (filtered, empty) still cost its tokens.
+        tokens = {} if error.usage is None else self._spent(c, decision.workload, error.usage)
         self._log(request, decision, c, False, latency,
                   error=message, error_kind=error.kind, retry_after_s=error.retry_after,
-                  ttft_ms=ttft_ms, streamed=streamed)  # fmt: skip
+                  ttft_ms=ttft_ms, streamed=streamed, **tokens)  # fmt: skip
         # A failure should reach the health view (and other processes) at once.
         self.usage.flush()
 
@@ -495,20 +512,11 @@ class Router:
         ttft_ms: int | None,
         streamed: bool,
     ) -> GenerateResult:
-        cost_in, cost_out = cost_micros(
-            price_for(c.provider, c.model, self.config, self._metadata(c, decision.workload)),
-            reply.prompt_tokens,
-            reply.completion_tokens,
-        )
-        self._log(request, decision, c, True, latency,
-                  prompt_tokens=reply.prompt_tokens,
-                  completion_tokens=reply.completion_tokens,
-                  total_tokens=reply.total_tokens,
-                  cached_tokens=reply.cached_tokens,
-                  reasoning_tokens=reply.reasoning_tokens,
-                  input_cost_micros=cost_in, output_cost_micros=cost_out,
+        spent = self._spent(c, decision.workload, reply)
+        self._log(request, decision, c, True, latency, **spent,
                   ttft_ms=ttft_ms, streamed=streamed,
                   finish_reason=reply.finish_reason)  # fmt: skip
+        cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
         attempts.append(Attempt(c.provider, c.model, True, latency))
         if c.consecutive_failures:
             self.usage.flush()  # the success clears a cooldown: let everyone see it now
@@ -562,7 +570,7 @@ class Router:
                 # Before anything reaches the caller, any failure falls back to the next one.
                 first = await _next(source, ctx, deadline, self.elapsed)
                 if isinstance(first, StreamEnd):
-                    _check_answer(c, "", (), first.finish_reason)
+                    _check_finished_early(c, first)
             except ProviderError as error:
                 await _close(source)
                 self._failed(request, decision, c, attempts, error,
@@ -631,6 +639,23 @@ class Router:
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
         return run_sync(self, request)
+
+    def _spent(self, c: Candidate, workload: Workload, usage: _Tokens) -> dict[str, Any]:
+        """The usage fields to log for a reply: its tokens and what they cost."""
+        cost_in, cost_out = cost_micros(
+            price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "input_cost_micros": cost_in,
+            "output_cost_micros": cost_out,
+        }
 
     def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
         snap = self._snapshot
@@ -765,16 +790,13 @@ async def _close(source: AsyncIterator[StreamItem]) -> None:
             await close()
 
 
-def _check_answer(
-    c: Candidate, text: str, calls: tuple[ToolCall, ...], finish_reason: str | None
-) -> None:
-    """A filtered or empty answer is a failed attempt (the router falls back)."""
-    if text or calls:
-        return
+def _check_finished_early(c: Candidate, end: StreamEnd) -> None:
+    """A stream that finished before any text or tool call is filtered or empty: a failed
+    attempt (the router falls back), with the tokens it cost."""
     ctx = CallContext(provider=c.provider, model=c.model)
-    if finish_reason == "content_filter":
-        raise filtered(ctx, "the answer was withheld")
-    raise empty(ctx, finish_reason)
+    failure = unusable_answer(ctx, "", end.finish_reason, end.usage)
+    if failure is not None:
+        raise failure
 
 
 def _metadata(snap: _Snapshot, workload: Workload, provider: str, model: str) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from freegin_ai.projections.tables import metadata
 BASE_COOLDOWN_S = 30.0
 MAX_COOLDOWN_S = 3600.0
 PROVIDER_WIDE_KINDS = frozenset({"auth", "credit", "no_credentials"})
-#: Failures that say nothing about the model's health (the request itself was wrong, a
-#: content filter objected to this one request, or one answer came back empty).
-NEUTRAL_KINDS = frozenset({"bad_request", "filtered", "empty"})
+#: Failures that say nothing about the model's health (the request itself was wrong, or the
+#: provider's filter withheld the answer to this prompt).
+NEUTRAL_KINDS = frozenset({"bad_request", "filtered"})
 
 model_health = Table(
     "model_health",

@@ -21,7 +21,6 @@ from freegin_ai.adapters.providers._wire import (
     json_arguments,
     no_credentials,
     open_events,
-    optional_int,
     parse_arguments,
     reported_model,
     require,
@@ -36,6 +35,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     kind_for_status,
     snippet,
 )
+from freegin_ai.adapters.providers.replies import anthropic_usage, unusable_answer
 from freegin_ai.domain.chat import (
     JSON_SCHEMA,
     TOOLS,
@@ -235,18 +235,8 @@ def build_body(request: ChatRequest) -> dict[str, Any]:
 
 
 def parse_usage(usage: dict[str, object]) -> Usage:
-    """The Messages usage object (input_tokens as reported)."""
-    prompt_tokens = optional_int(usage.get("input_tokens"))
-    completion_tokens = optional_int(usage.get("output_tokens"))
-    total = None
-    if prompt_tokens is not None and completion_tokens is not None:
-        total = prompt_tokens + completion_tokens
-    return Usage(
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=total,
-        cached_tokens=optional_int(usage.get("cache_read_input_tokens")),
-    )
+    """The Messages usage object (the prompt includes cache reads and writes)."""
+    return anthropic_usage(usage)
 
 
 def finish_reason(value: object) -> str | None:
@@ -278,8 +268,15 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
             )
     usage = usage_dict(reply.get("usage"))
     counts = parse_usage(usage)
+    text = "".join(texts)
+    stop = reply.get("stop_reason")
+    failure = unusable_answer(
+        ctx, text, stop if isinstance(stop, str) else None, counts, tool_calls=bool(calls)
+    )
+    if failure is not None:
+        raise failure
     return ChatReply(
-        text="".join(texts),
+        text=text,
         model=reported_model(reply, "model", model),
         prompt_tokens=counts.prompt_tokens,
         completion_tokens=counts.completion_tokens,

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
@@ -20,7 +21,6 @@ from freegin_ai.adapters.providers._wire import (
     json_arguments,
     no_credentials,
     open_events,
-    optional_int,
     parse_arguments,
     reported_model,
     require,
@@ -31,11 +31,11 @@ from freegin_ai.adapters.providers._wire import (
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
-    filtered,
     interrupted,
     malformed,
     snippet,
 )
+from freegin_ai.adapters.providers.replies import gemini_usage, unusable_answer
 from freegin_ai.domain.chat import (
     FEATURES,
     AssistantMessage,
@@ -252,18 +252,9 @@ def _calling_config(choice: Any) -> dict[str, Any]:
     return {"mode": {"none": "NONE", "auto": "AUTO", "required": "ANY"}[choice]}
 
 
-def parse_usage(usage: dict[str, object]) -> Usage:
-    """`usageMetadata`; thinking tokens are billed output, not in candidatesTokenCount."""
-    answer = optional_int(usage.get("candidatesTokenCount"))
-    thoughts = optional_int(usage.get("thoughtsTokenCount"))
-    completion = None if answer is None else answer + (thoughts or 0)
-    return Usage(
-        prompt_tokens=optional_int(usage.get("promptTokenCount")),
-        completion_tokens=completion,
-        total_tokens=optional_int(usage.get("totalTokenCount")),
-        cached_tokens=optional_int(usage.get("cachedContentTokenCount")),
-        reasoning_tokens=thoughts,
-    )
+def parse_usage(usage: dict[str, object] | None) -> Usage:
+    """`usageMetadata`: absent counts are 0; thinking tokens are billed output."""
+    return gemini_usage(usage)
 
 
 def finish_reason(value: object, has_calls: bool) -> str | None:
@@ -277,9 +268,15 @@ def finish_reason(value: object, has_calls: bool) -> str | None:
 def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
     """A generateContent reply: text, function calls, finish reason and usage."""
     reply = as_dict(ctx, data, "$")
-    usage = usage_dict(reply.get("usageMetadata"))
-    counts = parse_usage(usage)
-    text, calls, reason = _candidate(ctx, reply)
+    metadata = reply.get("usageMetadata")
+    counts = parse_usage(metadata if isinstance(metadata, dict) else None)
+    usage = usage_dict(metadata)
+    text, calls, reason = _candidate(ctx, reply, counts)
+    failure = unusable_answer(
+        ctx, text, reason if isinstance(reason, str) else None, counts, tool_calls=bool(calls)
+    )
+    if failure is not None:
+        raise failure
     return ChatReply(
         text=text,
         model=reported_model(reply, "modelVersion", model),
@@ -315,9 +312,9 @@ class StreamParser:
         if isinstance(usage, dict):
             self.usage = parse_usage(usage)
         if not chunk.get("candidates") and "usageMetadata" in chunk:
-            _check_blocked(self.ctx, chunk)
+            _check_blocked(self.ctx, chunk, self.usage)
             return []
-        text, calls, reason = _candidate(self.ctx, chunk)
+        text, calls, reason = _candidate(self.ctx, chunk, self.usage)
         items: list[StreamItem] = []
         if text:
             items.append(TextDelta(text=text))
@@ -341,15 +338,18 @@ class StreamParser:
         return StreamEnd(finish_reason=self.finish, usage=self.usage, model=self.model)
 
 
-def _check_blocked(ctx: CallContext, reply: dict[str, object]) -> None:
+def _check_blocked(ctx: CallContext, reply: dict[str, object], usage: Usage) -> None:
+    """A prompt blocked before any candidate is filtered (its tokens still count)."""
     feedback = reply.get("promptFeedback")
     reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
     if isinstance(reason, str):
-        raise filtered(ctx, f"prompt blocked: {snippet(reason, ctx.secret)}")
+        raise ProviderError(
+            "filtered", f"{ctx.label}: prompt blocked: {snippet(reason, ctx.secret)}", usage=usage
+        )
 
 
 def _candidate(
-    ctx: CallContext, reply: dict[str, object]
+    ctx: CallContext, reply: dict[str, object], usage: Usage
 ) -> tuple[str, tuple[ToolCall, ...], object]:
     """The text, function calls and finishReason of `candidates[0]`, skipping thoughts.
 
@@ -358,7 +358,7 @@ def _candidate(
     """
     candidates = reply.get("candidates")
     if not candidates:
-        _check_blocked(ctx, reply)
+        _check_blocked(ctx, reply, usage)
         raise malformed(ctx, "no candidates in reply")
     candidate = as_dict(ctx, as_list(ctx, candidates, "$.candidates")[0], "$.candidates[0]")
     reason = candidate.get("finishReason")

@@ -18,10 +18,8 @@ from freegin_ai.adapters.providers._wire import (
     as_list,
     as_str,
     decode_event,
-    nested_int,
     no_credentials,
     open_events,
-    optional_int,
     reported_model,
     require,
     send_json,
@@ -35,6 +33,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     interrupted,
     malformed,
 )
+from freegin_ai.adapters.providers.replies import openai_usage, unusable_answer
 from freegin_ai.domain.chat import (
     FEATURES,
     JSON_SCHEMA,
@@ -189,13 +188,7 @@ def _message(message: Message) -> dict[str, Any]:
 
 def parse_usage(usage: dict[str, object]) -> Usage:
     """OpenAI's usage object, with cached and reasoning tokens from their details."""
-    return Usage(
-        prompt_tokens=optional_int(usage.get("prompt_tokens")),
-        completion_tokens=optional_int(usage.get("completion_tokens")),
-        total_tokens=optional_int(usage.get("total_tokens")),
-        cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
-        reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
-    )
+    return openai_usage(usage)
 
 
 def finish_reason(value: object) -> str | None:
@@ -222,6 +215,12 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
         raise malformed(ctx, "missing field $.choices[0].message.content")
     usage = usage_dict(reply.get("usage"))
     counts = parse_usage(usage)
+    finish = choice.get("finish_reason")
+    failure = unusable_answer(
+        ctx, text, finish if isinstance(finish, str) else None, counts, tool_calls=bool(calls)
+    )
+    if failure is not None:
+        raise failure
     return ChatReply(
         text=text,
         model=reported_model(reply, "model", model),

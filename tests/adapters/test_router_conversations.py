@@ -210,9 +210,11 @@ async def test_filtered_and_empty_answers_fall_back_and_are_logged_with_their_re
         ("gem-1", False, "empty"),
         ("claude-x", True, None),
     ]
-    # A filtered or empty answer says nothing about the model's health: no cooldown.
+    # A filter judged the prompt, not the model: no cooldown. An empty answer cools it down.
     with catalog.reading() as conn:
-        assert [h for h in list_health(conn) if h.cooldown_until] == []
+        assert [(h.model, h.last_error_kind) for h in list_health(conn) if h.cooldown_until] == [
+            ("gem-1", "empty")
+        ]
 
 
 @pytest.mark.anyio

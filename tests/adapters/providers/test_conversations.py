@@ -329,14 +329,14 @@ async def test_sampling_parameters_and_pass_through(
 
 
 @pytest.mark.parametrize("api", FORMATS)
-async def test_a_filtered_answer_reports_content_filter(
+async def test_a_filtered_answer_is_a_failure_carrying_its_usage(
     api: str, fake_server: FakeProviderServer, client: httpx.AsyncClient, api_key: str
 ) -> None:
-    fake_server.script("m", Reply(text="", finish="content_filter"))
-    reply = await make(api, fake_server, api_key).complete(
-        client, ChatRequest(model="m", prompt="p")
-    )
-    assert (reply.text, reply.tool_calls, reply.finish_reason) == ("", (), "content_filter")
+    fake_server.script("m", Reply(text="", finish="content_filter", prompt_tokens=9))
+    with pytest.raises(ProviderError) as caught:
+        await make(api, fake_server, api_key).complete(client, ChatRequest(model="m", prompt="p"))
+    assert caught.value.kind == "filtered"
+    assert caught.value.usage is not None and caught.value.usage.prompt_tokens == 9
 
 
 @pytest.mark.parametrize("api", FORMATS)
