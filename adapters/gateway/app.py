@@ -338,7 +338,7 @@ class Gateway:
                 raise
             first = error
         tried = tuple(first.attempts) if isinstance(first, AllAttemptsFailedError) else ()
-        rest = replace(request, provider=None, model=None, fallback=False)
+        rest = msgspec.structs.replace(request, provider=None, model=None, fallback=False)
         try:
             result = await self.router.generate(rest)
         except AllAttemptsFailedError as second:
