@@ -62,7 +62,13 @@ class AnthropicProvider:
         if request.temperature is not None:
             body["temperature"] = request.temperature
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/messages", headers=headers, body=body
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/messages",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
         )
         reply = as_dict(ctx, data, "$")
         texts = []
@@ -98,7 +104,13 @@ class AnthropicProvider:
             if after:
                 params["after_id"] = after
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, require(ctx, page, "data", "$"), "$.data")):

@@ -112,10 +112,16 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max((when - current).total_seconds(), 0.0)
 
 
-def error_for_status(ctx: CallContext, response: httpx.Response) -> ProviderError:
-    """The ProviderError for a reply whose status is not 2xx."""
+def error_for_status(
+    ctx: CallContext, response: httpx.Response, content: bytes | None = None
+) -> ProviderError:
+    """The ProviderError for a reply whose status is not 2xx.
+
+    `content` is the body as read (a streamed reply's, possibly cut short); without it the
+    response's own content is used.
+    """
     status = response.status_code
-    body = _body_text(response)
+    body = _body_text(response) if content is None else _decode(content, response.encoding)
     kind = kind_for_status(status, body)
     retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
     return _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
@@ -199,12 +205,19 @@ def _body_text(response: httpx.Response) -> str:
         return ""
 
 
+def _decode(content: bytes, encoding: str | None) -> str:
+    try:
+        return content.decode(encoding or "utf-8", "replace")
+    except LookupError:
+        return content.decode("utf-8", "replace")
+
+
 def _error_message(body: str, secret: str | None = None) -> str:
     """The provider's own error message when the body is the usual `{"error": ...}` JSON,
     with the upstream cause an aggregator keeps in `error.metadata`."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body
     if isinstance(data, list) and data:
         data = data[0]  # Some Google endpoints wrap the error object in a list.
@@ -264,7 +277,7 @@ def _raw_reason(raw: object) -> str | None:
             return None
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
         return _raw_reason(decoded) if isinstance(decoded, dict | list) else text
     if isinstance(raw, list) and raw:
@@ -305,7 +318,7 @@ def _google_retry_delay(body: str) -> float | None:
     """Gemini puts the wait in the body: `error.details[].retryDelay` such as "37s"."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     error = data.get("error") if isinstance(data, dict) else None
     details = error.get("details") if isinstance(error, dict) else None

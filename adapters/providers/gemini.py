@@ -61,7 +61,9 @@ class GeminiProvider:
         if config:
             body["generationConfig"] = config
         url = f"{self._base}/models/{model}:generateContent"
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=body)
+        data = await send_json(
+            client, ctx, "POST", url, limits=self._endpoint.limits, headers=headers, body=body
+        )
         reply = as_dict(ctx, data, "$")
         metadata = reply.get("usageMetadata")
         usage = gemini_usage(metadata if isinstance(metadata, dict) else None)
@@ -94,7 +96,13 @@ class GeminiProvider:
             if token:
                 params["pageToken"] = token
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, page.get("models", []), "$.models")):

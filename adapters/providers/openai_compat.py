@@ -75,7 +75,13 @@ class OpenAICompatProvider:
         if request.temperature is not None:
             body["temperature"] = request.temperature
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/chat/completions", headers=headers, body=body
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/chat/completions",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
         )
         reply = as_dict(ctx, data, "$")
         if "choices" not in reply and isinstance(reply.get("error"), dict):
@@ -106,7 +112,14 @@ class OpenAICompatProvider:
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
         ctx = CallContext(provider=self._endpoint.name, secret=self._endpoint.api_key)
-        data = await send_json(client, ctx, "GET", self._models_url, headers=self._headers(None))
+        data = await send_json(
+            client,
+            ctx,
+            "GET",
+            self._models_url,
+            limits=self._endpoint.limits,
+            headers=self._headers(None),
+        )
         items = (
             data if isinstance(data, list) else require(ctx, as_dict(ctx, data, "$"), "data", "$")
         )
