@@ -165,8 +165,11 @@ def require(ctx: CallContext, obj: Mapping[str, object], key: str, where: str) -
 
 
 def optional_int(value: object) -> int | None:
-    """A token count: a non-negative int, or None when absent or not a count."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A token count as reported: the whole number, or None when absent or not one.
+
+    Negative and absurd counts are kept: `replies.checked` makes such a reply malformed.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value
 

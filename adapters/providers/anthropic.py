@@ -20,7 +20,7 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext
-from freegin_ai.adapters.providers.replies import anthropic_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -77,7 +77,7 @@ class AnthropicProvider:
             if item.get("type") == "text":
                 texts.append(as_str(ctx, require(ctx, item, "text", f"$.content[{index}]"), "text"))
         raw_usage = usage_dict(reply.get("usage"))
-        usage = anthropic_usage(raw_usage)
+        usage = checked(ctx, anthropic_usage(raw_usage))
         text = "".join(texts)
         stop = reply.get("stop_reason")
         failure = unusable_answer(ctx, text, stop if isinstance(stop, str) else None, usage)

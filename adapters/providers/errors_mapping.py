@@ -30,6 +30,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.domain.ranges import clamp_retry_after
 
 #: How much of a provider's reply text goes into a message.
 SNIPPET_CHARS = 200
@@ -104,7 +105,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -300,6 +301,12 @@ def _mentions_credit(body: str) -> bool:
 
 
 def _retry_after(response: httpx.Response, body: str) -> float | None:
+    """The wait the provider asked for, brought into the domain's range (at most a day)."""
+    seconds = _asked_wait(response, body)
+    return None if seconds is None else clamp_retry_after(seconds)
+
+
+def _asked_wait(response: httpx.Response, body: str) -> float | None:
     seconds = parse_retry_after(response.headers.get("retry-after"))
     if seconds is not None:
         return seconds

@@ -21,7 +21,7 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
-from freegin_ai.adapters.providers.replies import Usage, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import Usage, checked, gemini_usage, unusable_answer
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -66,7 +66,7 @@ class GeminiProvider:
         )
         reply = as_dict(ctx, data, "$")
         metadata = reply.get("usageMetadata")
-        usage = gemini_usage(metadata if isinstance(metadata, dict) else None)
+        usage = checked(ctx, gemini_usage(metadata if isinstance(metadata, dict) else None))
         text, finish = _candidate_text(ctx, reply, usage)
         failure = unusable_answer(ctx, text, finish, usage)
         if failure is not None:

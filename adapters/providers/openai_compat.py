@@ -21,7 +21,7 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext, error_in_body, malformed
-from freegin_ai.adapters.providers.replies import openai_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, openai_usage, unusable_answer
 
 # OpenAI's own API rejects `max_tokens` for its reasoning and GPT-5 models and wants
 # `max_completion_tokens`; the other providers still document `max_tokens`.
@@ -93,7 +93,7 @@ class OpenAICompatProvider:
         message = as_dict(ctx, require(ctx, choice, "message", "$.choices[0]"), "message")
         text = _content_text(ctx, require(ctx, message, "content", "$.choices[0].message"))
         raw_usage = usage_dict(reply.get("usage"))
-        usage = openai_usage(raw_usage)
+        usage = checked(ctx, openai_usage(raw_usage))
         finish = choice.get("finish_reason")
         failure = unusable_answer(ctx, text, finish if isinstance(finish, str) else None, usage)
         if failure is not None:

@@ -1,4 +1,5 @@
-"""Hostile replies over real HTTP: one deadline per attempt, a capped body, for every wire format.
+"""Hostile replies over real HTTP, for every wire format: one deadline per attempt, a capped
+body, token counts within the domain's ranges, no blank answers.
 
 A reply that drips a byte a second must end at the deadline even though every single read is
 quick; a body that never ends, or is merely too big, must fail at the cap without the process
@@ -118,3 +119,32 @@ async def test_a_reply_nested_too_deep_for_the_json_parser_is_malformed(
         error, _ = await call(server, api, api_key, WireLimits())
 
     assert error.kind == "malformed"
+
+
+@pytest.mark.parametrize("tokens", [2**70, 3_000_000_000, -5])
+async def test_token_counts_outside_the_domain_range_make_the_reply_malformed(
+    api: str, api_key: str, tokens: int
+) -> None:
+    with FakeProviderServer() as server:
+        server.script(MODEL, Reply("fine", prompt_tokens=tokens))
+        error, _ = await call(server, api, api_key, WireLimits())
+
+    assert error.kind == "malformed"
+    assert "must be from 0 to 1000000000" in str(error)
+
+
+async def test_a_null_answer_is_a_failure_not_a_blank_success(api: str, api_key: str) -> None:
+    with FakeProviderServer() as server:
+        server.script(MODEL, Reply(text=None))
+        error, _ = await call(server, api, api_key, WireLimits())
+
+    assert error.kind == "malformed"
+    assert "empty answer" in str(error)
+
+
+async def test_a_whitespace_answer_is_empty_too(api: str, api_key: str) -> None:
+    with FakeProviderServer() as server:
+        server.script(MODEL, Reply(text=" \n"))
+        error, _ = await call(server, api, api_key, WireLimits())
+
+    assert "empty answer" in str(error)
