@@ -68,5 +68,7 @@ async def test_a_hostile_reply_is_one_failed_attempt_and_the_next_model_answers(
         rows = conn.exec_driver_sql(
             "SELECT model, success, prompt_tokens FROM provider_usage ORDER BY id"
         ).all()
-    assert [tuple(r) for r in rows] == [("bad-1", 0, None), ("good-2", 1, 3)]
+    # An empty answer still cost its tokens; a refused reply logs none.
+    spent = 3 if isinstance(behaviour, Reply) and behaviour.text is None else None
+    assert [tuple(r) for r in rows] == [("bad-1", 0, spent), ("good-2", 1, 3)]
     assert catalog.not_applied() == []

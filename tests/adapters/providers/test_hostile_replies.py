@@ -138,8 +138,9 @@ async def test_a_null_answer_is_a_failure_not_a_blank_success(api: str, api_key:
         server.script(MODEL, Reply(text=None))
         error, _ = await call(server, api, api_key, WireLimits())
 
-    assert error.kind == "malformed"
+    assert error.kind == "empty"
     assert "empty answer" in str(error)
+    assert error.retryable_elsewhere
 
 
 async def test_a_whitespace_answer_is_empty_too(api: str, api_key: str) -> None:
