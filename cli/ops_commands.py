@@ -15,8 +15,9 @@ def register(commands: Any) -> None:
         "stats",
         help="usage statistics per model",
         description=(
-            "Per model: calls, success rate, latency (average, p50, p95), tokens, cost, cost "
-            "per successful call and last use, with a total line. Trial and incumbent arms are "
+            "Per model: calls, success rate, latency (average, p50, p95), time to first token "
+            "of streamed answers (p50, p95), tokens, cost, cost per successful call and last "
+            "use, with a total line. Trial and incumbent arms are "
             "shown apart. Read from running totals, never by scanning usage rows."
         ),
     )
@@ -111,6 +112,9 @@ def stats(args: argparse.Namespace) -> int:
             "avg_latency_ms": round(s.avg_latency_ms, 1),
             "p50_latency_ms": round(s.p50_latency_ms, 1),
             "p95_latency_ms": round(s.p95_latency_ms, 1),
+            "streamed_calls": s.ttft_calls,
+            "p50_ttft_ms": _rounded(s.p50_ttft_ms),
+            "p95_ttft_ms": _rounded(s.p95_ttft_ms),
             "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "total_tokens": s.total_tokens,
@@ -130,7 +134,8 @@ def stats(args: argparse.Namespace) -> int:
         return 0
     header = (
         f"{'PROVIDER/WORKLOAD/MODEL':<48} {'CALLS':>7} {'OK%':>6} {'AVG ms':>8} {'P50':>7} "
-        f"{'P95':>7} {'TOKENS':>9} {'COST $':>10} {'$/OK':>10}  LAST USED"
+        f"{'P95':>7} {'TTFT50':>7} {'TTFT95':>7} {'TOKENS':>9} {'COST $':>10} {'$/OK':>10}  "
+        "LAST USED"
     )
     print(header)
     for s in [*rows, total]:
@@ -142,11 +147,20 @@ def stats(args: argparse.Namespace) -> int:
                 label += f" [{s.arm}]"
         print(
             f"{label:<48} {s.calls:>7} {s.success_rate:>5.1f}% {s.avg_latency_ms:>8.1f} "
-            f"{s.p50_latency_ms:>7.0f} {s.p95_latency_ms:>7.0f} {s.total_tokens:>9} "
+            f"{s.p50_latency_ms:>7.0f} {s.p95_latency_ms:>7.0f} {_ms(s.p50_ttft_ms):>7} "
+            f"{_ms(s.p95_ttft_ms):>7} {s.total_tokens:>9} "
             f"{_money(s.cost_micros):>10} {_money(s.cost_per_success_micros):>10}  "
             f"{s.last_used_at or '-'}"
         )
     return 0
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def smoke(args: argparse.Namespace) -> int:

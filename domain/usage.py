@@ -97,6 +97,8 @@ def usage_logged(
     ):
         total_cost_micros = (input_cost_micros or 0) + (output_cost_micros or 0)
     check_latency(latency_ms)
+    if ttft_ms is not None:
+        check_latency(ttft_ms)
     for name, count in (
         ("prompt_tokens", prompt_tokens),
         ("completion_tokens", completion_tokens),

@@ -100,6 +100,9 @@ class _UsageLogged(msgspec.Struct, frozen=True):
     output_cost_micros: CostMicros | None = None
     total_cost_micros: CostMicros | None = None
     retry_after_s: RetryAfter | None = None
+    ttft_ms: LatencyMs | None = None
+    streamed: bool = False
+    finish_reason: str | None = None
 
 
 SCHEMAS: dict[str, type[msgspec.Struct]] = {

@@ -37,6 +37,7 @@ from freegin_ai.domain.chat import (
 )
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.topics import USAGE_LOGGED
+from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import (
@@ -369,3 +370,19 @@ def test_the_sync_stream_for_scripts(catalog: Catalog, fake: FakeProviderServer)
     assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "sync hello"
     assert isinstance(items[-1], GenerateResult)
     assert isinstance(router.client, httpx.AsyncClient)
+
+
+@pytest.mark.anyio
+async def test_stats_show_time_to_first_token_for_streamed_calls(
+    router: Router, fake: FakeProviderServer, catalog: Catalog
+) -> None:
+    fake.script("g-fast", Reply("one"), Reply("two"), Reply("three"))
+    await drain(router.stream(GenerateRequest(prompt="p")))
+    await drain(router.stream(GenerateRequest(prompt="p")))
+    await router.generate(GenerateRequest(prompt="p"))  # not streamed: no first token
+    router.usage.flush()
+    stats = catalog.usage_stats("groq", Workload.CHAT)
+    assert (stats.calls, stats.ttft_calls) == (3, 2)
+    assert stats.p50_ttft_ms is not None and stats.p95_ttft_ms is not None
+    assert 0 <= stats.p50_ttft_ms <= stats.p95_ttft_ms <= stats.latency_max_ms
+    assert catalog.usage_stats("google", Workload.CHAT).p50_ttft_ms is None  # never streamed
