@@ -11,6 +11,7 @@
     timeout_seconds = 30                    # one deadline per attempt: connect, headers, body
     max_reply_bytes = 4194304               # a longer reply is a failed attempt (falls back)
     stream_deadline_seconds = 600           # a streamed answer may run this long in all
+    http_transport = "aiohttp"              # or "httpcore" (httpx's own pool), ADR 0012
     max_cost_per_1k_tokens = 0.002          # US dollars, prompt and completion together
     max_latency_ms = 8000
 
@@ -36,6 +37,7 @@ from pathlib import Path
 import platformdirs
 
 from freegin_ai.adapters.errors import ConfigError
+from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, TRANSPORTS
 from freegin_ai.adapters.providers.base import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_REPLY_BYTES,
@@ -83,6 +85,7 @@ class Config:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     stream_deadline_seconds: float = DEFAULT_STREAM_DEADLINE_SECONDS
+    http_transport: str = DEFAULT_TRANSPORT
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
     prices: Mapping[str, Price] = field(default_factory=dict)
@@ -237,6 +240,7 @@ class _Reader:
                 "timeout_seconds",
                 "max_reply_bytes",
                 "stream_deadline_seconds",
+                "http_transport",
                 "max_cost_per_1k_tokens",
                 "max_latency_ms",
             },
@@ -259,6 +263,9 @@ class _Reader:
                 router.get("stream_deadline_seconds", DEFAULT_STREAM_DEADLINE_SECONDS),
                 "router.stream_deadline_seconds",
             ),
+            http_transport=self.choice(
+                router.get("http_transport", DEFAULT_TRANSPORT), "router.http_transport", TRANSPORTS
+            ),
             max_cost_per_1k_tokens=(
                 self.cost(router["max_cost_per_1k_tokens"], "router.max_cost_per_1k_tokens")
                 if "max_cost_per_1k_tokens" in router
@@ -272,6 +279,11 @@ class _Reader:
             prices=self.prices(top.get("prices", {})),
             path=self.path,
         )
+
+    def choice(self, value: object, key: str, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise self.fail(key, f"expected one of {', '.join(allowed)}")
+        return value
 
     def cost(self, value: object, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):

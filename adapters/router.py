@@ -41,6 +41,7 @@ import httpx
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AdapterError, ProviderError
+from freegin_ai.adapters.http_client import new_client
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest
@@ -230,9 +231,9 @@ class Router:
         self.usage = usage or UsageLog(catalog.store, clock)
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(seconds, connect=min(10.0, seconds))
-        )
+        #: The outbound transport (ADR 0012); clients made for sync calls use it too.
+        self.transport = self.config.http_transport
+        self.client = client or new_client(seconds, transport=self.transport)
         self.clock = clock
         self.elapsed = elapsed
         #: A stream may run this long in all (stalls are bounded by the read timeout).
@@ -736,7 +737,7 @@ def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutp
 
     with start_blocking_portal() as portal:
         timeout = router.client.timeout
-        client = portal.call(lambda: _new_client(timeout))
+        client = portal.call(lambda: _new_client(timeout, router.transport))
         saved, router.client = router.client, client
         try:
             stream = router.stream(request)
@@ -759,8 +760,9 @@ def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutp
             portal.call(client.aclose)
 
 
-async def _new_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout)
+async def _new_client(timeout: httpx.Timeout, transport: str) -> httpx.AsyncClient:
+    """A client made inside the event loop that will use it."""
+    return new_client(timeout, transport=transport)
 
 
 async def _next(
@@ -811,7 +813,7 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
 
     async def once() -> GenerateResult:
         timeout = router.client.timeout
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with new_client(timeout, transport=router.transport) as client:
             saved, router.client = router.client, client
             try:
                 return await router.generate(request)

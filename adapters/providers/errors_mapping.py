@@ -185,10 +185,23 @@ def error_for_exception(ctx: CallContext, exc: Exception) -> ProviderError:
     httpx.TimeoutException is a timeout; any other transport error, an invalid URL or a header
     that cannot be encoded means the request never got an answer: connection.
     """
-    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+    kind = "timeout" if _timed_out(exc) else "connection"
     message = f"{ctx.label}: {kind} ({type(exc).__name__})"
     reason = snippet(str(exc), ctx.secret)
     return ProviderError(kind, f"{message}: {reason}" if reason else message)
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether the exception is a timeout. The aiohttp transport reports a refused or dropped
+    connection as httpx's ConnectTimeout: its cause, when it is not a timeout, says so."""
+    if not isinstance(exc, httpx.TimeoutException):
+        return False
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, TimeoutError):
+        return True
+    import aiohttp  # only on this error path
+
+    return not isinstance(cause, aiohttp.ClientConnectionError)
 
 
 def malformed(ctx: CallContext, detail: str, *, status: int | None = None) -> ProviderError:
