@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := .build/typecheck/freegin_ai
 LAYERS := domain projections adapters cli
 
-.PHONY: run test lint typecheck imports pytest bench clean typecheck-tree
+.PHONY: run test lint typecheck imports pytest bench bench-peers clean typecheck-tree
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
@@ -41,6 +41,19 @@ test: lint typecheck imports pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The peers we measure against live in their own environments, never in the project's venv.
+PEERS := .build/peers
+LITELLM := $(PEERS)/litellm/bin/python
+
+$(LITELLM):
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(PEERS)/litellm
+	$(LITELLM) -m pip install --quiet --upgrade pip
+	$(LITELLM) -m pip install --quiet 'litellm>=1.70,<2'
+
+bench-peers: $(STAMP) $(LITELLM)
+	$(BIN)/python -m tests.bench.peers --litellm-python $(LITELLM) $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis
