@@ -56,7 +56,6 @@ from freegin_ai.domain.chat import (
     ToolCall,
     ToolCallAssembler,
     ToolCallDelta,
-    Usage,
     features_from_metadata,
     required_features,
     unsupported_reason,
@@ -168,16 +167,6 @@ class GenerateResult:
     finish_reason: str | None = None
     #: Streams only: milliseconds from sending the request to the first delta.
     ttft_ms: int | None = None
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            total_tokens=self.total_tokens,
-            cached_tokens=self.cached_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-        )
 
 
 #: What a stream yields: deltas, then the result.

@@ -225,12 +225,19 @@ class GenerateRequest(_Value, frozen=True):
 
     def conversation(self) -> tuple[Message, ...]:
         """The messages to send: `system` and `prompt` as messages, then `messages`."""
-        head: list[Message] = []
-        if self.system:
-            head.append(SystemMessage(content=self.system))
-        if self.prompt is not None:
-            head.append(UserMessage(content=self.prompt))
-        return (*head, *self.messages)
+        return with_first_turn(self.system, self.prompt, self.messages)
+
+
+def with_first_turn(
+    system: str | None, prompt: str | None, messages: tuple[Message, ...]
+) -> tuple[Message, ...]:
+    """The shortcut's `system` and `prompt` as messages, then the rest of the conversation."""
+    head: list[Message] = []
+    if system:
+        head.append(SystemMessage(content=system))
+    if prompt is not None:
+        head.append(UserMessage(content=prompt))
+    return (*head, *messages)
 
 
 # --- the result ---------------------------------------------------------------------------

@@ -14,12 +14,10 @@ from freegin_ai.domain.chat import (
     Message,
     ResponseFormat,
     StreamItem,
-    SystemMessage,
     Tool,
     ToolCall,
     ToolChoice,
-    Usage,
-    UserMessage,
+    with_first_turn,
 )
 
 
@@ -67,12 +65,7 @@ class ChatRequest:
 
     def conversation(self) -> tuple[Message, ...]:
         """`system` and `prompt` as messages, then `messages`."""
-        head: list[Message] = []
-        if self.system:
-            head.append(SystemMessage(content=self.system))
-        if self.prompt is not None:
-            head.append(UserMessage(content=self.prompt))
-        return (*head, *self.messages)
+        return with_first_turn(self.system, self.prompt, self.messages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,16 +86,6 @@ class ChatReply:
     tool_calls: tuple[ToolCall, ...] = ()
     #: Normalized: stop, length, tool_calls or content_filter (None when not reported).
     finish_reason: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            total_tokens=self.total_tokens,
-            cached_tokens=self.cached_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-        )
 
 
 #: One attempt (connect, headers and body together) must end within this many seconds.

@@ -39,6 +39,7 @@ from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.topics import USAGE_LOGGED
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
+from tests.adapters.test_router import KEY, env_for, fake
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import (
     FakeProviderServer,
@@ -49,8 +50,6 @@ from tests.fakes.provider_server import (
     StreamStall,
 )
 
-KEY = "sk-conv-SECRET-7a6b5c4d3e2f"
-GEMINI_KEY = "AIza-conv-SECRET-112233"
 TOOL = Tool(
     function=FunctionDefinition(
         name="add", parameters={"type": "object", "properties": {"a": {"type": "number"}}}
@@ -58,10 +57,7 @@ TOOL = Tool(
 )
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(max_stall_seconds=2.0) as server:
-        yield server
+__all__ = ["fake"]  # the fake provider fixture, shared with test_router
 
 
 @pytest.fixture
@@ -77,17 +73,6 @@ def catalog(sqlite_url: str, clock: FakeClock) -> Iterator[Catalog]:
         )
     yield c
     c.close()
-
-
-def env_for(fake: FakeProviderServer) -> dict[str, str]:
-    return {
-        "FREEGIN_GROQ_BASE_URL": fake.openai_url,
-        "GROQ_API_KEY": KEY,
-        "FREEGIN_GOOGLE_BASE_URL": fake.gemini_url,
-        "GEMINI_API_KEY": GEMINI_KEY,
-        "FREEGIN_ANTHROPIC_BASE_URL": fake.anthropic_url,
-        "ANTHROPIC_API_KEY": KEY,
-    }
 
 
 @pytest.fixture
