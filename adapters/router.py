@@ -32,8 +32,10 @@ from freegin_ai.adapters.errors import AdapterError, ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.names import check_model_name
+from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
@@ -299,8 +301,8 @@ class Router:
                 return False
             return True
 
-        if request.model:
-            model = request.model.strip()
+        if request.model is not None:
+            model = check_model_name(request.model)
             if pinned:
                 providers = [pinned]
             else:
@@ -374,7 +376,14 @@ class Router:
     # -- calling ----------------------------------------------------------------------
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
-        """Answer a request, trying candidates in order until one succeeds."""
+        """Answer a request, trying candidates in order until one succeeds.
+
+        A request that is the caller's fault (a prompt that is not UTF-8 text, a model name no
+        model can have) raises a DomainError before anything is sent or logged.
+        """
+        check_prompt(request.prompt)
+        if request.system is not None:
+            check_prompt(request.system, "system prompt")
         decision = self.explain(request)
         if not decision.candidates:
             reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
@@ -474,9 +483,7 @@ class Router:
         return {}
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _log(
         self,
