@@ -45,7 +45,7 @@ from freegin_ai.adapters.http_client import new_client
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest
-from freegin_ai.adapters.providers.errors_mapping import CallContext, redact
+from freegin_ai.adapters.providers.errors_mapping import CallContext, scrub
 from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
@@ -61,6 +61,7 @@ from freegin_ai.domain.chat import (
     unsupported_reason,
     validate_request,
 )
+from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
@@ -355,8 +356,8 @@ class Router:
                 return False
             return True
 
-        if request.model:
-            model = request.model.strip()
+        if request.model is not None:
+            model = check_model_name(request.model)
             if pinned:
                 providers = [pinned]
             else:
@@ -657,9 +658,7 @@ class Router:
         return {}
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _log(
         self,

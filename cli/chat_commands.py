@@ -112,13 +112,21 @@ def _read(path: Path, what: str) -> str:
 
 
 def _prompt(args: argparse.Namespace, has_messages: bool) -> str | None:
+    """The prompt as text; bytes that are not UTF-8 are refused (InvalidPromptError)."""
+    from freegin_ai.domain.prompts import check_prompt, decode_prompt
+
     if args.prompt is not None:
-        return str(args.prompt)
+        # An argument that was not UTF-8 arrives with surrogate escapes: refused here.
+        return check_prompt(str(args.prompt))
     if args.prompt_file is not None:
-        return _read(args.prompt_file, "prompt file")
+        try:
+            data = Path(args.prompt_file).read_bytes()
+        except OSError as error:
+            raise ValueError(f"cannot read {args.prompt_file}: {error.strerror}") from None
+        return decode_prompt(data, str(args.prompt_file))
     if has_messages or sys.stdin is None or sys.stdin.isatty():
         return None
-    return sys.stdin.read()
+    return decode_prompt(sys.stdin.buffer.read(), "stdin")
 
 
 def _response_format(args: argparse.Namespace) -> ResponseFormat | None:
@@ -165,6 +173,7 @@ def build_request(
 ) -> GenerateRequest:
     """The request from the command line (raises ValueError or InvalidRequestError)."""
     from freegin_ai.domain.chat import GenerateRequest, UserMessage, validate_request
+    from freegin_ai.domain.names import check_model_name
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
 
@@ -181,7 +190,8 @@ def build_request(
         seed=args.seed,
         workload=Workload.parse(args.workload),
         provider=parse_provider(args.provider) if args.provider else None,
-        model=args.model,
+        # Checked before anything is opened: bad input is the caller's, not the provider's.
+        model=check_model_name(args.model) if args.model is not None else None,
         fallback=args.fallback,
     )
     validate_request(request)

@@ -22,12 +22,16 @@ def register(commands: Any) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
+    from freegin_ai.adapters.credentials import CredentialStore
     from freegin_ai.adapters.router import Router
+    from freegin_ai.cli.service_commands import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
     from freegin_ai.projections.queries import list_health
 
     only = parse_provider(args.provider) if args.provider else None
     router = Router.open(os.environ)
+    if isinstance(router.providers.credentials, CredentialStore):
+        warn_exposed(router.providers.credentials)
     try:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import msgspec
 
 from freegin_ai.domain.errors import DomainError
+from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.workloads import Workload
 
 
@@ -377,7 +378,15 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def validate_request(request: GenerateRequest) -> None:
-    """Check a request before anything is sent; raise InvalidRequestError on the first fault."""
+    """Check a request before anything is sent; raise InvalidRequestError (or, for text that
+    is not UTF-8, InvalidPromptError) on the first fault."""
+    if request.prompt is not None:
+        check_prompt(request.prompt)
+    if request.system is not None:
+        check_prompt(request.system, "system prompt")
+    for index, message in enumerate(request.messages):
+        if message.content is not None:
+            check_prompt(content_text(message.content), f"text of messages[{index}]")
     if request.prompt is not None and not request.prompt.strip() and not request.messages:
         raise InvalidRequestError("the prompt is empty")
     messages = request.conversation()
