@@ -33,6 +33,7 @@ from freegin_ai.projections.queries import (
     list_suggestions,
     list_usage_stats,
 )
+from freegin_ai.projections.quota import QuotaLedgerProjection
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
 from freegin_ai.projections.suggestions import SuggestionProjection
@@ -130,6 +131,7 @@ class Catalog:
                 UsageRowsProjection(),
                 UsageStatsProjection(),
                 HealthProjection(),
+                QuotaLedgerProjection(),
             ],
         )
 

@@ -38,7 +38,8 @@ class ProviderError(AdapterError):
 
     kinds: rate_limited (429), server (5xx), timeout, connection, malformed (reply not
     understood), auth (401/403), credit (402 or out-of-credit), bad_request (other 4xx),
-    not_found (404: unknown model), no_credentials.
+    not_found (404: unknown model), gone (410: the model or endpoint was retired),
+    no_credentials.
     """
 
     def __init__(
@@ -48,11 +49,14 @@ class ProviderError(AdapterError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        meta: object | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        #: The failed response's status and rate-limit headers (providers.base.ResponseMeta).
+        self.meta = meta
 
     @property
     def retryable_elsewhere(self) -> bool:
@@ -66,5 +70,6 @@ class ProviderError(AdapterError):
             "auth",
             "credit",
             "not_found",
+            "gone",
             "no_credentials",
         }

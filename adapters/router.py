@@ -8,16 +8,20 @@ Selection, as the guide says:
    and only that provider unless `fallback=True`;
 3. otherwise every configured provider's active models for the workload are ranked: catalog
    priority first, then health (fewer consecutive failures), then cost per successful call.
-A candidate cooling down after failures, or on a sidelined provider, is skipped (explicit
-choices are not). A failed attempt (429, 5xx, timeout, connection error, malformed reply, …)
-moves on to the next candidate. `explain()` tells what was considered and skipped, and why.
+A candidate cooling down after failures, on a sidelined provider, or whose free-tier quota
+cannot take the request (domain.quota, ADR 0014), is skipped (explicit choices are not), and
+a request slot is reserved in the database before anything is sent, so processes sharing the
+database never overrun a limit together. A request may `wait` for the first candidate that
+comes back within that many seconds. A failed attempt (429, 5xx, timeout, connection error,
+malformed reply, …) moves on to the next candidate. `explain()` tells what was considered
+and skipped, and why.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,10 +35,27 @@ from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AdapterError, ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.providers.base import ChatRequest
+from freegin_ai.adapters.providers.base import ChatRequest, ResponseMeta
 from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
+from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.quota import (
+    DAY,
+    REQUESTS,
+    ROUTABLE,
+    Verdict,
+    WindowUsage,
+    check,
+    estimate_tokens,
+    format_back,
+    observation_fields,
+    window_end,
+    window_key,
+    window_states,
+)
+from freegin_ai.domain.quota_limits import quota_bucket
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import (
@@ -43,6 +64,7 @@ from freegin_ai.projections.queries import (
     list_suggestions,
     list_usage_stats,
 )
+from freegin_ai.projections.quota import list_quota_ledger
 
 
 class NoCandidateError(AdapterError):
@@ -76,6 +98,9 @@ class GenerateRequest:
     temperature: float | None = None
     #: Identifies a request across retries (trials route the same key to the same arm).
     request_key: str | None = None
+    #: Seconds the request may wait for a candidate out of quota or cooling down to come
+    #: back, instead of failing at once (None or 0: never wait).
+    wait: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +122,8 @@ class Skipped:
     provider: str
     model: str
     reason: str
+    #: When it can be tried again, if that is known (a cooldown's end, a quota's reset).
+    back_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +176,7 @@ class _Snapshot:
     failures: dict[tuple[str, str], int]
     cost_per_success: dict[tuple[str, str], float]
     trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
+    ledger: dict[tuple[str, str], dict[str, WindowUsage]]  # (provider, bucket) → period → use
 
 
 class Router:
@@ -164,6 +192,7 @@ class Router:
         timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -176,6 +205,8 @@ class Router:
         )
         self.clock = clock
         self.elapsed = elapsed
+        self.sleep = sleep
+        self.gate = QuotaGate(catalog.store.engine)
         self._snapshot: _Snapshot | None = None
         self._secrets = providers.secrets()
 
@@ -228,6 +259,7 @@ class Router:
             health = list_health(conn)
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
+            ledger_rows = list_quota_ledger(conn)
         trials: dict[str, list[tuple[str, str, float]]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
@@ -252,8 +284,11 @@ class Router:
             per_success = s.cost_per_success_micros
             if per_success is not None and s.cost_micros:
                 cost[(s.provider, s.model)] = per_success
+        ledger: dict[tuple[str, str], dict[str, WindowUsage]] = {}
+        for q in ledger_rows:
+            ledger.setdefault((q.provider, q.bucket), {})[q.window] = q.usage
         # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials)
+        return _Snapshot(position, roster, cooldowns, failures, cost, trials, ledger)
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (
@@ -265,6 +300,7 @@ class Router:
         rows = snap.roster.get(workload.value, [])
         skipped: list[Skipped] = []
         now = self.clock()
+        tokens = _estimated_tokens(request)
 
         def candidate(provider: str, model: str, priority: int) -> Candidate:
             return Candidate(
@@ -277,10 +313,17 @@ class Router:
 
         def usable(c: Candidate, explicit: bool) -> bool:
             why = self.providers.unavailable(c.provider)
+            back_at: datetime | None = None
             if why is None and not explicit:
-                why = _cooling(snap, c.provider, c.model, now)
+                cooling = _cooling(snap, c.provider, c.model, now)
+                if cooling is not None:
+                    why, back_at = cooling
+            if why is None and not explicit:
+                verdict = self.quota_verdict(snap, c.provider, c.model, now, tokens)
+                if not verdict.routable:
+                    why, back_at = f"quota: {verdict.reason}", verdict.back_at
             if why is not None:
-                skipped.append(Skipped(c.provider, c.model, why))
+                skipped.append(Skipped(c.provider, c.model, why, back_at))
                 return False
             return True
 
@@ -356,10 +399,67 @@ class Router:
             *(c for c in rest if (c.provider, c.model) != (chosen.provider, chosen.model)),
         ]
 
+    def quota_verdict(
+        self, snap: _Snapshot, provider: str, model: str, now: datetime, tokens: int
+    ) -> Verdict:
+        """Whether the model's free-tier quota can take a request of about `tokens` now."""
+        limits = self.config.quota_limits(provider, model)
+        usage = snap.ledger.get((provider, quota_bucket(provider, model)))
+        if usage is None and not limits.known:
+            return ROUTABLE  # nothing known, nothing counted: the cheap common case
+        return check(limits, usage or {}, now, tokens)
+
+    def _reserve(self, c: Candidate, now: datetime) -> Skipped | None:
+        """Take a request slot in the database; a Skipped when the model's limit is reached."""
+        snap = self._current()
+        limits = self.config.quota_limits(c.provider, c.model)
+        bucket = quota_bucket(c.provider, c.model)
+        usage = snap.ledger.get((c.provider, bucket), {})
+        slots = [
+            Slot(state.window, window_key(state.window, now, limits.day_reset), state.limit)
+            for state in window_states(limits, usage, now)
+            if state.measure == REQUESTS and state.limit is not None
+        ]
+        refused = self.gate.reserve(c.provider, bucket, slots)
+        if refused is None:
+            return None
+        back_at = window_end(refused, now, limits.day_reset)
+        period = "daily" if refused == DAY else "minute"
+        return Skipped(
+            c.provider,
+            c.model,
+            f"quota: {period} requests spent (reserved by this or another process), "
+            f"back at {format_back(back_at, now)}",
+            back_at,
+        )
+
     # -- calling ----------------------------------------------------------------------
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
-        """Answer a request, trying candidates in order until one succeeds."""
+        """Answer a request, trying candidates in order until one succeeds.
+
+        With `request.wait`, a request that finds no candidate (every one out of quota or
+        cooling down) waits for the first one due back within that many seconds, and again
+        until the bound is spent.
+        """
+        budget = max(0.0, float(request.wait or 0.0))
+        while True:
+            try:
+                return await self._generate_once(request)
+            except NoCandidateError as error:
+                decision = error.decision
+                if decision is None or budget <= 0:
+                    raise
+                now = self.clock()
+                backs = [s.back_at for s in decision.skipped if s.back_at is not None]
+                soonest = min(backs) if backs else None
+                if soonest is None or (soonest - now).total_seconds() > budget:
+                    raise
+                pause = max(0.0, (soonest - now).total_seconds()) + 0.05
+                budget -= pause
+                await self.sleep(pause)
+
+    async def _generate_once(self, request: GenerateRequest) -> GenerateResult:
         decision = self.explain(request)
         if not decision.candidates:
             reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
@@ -369,7 +469,14 @@ class Router:
                 decision,
             )
         attempts: list[Attempt] = []
+        refused: list[Skipped] = []
+        explicit = decision.mode == "explicit-model" and request.provider is not None
         for c in decision.candidates:
+            if not explicit:
+                refusal = self._reserve(c, self.clock())
+                if refusal is not None:
+                    refused.append(refusal)
+                    continue
             chat = ChatRequest(
                 model=c.model,
                 prompt=request.prompt,
@@ -383,6 +490,7 @@ class Router:
             except ProviderError as error:
                 latency = _ms(self.elapsed() - started)
                 message = self._redact(str(error))
+                seen = self._observed(c.provider, error.meta)
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
                 self._log(
                     request,
@@ -393,11 +501,13 @@ class Router:
                     error=message,
                     error_kind=error.kind,
                     retry_after_s=error.retry_after,
+                    rate_limits=seen,
                 )
                 # A failure should reach the health view (and other processes) at once.
                 self.usage.flush()
                 continue
             latency = _ms(self.elapsed() - started)
+            seen = self._observed(c.provider, reply.meta)
             cost_in, cost_out = cost_micros(
                 price_for(c.provider, c.model, self.config, self._metadata(c, decision.workload)),
                 reply.prompt_tokens,
@@ -409,10 +519,12 @@ class Router:
                       total_tokens=reply.total_tokens,
                       cached_tokens=reply.cached_tokens,
                       reasoning_tokens=reply.reasoning_tokens,
-                      input_cost_micros=cost_in, output_cost_micros=cost_out)  # fmt: skip
+                      input_cost_micros=cost_in, output_cost_micros=cost_out,
+                      rate_limits=seen)  # fmt: skip
             attempts.append(Attempt(c.provider, c.model, True, latency))
-            if c.consecutive_failures:
-                self.usage.flush()  # the success clears a cooldown: let everyone see it now
+            if c.consecutive_failures or _spent(seen):
+                # A cleared cooldown or a spent quota: let every process see it now.
+                self.usage.flush()
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
@@ -430,7 +542,21 @@ class Router:
                 cached_tokens=reply.cached_tokens,
                 reasoning_tokens=reply.reasoning_tokens,
             )
+        if refused:
+            decision = replace(decision, skipped=decision.skipped + tuple(refused))
+        if not attempts:
+            reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in refused)
+            raise NoCandidateError(
+                f"no usable model for workload {decision.workload.value!r} ({reasons})", decision
+            )
         raise AllAttemptsFailedError(attempts, decision)
+
+    def _observed(self, provider: str, meta: object) -> list[dict[str, Any]] | None:
+        """The normalized quota facts of a response (never its raw headers)."""
+        if not isinstance(meta, ResponseMeta):
+            return None
+        facts = rate_limit_facts(provider, meta.status, meta.headers, meta.body, self.clock())
+        return observation_fields(facts) or None
 
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
@@ -503,16 +629,28 @@ def _rank(c: Candidate) -> tuple[int, int, float, str, str]:
     )
 
 
-def _cooling(snap: _Snapshot, provider: str, model: str, now: datetime) -> str | None:
+def _cooling(
+    snap: _Snapshot, provider: str, model: str, now: datetime
+) -> tuple[str, datetime] | None:
     for key, what in (((provider, ""), "provider sidelined"), ((provider, model), "cooling down")):
         entry = snap.cooldowns.get(key)
         if entry is not None and entry[0] > now:
             until, failures, kind = entry
             return (
                 f"{what} until {until.strftime('%H:%M:%S')} UTC after {failures} "
-                f"consecutive failure{'s' if failures != 1 else ''} ({kind})"
+                f"consecutive failure{'s' if failures != 1 else ''} ({kind})",
+                until,
             )
     return None
+
+
+def _estimated_tokens(request: GenerateRequest) -> int:
+    return estimate_tokens(len(request.prompt) + len(request.system or ""), request.max_tokens)
+
+
+def _spent(seen: list[dict[str, Any]] | None) -> bool:
+    """Whether a response said some quota has nothing left."""
+    return any(item.get("remaining") == 0 for item in seen or ())
 
 
 def _ms(seconds: float) -> int:

@@ -35,6 +35,9 @@ class UsageRecord(Aggregate):
         arm: str | None = None
         cached_tokens: int | None = None
         reasoning_tokens: int | None = None
+        #: The provider's quota facts seen in the response, normalized (domain.quota
+        #: `observation_fields`): never raw headers.
+        rate_limits: list[dict[str, Any]] | None = None
 
     def __init__(self, provider: str, workload: str | None, model: str | None) -> None:
         self.provider = provider
@@ -67,6 +70,7 @@ def usage_logged(
     arm: str | None = None,
     cached_tokens: int | None = None,
     reasoning_tokens: int | None = None,
+    rate_limits: list[dict[str, Any]] | None = None,
 ) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
@@ -103,5 +107,6 @@ def usage_logged(
         arm=arm,
         cached_tokens=cached_tokens,
         reasoning_tokens=reasoning_tokens,
+        rate_limits=rate_limits or None,
     )
     return event

@@ -11,6 +11,7 @@ USAGE = 1
 # 2: cached and reasoning token counts.
 USAGE_STATS = 2
 HEALTH = 1
+QUOTA = 1
 
 #: Projection name → version, as stored in `projection_state`.
 VERSIONS: dict[str, int] = {
@@ -19,4 +20,5 @@ VERSIONS: dict[str, int] = {
     "usage": USAGE,
     "usage_stats": USAGE_STATS,
     "health": HEALTH,
+    "quota": QUOTA,
 }

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers.base import ResponseMeta, response_meta
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_for_exception,
@@ -29,10 +30,13 @@ async def send_json(
     headers: Mapping[str, str],
     body: object | None = None,
     params: Mapping[str, str] | None = None,
+    meta: list[ResponseMeta] | None = None,
 ) -> object:
     """Send one request and return the decoded JSON of a 2xx reply.
 
     The caller's client timeouts apply: no `timeout=` is passed here, so they are never disabled.
+    With `meta`, the response's status and rate-limit headers are appended to it (a failed
+    response carries them on its ProviderError instead).
     """
     try:
         response = await client.request(
@@ -46,6 +50,8 @@ async def send_json(
         raise error_for_exception(ctx, exc) from None
     if not response.is_success:
         raise error_for_status(ctx, response)
+    if meta is not None:
+        meta.append(response_meta(response.status_code, response.headers))
     try:
         return json.loads(response.content)
     except ValueError:

@@ -19,7 +19,12 @@ from freegin_ai.adapters.providers._wire import (
     send_json,
     usage_dict,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import CallContext
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -61,8 +66,9 @@ class AnthropicProvider:
             body["system"] = request.system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        seen: list[ResponseMeta] = []
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/messages", headers=headers, body=body
+            client, ctx, "POST", f"{self._base}/messages", headers=headers, body=body, meta=seen
         )
         reply = as_dict(ctx, data, "$")
         texts = []
@@ -84,6 +90,7 @@ class AnthropicProvider:
             total_tokens=total,
             cached_tokens=optional_int(usage.get("cache_read_input_tokens")),
             raw_usage=usage,
+            meta=seen[-1] if seen else None,
         )
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:

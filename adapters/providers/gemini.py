@@ -20,7 +20,12 @@ from freegin_ai.adapters.providers._wire import (
     send_json,
     usage_dict,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
 
 #: At most this many pages of the model list are read (1,000 models a page).
@@ -61,7 +66,8 @@ class GeminiProvider:
         if config:
             body["generationConfig"] = config
         url = f"{self._base}/models/{model}:generateContent"
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=body)
+        seen: list[ResponseMeta] = []
+        data = await send_json(client, ctx, "POST", url, headers=headers, body=body, meta=seen)
         reply = as_dict(ctx, data, "$")
         usage = usage_dict(reply.get("usageMetadata"))
         answer = optional_int(usage.get("candidatesTokenCount"))
@@ -77,6 +83,7 @@ class GeminiProvider:
             cached_tokens=optional_int(usage.get("cachedContentTokenCount")),
             reasoning_tokens=thoughts,
             raw_usage=usage,
+            meta=seen[-1] if seen else None,
         )
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:

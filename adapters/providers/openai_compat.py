@@ -21,7 +21,12 @@ from freegin_ai.adapters.providers._wire import (
     send_json,
     usage_dict,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import CallContext, error_in_body, malformed
 
 # OpenAI's own API rejects `max_tokens` for its reasoning and GPT-5 models and wants
@@ -75,9 +80,9 @@ class OpenAICompatProvider:
             body[_TOKEN_LIMIT_FIELD.get(self._endpoint.name, "max_tokens")] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
-        data = await send_json(
-            client, ctx, "POST", f"{self._base}/chat/completions", headers=headers, body=body
-        )
+        seen: list[ResponseMeta] = []
+        url = f"{self._base}/chat/completions"
+        data = await send_json(client, ctx, "POST", url, headers=headers, body=body, meta=seen)
         reply = as_dict(ctx, data, "$")
         if "choices" not in reply and isinstance(reply.get("error"), dict):
             raise error_in_body(ctx, 200, as_dict(ctx, reply["error"], "$.error"))
@@ -97,6 +102,7 @@ class OpenAICompatProvider:
             cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
             reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
             raw_usage=usage,
+            meta=seen[-1] if seen else None,
         )
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
