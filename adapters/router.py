@@ -315,12 +315,14 @@ class Router:
             why = self.providers.unavailable(c.provider)
             back_at: datetime | None = None
             if why is None and not explicit:
+                # Cooling down and out of quota: the later return is the one to tell.
                 cooling = _cooling(snap, c.provider, c.model, now)
                 if cooling is not None:
                     why, back_at = cooling
-            if why is None and not explicit:
                 verdict = self.quota_verdict(snap, c.provider, c.model, now, tokens)
-                if not verdict.routable:
+                if not verdict.routable and (
+                    back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
+                ):
                     why, back_at = f"quota: {verdict.reason}", verdict.back_at
             if why is not None:
                 skipped.append(Skipped(c.provider, c.model, why, back_at))
@@ -471,7 +473,16 @@ class Router:
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
         explicit = decision.mode == "explicit-model" and request.provider is not None
+        tokens = _estimated_tokens(request)
         for c in decision.candidates:
+            if not explicit and attempts:
+                # A failure may have just said a shared quota is spent (OpenRouter's :free).
+                now = self.clock()
+                verdict = self.quota_verdict(self._current(), c.provider, c.model, now, tokens)
+                if not verdict.routable:
+                    why = f"quota: {verdict.reason}"
+                    refused.append(Skipped(c.provider, c.model, why, verdict.back_at))
+                    continue
             if not explicit:
                 refusal = self._reserve(c, self.clock())
                 if refusal is not None:
@@ -528,6 +539,8 @@ class Router:
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
+            if refused:
+                decision = replace(decision, skipped=decision.skipped + tuple(refused))
             return GenerateResult(
                 text=reply.text,
                 provider=c.provider,
