@@ -33,6 +33,12 @@ def register(commands: Any) -> None:
     p.add_argument("--max-tokens", type=int, help="cap on the answer's length in tokens")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="when every candidate is out of quota or cooling down, wait up to this long "
+        "(e.g. 30s, 2m) for the first to come back instead of failing",
+    )
+    p.add_argument(
         "--verbose", action="store_true", help="print the routing decision and attempts to stderr"
     )
     p.set_defaults(handler=generate)
@@ -80,6 +86,14 @@ def generate(args: argparse.Namespace) -> int:
         return fail("no prompt: give --prompt, --prompt-file, or pipe it on stdin")
     if args.max_tokens is not None and args.max_tokens <= 0:
         return fail("--max-tokens must be positive")
+    wait = None
+    if args.wait is not None:
+        from freegin_ai.cli.times import TimeFormatError, parse_duration
+
+        try:
+            wait = parse_duration(args.wait)
+        except TimeFormatError as error:
+            return fail(f"--wait: {error}")
     workload = Workload.parse(args.workload)
     provider = parse_provider(args.provider) if args.provider else None
     request = GenerateRequest(
@@ -90,6 +104,7 @@ def generate(args: argparse.Namespace) -> int:
         fallback=args.fallback,
         system=args.system,
         max_tokens=args.max_tokens,
+        wait=wait,
     )
 
     async def run() -> int:
