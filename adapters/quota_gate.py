@@ -19,7 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, PrimaryKeyConstraint, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    inspect,
+)
 
 from freegin_ai.adapters.errors import StorageError
 
@@ -74,9 +83,16 @@ class QuotaGate:
     def ensure_table(self) -> None:
         """Create the table if this database has none (once per process)."""
         with self._lock:
-            if not self._ready:
+            if self._ready:
+                return
+            try:
                 _metadata.create_all(self.engine, checkfirst=True)
-                self._ready = True
+            except Exception:
+                # Another process created it between the check and the create (PostgreSQL
+                # then fails on its type name): fine if the table is there now.
+                if not inspect(self.engine).has_table(quota_reservations.name):
+                    raise
+            self._ready = True
 
     def reserve(self, provider: str, bucket: str, slots: Sequence[Slot]) -> str | None:
         """Take one request from every slot, all or nothing; None when taken, else the period
@@ -122,16 +138,3 @@ class QuotaGate:
             return False  # the row exists: this window is full (or a later one started)
         cursor.execute(self._update, params)
         return bool(cursor.rowcount == 1)
-
-    def counts(self, provider: str | None = None) -> dict[tuple[str, str, str], tuple[str, int]]:
-        """(provider, bucket, period) → (window start, requests reserved)."""
-        self.ensure_table()
-        t = quota_reservations
-        query = t.select()
-        if provider is not None:
-            query = query.where(t.c.provider == provider)
-        with self.engine.connect() as conn:
-            return {
-                (r.provider, r.bucket, r.period): (r.window_start, int(r.requests))
-                for r in conn.execute(query)
-            }

@@ -40,12 +40,15 @@ from freegin_ai.adapters.providers.errors_mapping import redact
 from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.availability import retirement_proposed
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.quota import (
     DAY,
     REQUESTS,
     ROUTABLE,
+    QuotaLimits,
     Verdict,
+    WindowState,
     WindowUsage,
     check,
     estimate_tokens,
@@ -58,6 +61,7 @@ from freegin_ai.domain.quota import (
 from freegin_ai.domain.quota_limits import quota_bucket
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
+from freegin_ai.projections.health import UNTIL_CLEARED
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
@@ -167,6 +171,22 @@ class GenerateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelQuota:
+    """A model's quota as `status` shows it: use, limit and what remains per measure and
+    window, the next reset, and whether the router would route to it now, or why not."""
+
+    provider: str
+    model: str
+    bucket: str
+    windows: tuple[WindowState, ...]
+    next_reset: datetime | None
+    routable: bool
+    why: str | None
+    back_at: datetime | None
+    limits_source: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     """The read side the router ranks with, valid while the log does not move."""
 
@@ -177,6 +197,9 @@ class _Snapshot:
     cost_per_success: dict[tuple[str, str], float]
     trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
     ledger: dict[tuple[str, str], dict[str, WindowUsage]]  # (provider, bucket) → period → use
+    #: (provider, model) → the most tokens a request was found to fit. With the ledger fixed,
+    #: time only frees quota (windows end, reports expire), so a fit stays a fit.
+    fits: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class Router:
@@ -207,6 +230,7 @@ class Router:
         self.elapsed = elapsed
         self.sleep = sleep
         self.gate = QuotaGate(catalog.store.engine)
+        self._quota_limits: dict[tuple[str, str], QuotaLimits] = {}
         self._snapshot: _Snapshot | None = None
         self._secrets = providers.secrets()
 
@@ -405,16 +429,70 @@ class Router:
         self, snap: _Snapshot, provider: str, model: str, now: datetime, tokens: int
     ) -> Verdict:
         """Whether the model's free-tier quota can take a request of about `tokens` now."""
-        limits = self.config.quota_limits(provider, model)
+        fit = snap.fits.get((provider, model))
+        if fit is not None and tokens <= fit:
+            return ROUTABLE
+        limits = self._limits(provider, model)
         usage = snap.ledger.get((provider, quota_bucket(provider, model)))
         if usage is None and not limits.known:
             return ROUTABLE  # nothing known, nothing counted: the cheap common case
-        return check(limits, usage or {}, now, tokens)
+        verdict = check(limits, usage or {}, now, tokens)
+        if verdict.routable:
+            snap.fits[(provider, model)] = max(tokens, fit or 0)
+        return verdict
+
+    def quota_status(self, provider: str | None = None) -> list[ModelQuota]:
+        """Per model (active in the roster, or with usage in the ledger): use against limits
+        per minute and per day, the next reset, and routable or why not."""
+        snap = self._current()
+        now = self.clock()
+        models = {(p, m) for rows in snap.roster.values() for p, m, _, _ in rows}
+        out = []
+        for p, m in sorted(models):
+            if provider is not None and p != provider:
+                continue
+            limits = self._limits(p, m)
+            bucket = quota_bucket(p, m)
+            states = tuple(window_states(limits, snap.ledger.get((p, bucket), {}), now))
+            counted = [s for s in states if s.limit is not None or s.used]
+            why = self.providers.unavailable(p)
+            back_at: datetime | None = None
+            if why is None:
+                cooling = _cooling(snap, p, m, now)
+                if cooling is not None:
+                    why, back_at = cooling
+                verdict = self.quota_verdict(snap, p, m, now, 0)
+                if not verdict.routable and (
+                    back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
+                ):
+                    why, back_at = f"quota: {verdict.reason}", verdict.back_at
+            out.append(
+                ModelQuota(
+                    provider=p,
+                    model=m,
+                    bucket=bucket,
+                    windows=states,
+                    next_reset=min((s.resets_at for s in counted), default=None),
+                    routable=why is None,
+                    why=why,
+                    back_at=back_at,
+                    limits_source=limits.source,
+                )
+            )
+        return out
+
+    def _limits(self, provider: str, model: str) -> QuotaLimits:
+        """The model's limits (table and config.toml), worked out once per process."""
+        key = (provider, model)
+        limits = self._quota_limits.get(key)
+        if limits is None:
+            limits = self._quota_limits[key] = self.config.quota_limits(provider, model)
+        return limits
 
     def _reserve(self, c: Candidate, now: datetime) -> Skipped | None:
         """Take a request slot in the database; a Skipped when the model's limit is reached."""
         snap = self._current()
-        limits = self.config.quota_limits(c.provider, c.model)
+        limits = self._limits(c.provider, c.model)
         bucket = quota_bucket(c.provider, c.model)
         usage = snap.ledger.get((c.provider, bucket), {})
         slots = [
@@ -502,6 +580,8 @@ class Router:
                 latency = _ms(self.elapsed() - started)
                 message = self._redact(str(error))
                 seen = self._observed(c.provider, error.meta)
+                if error.kind == "gone":
+                    self._propose_retirement(c, decision.workload, message)
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
                 self._log(
                     request,
@@ -563,6 +643,24 @@ class Router:
                 f"no usable model for workload {decision.workload.value!r} ({reasons})", decision
             )
         raise AllAttemptsFailedError(attempts, decision)
+
+    def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
+        """A 410 Gone: stop routing to the model (health) and propose its retirement, once."""
+        entry = self._current().cooldowns.get((c.provider, c.model))
+        if entry is not None and entry[2] == "gone":
+            return  # already proposed; the model stays out until retired or cleared
+        self.catalog.store.append_new_streams(
+            [
+                retirement_proposed(
+                    id=uuid4(),
+                    at=self.clock(),
+                    provider=c.provider,
+                    workload=workload.value,
+                    model=c.model,
+                    reason=message,
+                )
+            ]
+        )
 
     def _observed(self, provider: str, meta: object) -> list[dict[str, Any]] | None:
         """The normalized quota facts of a response (never its raw headers)."""
@@ -644,17 +742,34 @@ def _rank(c: Candidate) -> tuple[int, int, float, str, str]:
 
 def _cooling(
     snap: _Snapshot, provider: str, model: str, now: datetime
-) -> tuple[str, datetime] | None:
+) -> tuple[str, datetime | None] | None:
     for key, what in (((provider, ""), "provider sidelined"), ((provider, model), "cooling down")):
         entry = snap.cooldowns.get(key)
         if entry is not None and entry[0] > now:
             until, failures, kind = entry
+            if until >= _UNTIL_CLEARED:
+                return _sidelined_reason(provider, model, kind), None
             return (
                 f"{what} until {until.strftime('%H:%M:%S')} UTC after {failures} "
                 f"consecutive failure{'s' if failures != 1 else ''} ({kind})",
                 until,
             )
     return None
+
+
+_UNTIL_CLEARED = datetime.fromisoformat(UNTIL_CLEARED)
+
+
+def _sidelined_reason(provider: str, model: str, kind: str) -> str:
+    if kind == "gone":
+        return (
+            f"gone (410): retirement proposed; `freegin-ai retire-model {provider} {model}`, "
+            f"or `freegin-ai clear-provider {provider} --model {model}` to try it again"
+        )
+    return (
+        "provider sidelined: out of credit (402) until a call succeeds or "
+        f"`freegin-ai clear-provider {provider}`"
+    )
 
 
 def _estimated_tokens(request: GenerateRequest) -> int:

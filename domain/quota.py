@@ -202,6 +202,28 @@ def window_key(window: str, at: datetime, day_reset: str = UTC_MIDNIGHT) -> str:
     return window_start(window, at, day_reset).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def stamp_window_keys(stamp: str, day_reset: str = UTC_MIDNIGHT) -> tuple[str, str]:
+    """The minute and day window keys of an RFC 3339 UTC timestamp, by slicing the text.
+
+    The ledger folds every usage event, so this skips parsing: a UTC stamp already says its
+    minute and its UTC day, and Pacific days change on a whole UTC hour (cached per hour).
+    Anything that is not a plain UTC stamp goes the long way (`window_key`).
+    """
+    if len(stamp) >= 16 and stamp[10] == "T" and stamp.endswith(("Z", "+00:00")):
+        minute = stamp[:16] + ":00Z"
+        if day_reset == PACIFIC_MIDNIGHT:
+            return minute, _pacific_day_key(stamp[:13])
+        return minute, stamp[:10] + "T00:00:00Z"
+    at = datetime.fromisoformat(stamp)
+    return window_key(MINUTE, at), window_key(DAY, at, day_reset)
+
+
+@lru_cache(maxsize=4096)
+def _pacific_day_key(hour: str) -> str:
+    at = datetime.fromisoformat(hour + ":00:00+00:00")
+    return window_key(DAY, at, PACIFIC_MIDNIGHT)
+
+
 def estimate_tokens(prompt_chars: int, max_tokens: int | None) -> int:
     """Tokens a request may use: about 4 characters a token, plus the answer's cap.
 
@@ -221,10 +243,25 @@ def window_states(
     now: datetime,
 ) -> list[WindowState]:
     """Every (measure, window) with its use, limit and what remains now."""
-    states = []
+    return [
+        WindowState(measure=m, window=w, used=u, limit=lim, remaining=r, resets_at=at)
+        for m, w, u, lim, r, at in _states(limits, usage, now)
+    ]
+
+
+_State = tuple[str, str, int, int | None, int | None, datetime]
+
+
+@lru_cache(maxsize=256)
+def _bounds(window: str, now: datetime, day_reset: str) -> tuple[datetime, datetime]:
+    # A decision asks the same window of the same instant for every candidate: cached.
+    return window_start(window, now, day_reset), window_end(window, now, day_reset)
+
+
+def _states(limits: QuotaLimits, usage: Mapping[str, WindowUsage], now: datetime) -> list[_State]:
+    states: list[_State] = []
     for window in WINDOWS:
-        start = window_start(window, now, limits.day_reset)
-        end = window_end(window, now, limits.day_reset)
+        start, end = _bounds(window, now, limits.day_reset)
         row = usage.get(window)
         current = row is not None and row.window_start == start
         for measure in MEASURES:
@@ -234,28 +271,20 @@ def window_states(
             limit = limits.limit(measure, window)
             remaining = None if limit is None else limit - used
             resets_at = end
-            if row is not None:
-                seen = _observed(row, measure)
-                if seen is not None:
-                    seen_limit, seen_remaining, seen_reset, since = seen
-                    if seen_limit is not None and current:
-                        limit = seen_limit
-                        remaining = seen_limit - used
-                    if seen_remaining is not None and seen_reset is not None and now < seen_reset:
-                        left = seen_remaining - since
-                        if remaining is None or left < remaining:
-                            remaining = left
-                            resets_at = seen_reset
-            states.append(
-                WindowState(
-                    measure=measure,
-                    window=window,
-                    used=used,
-                    limit=limit,
-                    remaining=None if remaining is None else max(0, remaining),
-                    resets_at=resets_at,
-                )
-            )
+            seen = _observed(row, measure) if row is not None else None
+            if seen is not None:
+                seen_limit, seen_remaining, seen_reset, since = seen
+                if seen_limit is not None and current:
+                    limit = seen_limit
+                    remaining = seen_limit - used
+                if seen_remaining is not None and seen_reset is not None and now < seen_reset:
+                    left = seen_remaining - since
+                    if remaining is None or left < remaining:
+                        remaining = left
+                        resets_at = seen_reset
+            if remaining is not None and remaining < 0:
+                remaining = 0
+            states.append((measure, window, used, limit, remaining, resets_at))
     return states
 
 
@@ -292,15 +321,17 @@ def check(
     A spent day keeps the model out until the day resets; a spent minute only until the
     minute does. When several windows are spent, the latest return wins.
     """
+    if not usage and not _could_block(limits, estimated_tokens):
+        return ROUTABLE  # nothing counted yet and every limit takes this request
     blocked: list[tuple[datetime, str]] = []
-    for state in window_states(limits, usage, now):
-        if state.remaining is None:
+    for measure, window, _, _, remaining, resets_at in _states(limits, usage, now):
+        if remaining is None:
             continue
-        need = 1 if state.measure == REQUESTS else estimated_tokens
-        if state.measure == TOKENS and need == 0:
+        need = 1 if measure == REQUESTS else estimated_tokens
+        if measure == TOKENS and need == 0:
             continue
-        if state.remaining < need:
-            blocked.append((state.resets_at, _why(state, need)))
+        if remaining < need:
+            blocked.append((resets_at, _why(measure, window, remaining, need)))
     if not blocked:
         return ROUTABLE
     back_at, why = max(blocked)
@@ -308,11 +339,22 @@ def check(
                    back_at=back_at)  # fmt: skip
 
 
-def _why(state: WindowState, need: int) -> str:
-    period = "daily" if state.window == DAY else "minute"
-    if state.measure == TOKENS and state.remaining:
-        return f"{period} tokens too few ({state.remaining} left, about {need} needed)"
-    return f"{period} {state.measure} spent"
+def _could_block(limits: QuotaLimits, tokens: int) -> bool:
+    for window in WINDOWS:
+        requests = limits.limit(REQUESTS, window)
+        if requests is not None and requests < 1:
+            return True
+        cap = limits.limit(TOKENS, window)
+        if cap is not None and cap < tokens:
+            return True
+    return False
+
+
+def _why(measure: str, window: str, remaining: int, need: int) -> str:
+    period = "daily" if window == DAY else "minute"
+    if measure == TOKENS and remaining:
+        return f"{period} tokens too few ({remaining} left, about {need} needed)"
+    return f"{period} {measure} spent"
 
 
 def format_back(back_at: datetime, now: datetime) -> str:

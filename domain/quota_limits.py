@@ -8,6 +8,7 @@ re-check an entry against its source before relying on it, and update `checked`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from freegin_ai.domain.quota import PACIFIC_MIDNIGHT, UTC_MIDNIGHT, QuotaLimits
 
@@ -108,6 +109,7 @@ PUBLISHED_LIMITS: tuple[PublishedLimit, ...] = (
 _BY_KEY = {(p.provider, p.model): p for p in PUBLISHED_LIMITS}
 
 
+@lru_cache(maxsize=4096)
 def published_entry(provider: str, model: str) -> PublishedLimit | None:
     """The table's row for a model: the model's own, its shared bucket's, or the provider's."""
     exact = _BY_KEY.get((provider, model))

@@ -9,6 +9,7 @@ so a replay gives the same rows and every process on the database sees one ledge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -16,11 +17,12 @@ from typing import Any, ClassVar
 from sqlalchemy import Column, Connection, Integer, PrimaryKeyConstraint, Table, Text, select
 
 from freegin_ai.domain.quota import (
+    DAY,
+    MINUTE,
     REQUESTS,
     WINDOWS,
     WindowUsage,
-    observations_from_fields,
-    window_key,
+    stamp_window_keys,
 )
 from freegin_ai.domain.quota_limits import day_reset_of, quota_bucket
 from freegin_ai.projections import versions
@@ -61,10 +63,6 @@ _OBSERVED = {
 _SINCE = {REQUESTS: "requests_since_observed", "tokens": "tokens_since_observed"}
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 class QuotaLedgerProjection(KeyedRows):
     """Keeps `quota_ledger` from UsageLogged events."""
 
@@ -82,41 +80,61 @@ class QuotaLedgerProjection(KeyedRows):
         bucket = quota_bucket(s["provider"], s.get("model") or "")
         return tuple((s["provider"], bucket, window) for window in WINDOWS)
 
+    def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
+        if not events:
+            return
+        # The keys of a batch from its distinct (provider, model) pairs: cheaper than per event.
+        pairs = {(e.state["provider"], e.state.get("model") or "") for e in events}
+        keys: set[Key] = {(p, quota_bucket(p, m), w) for p, m in pairs for w in WINDOWS}
+        rows = self._load(conn, keys)
+        self.fold_all(events, rows)
+        self._replace(conn, keys, rows)
+
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
+        # Runs for every usage event: plain dicts and string keys, no datetime parsing.
         s = event.state
         provider, model = s["provider"], s.get("model")
         if not model or s.get("error_kind") in NOT_SENT_KINDS:
             return
         bucket = quota_bucket(provider, model)
-        day_reset = day_reset_of(provider)
-        at = datetime.fromisoformat(event.at)
-        tokens = int(s.get("total_tokens") or 0)
-        observations = observations_from_fields(s.get("rate_limits"))
-        for window in WINDOWS:
+        at = event.at
+        minute, day = stamp_window_keys(at, day_reset_of(provider))
+        tokens = s.get("total_tokens") or 0
+        seen = s.get("rate_limits")
+        for window, start in ((MINUTE, minute), (DAY, day)):
             key = (provider, bucket, window)
-            start = window_key(window, at, day_reset)
             row = rows.get(key)
             if row is None:
                 row = rows[key] = _empty(provider, bucket, window, start)
-            if start > row["window_start"]:
-                row["window_start"], row["requests"], row["tokens"] = start, 0, 0
-            if start == row["window_start"]:
+            current = row["window_start"]
+            if start == current:
                 row["requests"] += 1
                 row["tokens"] += tokens
+            elif start > current:
+                row["window_start"], row["requests"], row["tokens"] = start, 1, tokens
             row["requests_since_observed"] += 1
             row["tokens_since_observed"] += tokens
             row["calls_seen"] += 1
-            row["last_at"] = max(row["last_at"], event.at)
-            for o in observations:
-                if o.window != window:
-                    continue
-                limit_col, remaining_col, reset_col = _OBSERVED[o.measure]
-                if o.limit is not None:
-                    row[limit_col] = o.limit
-                row[remaining_col] = o.remaining
-                row[reset_col] = _stamp(o.reset_at)
-                row[_SINCE[o.measure]] = 0
-                row["observed_at"] = event.at
+            if at > row["last_at"]:
+                row["last_at"] = at
+            if seen:
+                _observe(row, seen, window, at)
+
+
+def _observe(row: Row, seen: list[dict[str, Any]], window: str, at: str) -> None:
+    """Keep the provider's last report for this window; counting since starts again."""
+    for fact in seen:
+        columns = _OBSERVED.get(fact.get("measure") or "")
+        if columns is None or fact.get("window") != window:
+            continue
+        limit_col, remaining_col, reset_col = columns
+        limit, remaining, reset = fact.get("limit"), fact.get("remaining"), fact.get("reset_at")
+        if isinstance(limit, int):
+            row[limit_col] = limit
+        row[remaining_col] = remaining if isinstance(remaining, int) else None
+        row[reset_col] = reset if isinstance(reset, str) else None
+        row[_SINCE[fact["measure"]]] = 0
+        row["observed_at"] = at
 
 
 def _empty(provider: str, bucket: str, window: str, start: str) -> Row:

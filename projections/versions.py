@@ -10,7 +10,8 @@ SUGGESTIONS = 2
 USAGE = 1
 # 2: cached and reasoning token counts.
 USAGE_STATS = 2
-HEALTH = 1
+# 2: out of credit (402) and gone (410) last until a success or ProviderCleared.
+HEALTH = 2
 QUOTA = 1
 
 #: Projection name → version, as stored in `projection_state`.

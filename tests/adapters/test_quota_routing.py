@@ -13,11 +13,17 @@ import pytest
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.router import GenerateRequest, NoCandidateError, Router
+from freegin_ai.adapters.router import (
+    AllAttemptsFailedError,
+    GenerateRequest,
+    NoCandidateError,
+    Router,
+)
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.quota import QuotaLimits
 from tests.fakes.provider_server import (
     FakeProviderServer,
+    PaymentRequired,
     Reply,
     Status,
     gemini_quota_body,
@@ -232,3 +238,49 @@ async def test_usage_events_carry_normalized_facts_never_raw_headers(
             "SELECT state FROM freegin_events ORDER BY id DESC LIMIT 1")]  # fmt: skip
     assert b'"rate_limits":[{"measure":"requests","window":"day","limit":1000' in states[0]
     assert b"x-ratelimit" not in states[0] and KEY.encode() not in states[0]
+
+
+@pytest.mark.anyio
+async def test_out_of_credit_sidelines_the_provider_until_cleared_or_a_success(
+    router: Router, fake: FakeProviderServer, clock: StillClock, catalog: Catalog
+) -> None:
+    fake.script("g-fast", PaymentRequired())
+    fake.script("gem-1", Reply("gem"))
+    assert (await router.generate(GenerateRequest(prompt="hi"))).model == "gem-1"
+    reasons = skipped(router)
+    assert reasons["g-fast"].startswith("provider sidelined: out of credit (402)")
+    assert reasons["g-slow"] == reasons["g-fast"]  # the whole provider
+    # Not a backoff: still sidelined a day later.
+    clock.set("2026-11-25T12:00:00")
+    assert "out of credit" in skipped(router)["g-slow"]
+    # The person tops up and clears it.
+    catalog.clear_provider("groq", reason="topped up")
+    assert "g-fast" not in skipped(router) and "g-slow" not in skipped(router)
+    # Sidelined again, then an explicit call that succeeds clears it too.
+    fake.script("g-fast", PaymentRequired(), Reply("back"))
+    await router.generate(GenerateRequest(prompt="hi"))
+    assert "g-slow" in skipped(router)
+    explicit = GenerateRequest(prompt="hi", provider="groq", model="g-fast")
+    assert (await router.generate(explicit)).text == "back"
+    await router.aclose()
+    assert "g-slow" not in skipped(router)
+
+
+@pytest.mark.anyio
+async def test_gone_stops_routing_to_the_model_and_proposes_its_retirement_once(
+    router: Router, fake: FakeProviderServer, catalog: Catalog
+) -> None:
+    fake.script("g-fast", Status(410, message="This model has been retired"))
+    fake.script("gem-1", Reply("gem"))
+    assert (await router.generate(GenerateRequest(prompt="hi"))).model == "gem-1"
+    reason = skipped(router)["g-fast"]
+    assert reason.startswith("gone (410): retirement proposed")
+    assert "g-slow" not in skipped(router)  # only the model, not the provider
+    # Asked for explicitly it answers 410 again, but the proposal is not repeated.
+    with pytest.raises(AllAttemptsFailedError):
+        await router.generate(GenerateRequest(prompt="hi", provider="groq", model="g-fast"))
+    proposals = [h for h in catalog.history() if h.kind == "RetirementProposed"]
+    assert [(h.provider, h.workload, h.model) for h in proposals] == [("groq", "chat", "g-fast")]
+    assert "410" in proposals[0].details["reason"] and KEY not in proposals[0].details["reason"]
+    catalog.clear_provider("groq", model="g-fast")
+    assert "g-fast" not in skipped(router)

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from freegin_ai.domain.quota import (
     DAY,
@@ -22,6 +24,7 @@ from freegin_ai.domain.quota import (
     observation_fields,
     observations_from_fields,
     pacific_offset,
+    stamp_window_keys,
     window_end,
     window_key,
     window_start,
@@ -205,3 +208,19 @@ def test_openrouter_free_models_share_one_account_bucket() -> None:
     assert published_limits("openrouter", "x/y:free").requests_per_day == 50
     assert quota_bucket("groq", "llama-3.1-8b-instant") == "llama-3.1-8b-instant"
     assert published_limits("google", "gemini-x").day_reset == PACIFIC_MIDNIGHT
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+    ),
+    st.sampled_from([UTC_MIDNIGHT, PACIFIC_MIDNIGHT]),
+)
+def test_window_keys_sliced_from_a_stamp_equal_the_computed_ones(
+    moment: datetime, day_reset: str
+) -> None:
+    for stamp in (moment.isoformat(), moment.isoformat().replace("+00:00", "Z")):
+        assert stamp_window_keys(stamp, day_reset) == (
+            window_key(MINUTE, moment),
+            window_key(DAY, moment, day_reset),
+        )
