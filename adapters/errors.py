@@ -12,6 +12,11 @@ AdapterError
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from freegin_ai.adapters.providers.replies import Usage
+
 
 class AdapterError(Exception):
     """Raised when something outside the domain fails: storage, config, a provider."""
@@ -39,7 +44,9 @@ class ProviderError(AdapterError):
     kinds: rate_limited (429), server (5xx), timeout, connection, malformed (reply not
     understood), auth (401/403), credit (402 or out-of-credit), bad_request (other 4xx),
     not_found (404: unknown model), gone (410: the model or endpoint was retired),
-    no_credentials.
+    no_credentials, filtered (the provider withheld the answer: safety, recitation, refusal),
+    empty (a 200 with no answer text). `usage` is what a reply that arrived but failed still
+    cost; `meta` the failed response's status and rate-limit headers.
     """
 
     def __init__(
@@ -49,12 +56,14 @@ class ProviderError(AdapterError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        usage: Usage | None = None,
         meta: object | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        self.usage = usage
         #: The failed response's status and rate-limit headers (providers.base.ResponseMeta).
         self.meta = meta
 
@@ -72,4 +81,6 @@ class ProviderError(AdapterError):
             "not_found",
             "gone",
             "no_credentials",
+            "filtered",
+            "empty",
         }

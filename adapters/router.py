@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from uuid import uuid4
 
 import anyio
@@ -168,6 +168,21 @@ class GenerateResult:
     decision: Decision = field(repr=False)
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+
+
+class _Tokens(Protocol):
+    """Token counts, as a ChatReply or a failed reply's Usage carries them."""
+
+    @property
+    def prompt_tokens(self) -> int | None: ...
+    @property
+    def completion_tokens(self) -> int | None: ...
+    @property
+    def total_tokens(self) -> int | None: ...
+    @property
+    def cached_tokens(self) -> int | None: ...
+    @property
+    def reasoning_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,12 +566,12 @@ class Router:
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
         explicit = decision.mode == "explicit-model" and request.provider is not None
-        tokens = _estimated_tokens(request)
+        estimate = _estimated_tokens(request)
         for c in decision.candidates:
             if not explicit and attempts:
                 # A failure may have just said a shared quota is spent (OpenRouter's :free).
                 now = self.clock()
-                verdict = self.quota_verdict(self._current(), c.provider, c.model, now, tokens)
+                verdict = self.quota_verdict(self._current(), c.provider, c.model, now, estimate)
                 if not verdict.routable:
                     why = f"quota: {verdict.reason}"
                     refused.append(Skipped(c.provider, c.model, why, verdict.back_at))
@@ -583,6 +598,10 @@ class Router:
                 if error.kind == "gone":
                     self._propose_retirement(c, decision.workload, message)
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
+                # A reply that arrived but failed (filtered, empty) still cost its tokens.
+                tokens = (
+                    {} if error.usage is None else self._spent(c, decision.workload, error.usage)
+                )
                 self._log(
                     request,
                     decision,
@@ -592,6 +611,7 @@ class Router:
                     error=message,
                     error_kind=error.kind,
                     retry_after_s=error.retry_after,
+                    **tokens,
                     rate_limits=seen,
                 )
                 # A failure should reach the health view (and other processes) at once.
@@ -599,23 +619,13 @@ class Router:
                 continue
             latency = _ms(self.elapsed() - started)
             seen = self._observed(c.provider, reply.meta)
-            cost_in, cost_out = cost_micros(
-                price_for(c.provider, c.model, self.config, self._metadata(c, decision.workload)),
-                reply.prompt_tokens,
-                reply.completion_tokens,
-            )
-            self._log(request, decision, c, True, latency,
-                      prompt_tokens=reply.prompt_tokens,
-                      completion_tokens=reply.completion_tokens,
-                      total_tokens=reply.total_tokens,
-                      cached_tokens=reply.cached_tokens,
-                      reasoning_tokens=reply.reasoning_tokens,
-                      input_cost_micros=cost_in, output_cost_micros=cost_out,
-                      rate_limits=seen)  # fmt: skip
+            spent = self._spent(c, decision.workload, reply)
+            self._log(request, decision, c, True, latency, **spent, rate_limits=seen)
             attempts.append(Attempt(c.provider, c.model, True, latency))
-            if c.consecutive_failures or _spent(seen):
+            if c.consecutive_failures or _says_spent(seen):
                 # A cleared cooldown or a spent quota: let every process see it now.
                 self.usage.flush()
+            cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
@@ -672,6 +682,23 @@ class Router:
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
         return run_sync(self, request)
+
+    def _spent(self, c: Candidate, workload: Workload, usage: _Tokens) -> dict[str, Any]:
+        """The usage fields to log for a reply: its tokens and what they cost."""
+        cost_in, cost_out = cost_micros(
+            price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+        )
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "input_cost_micros": cost_in,
+            "output_cost_micros": cost_out,
+        }
 
     def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
         snap = self._snapshot
@@ -776,7 +803,7 @@ def _estimated_tokens(request: GenerateRequest) -> int:
     return estimate_tokens(len(request.prompt) + len(request.system or ""), request.max_tokens)
 
 
-def _spent(seen: list[dict[str, Any]] | None) -> bool:
+def _says_spent(seen: list[dict[str, Any]] | None) -> bool:
     """Whether a response said some quota has nothing left."""
     return any(item.get("remaining") == 0 for item in seen or ())
 

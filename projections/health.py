@@ -29,8 +29,9 @@ PROVIDER_WIDE_KINDS = frozenset({"auth", "credit", "no_credentials"})
 UNTIL_CLEARED_KINDS = frozenset({"credit", "gone"})
 #: The cooldown end of a sideline that waits for a success or a person.
 UNTIL_CLEARED = "9999-12-31T23:59:59Z"
-#: Failures that say nothing about the model's health (the request itself was wrong).
-NEUTRAL_KINDS = frozenset({"bad_request"})
+#: Failures that say nothing about the model's health (the request itself was wrong, or the
+#: provider's filter withheld the answer to this prompt).
+NEUTRAL_KINDS = frozenset({"bad_request", "filtered"})
 
 model_health = Table(
     "model_health",

@@ -13,7 +13,6 @@ from freegin_ai.adapters.providers._wire import (
     as_list,
     as_str,
     no_credentials,
-    optional_int,
     reported_model,
     require,
     send_json,
@@ -26,6 +25,7 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext
+from freegin_ai.adapters.providers.replies import anthropic_usage, unusable_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -76,20 +76,21 @@ class AnthropicProvider:
             item = as_dict(ctx, block, f"$.content[{index}]")
             if item.get("type") == "text":
                 texts.append(as_str(ctx, require(ctx, item, "text", f"$.content[{index}]"), "text"))
-        usage = usage_dict(reply.get("usage"))
-        prompt_tokens = optional_int(usage.get("input_tokens"))
-        completion_tokens = optional_int(usage.get("output_tokens"))
-        total = None
-        if prompt_tokens is not None and completion_tokens is not None:
-            total = prompt_tokens + completion_tokens
+        raw_usage = usage_dict(reply.get("usage"))
+        usage = anthropic_usage(raw_usage)
+        text = "".join(texts)
+        stop = reply.get("stop_reason")
+        failure = unusable_answer(ctx, text, stop if isinstance(stop, str) else None, usage)
+        if failure is not None:
+            raise failure
         return ChatReply(
-            text="".join(texts),
+            text=text,
             model=reported_model(reply, "model", request.model),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            total_tokens=total,
-            cached_tokens=optional_int(usage.get("cache_read_input_tokens")),
-            raw_usage=usage,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cached_tokens=usage.cached_tokens,
+            raw_usage=raw_usage,
             meta=seen[-1] if seen else None,
         )
 

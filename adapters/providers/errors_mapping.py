@@ -12,6 +12,7 @@ key: any text taken from a reply is redacted and cut to about 200 characters fir
     other 4xx                                                 -> bad_request
     5xx                                                       -> server (+ retry_after if sent)
     an `error` object in a 2xx reply (OpenRouter)             -> by its `code`, as above
+    an aggregator's upstream cause (OpenRouter `error.metadata`) is kept in the message
     httpx.TimeoutException                                    -> timeout
     other httpx transport errors                              -> connection
     undecodable JSON, missing fields                          -> malformed
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -118,7 +120,7 @@ def error_for_status(ctx: CallContext, response: httpx.Response) -> ProviderErro
     body = _body_text(response)
     kind = kind_for_status(status, body)
     retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
-    error = _status_error(ctx, kind, status, _error_message(body), retry_after)
+    error = _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
     error.meta = response_meta(status, response.headers, body if status == 429 else "")
     return error
 
@@ -135,6 +137,9 @@ def error_in_body(ctx: CallContext, status: int, error: dict[str, object]) -> Pr
     detail = error.get("message")
     kind = kind_for_status(effective, text)
     message = f"{ctx.label}: HTTP {status} with error {effective} {kind}"
+    cause = upstream_cause(error, ctx.secret)
+    if cause is not None:
+        detail = _with_cause(detail if isinstance(detail, str) else "", cause)
     shown = snippet(detail if isinstance(detail, str) else text, ctx.secret)
     if shown:
         message = f"{message}: {shown}"
@@ -200,8 +205,9 @@ def _body_text(response: httpx.Response) -> str:
         return ""
 
 
-def _error_message(body: str) -> str:
-    """The provider's own error message when the body is the usual `{"error": ...}` JSON."""
+def _error_message(body: str, secret: str | None = None) -> str:
+    """The provider's own error message when the body is the usual `{"error": ...}` JSON,
+    with the upstream cause an aggregator keeps in `error.metadata`."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -210,6 +216,11 @@ def _error_message(body: str) -> str:
         data = data[0]  # Some Google endpoints wrap the error object in a list.
     if isinstance(data, dict):
         error = data.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+            cause = upstream_cause(error, secret)
+            if cause is not None:
+                return _with_cause(message if isinstance(message, str) else "", cause)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return str(error["message"])
         if isinstance(error, str):
@@ -217,6 +228,63 @@ def _error_message(body: str) -> str:
         if isinstance(data.get("message"), str):
             return str(data["message"])
     return body
+
+
+#: OpenRouter's words when the upstream provider failed: they say nothing the cause does not.
+_GENERIC_WRAPPERS = ("provider returned error",)
+
+
+def _with_cause(message: str, cause: str) -> str:
+    """The cause first (the snippet is cut at SNIPPET_CHARS), the wrapper's words only if they
+    add something."""
+    generic = not message.strip() or message.strip().lower() in _GENERIC_WRAPPERS
+    return f"upstream {cause}" if generic else f"{message} (upstream {cause})"
+
+
+def upstream_cause(error: Mapping[str, object], secret: str | None = None) -> str | None:
+    """The upstream reason OpenRouter keeps in `error.metadata`, as one line, or None.
+
+    `metadata.raw` is the upstream provider's own error: a string, often JSON whose
+    `error.message` is the useful part, or an object. `provider_name` names who failed;
+    a moderation error lists `reasons` instead.
+    """
+    metadata = error.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    who = metadata.get("provider_name")
+    what = _raw_reason(metadata.get("raw"))
+    if what is None:
+        reasons = metadata.get("reasons")
+        if isinstance(reasons, list) and reasons:
+            what = "flagged: " + ", ".join(str(r) for r in reasons)
+    if what is None:
+        return None
+    text = f"{who}: {what}" if isinstance(who, str) and who else what
+    return snippet(text, secret) or None
+
+
+def _raw_reason(raw: object) -> str | None:
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return None
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            return text
+        return _raw_reason(decoded) if isinstance(decoded, dict | list) else text
+    if isinstance(raw, list) and raw:
+        return _raw_reason(raw[0])
+    if isinstance(raw, dict):
+        inner = raw.get("error", raw)
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(raw.get("message"), str):
+            return str(raw["message"])
+        return json.dumps(raw)
+    return None
 
 
 def _mentions_credit(body: str) -> bool:

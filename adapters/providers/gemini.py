@@ -14,7 +14,6 @@ from freegin_ai.adapters.providers._wire import (
     as_list,
     as_str,
     no_credentials,
-    optional_int,
     reported_model,
     require,
     send_json,
@@ -27,6 +26,7 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
+from freegin_ai.adapters.providers.replies import Usage, gemini_usage, unusable_answer
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -69,20 +69,21 @@ class GeminiProvider:
         seen: list[ResponseMeta] = []
         data = await send_json(client, ctx, "POST", url, headers=headers, body=body, meta=seen)
         reply = as_dict(ctx, data, "$")
-        usage = usage_dict(reply.get("usageMetadata"))
-        answer = optional_int(usage.get("candidatesTokenCount"))
-        thoughts = optional_int(usage.get("thoughtsTokenCount"))
-        # Thinking tokens are billed as output but not counted in candidatesTokenCount.
-        completion = None if answer is None else answer + (thoughts or 0)
+        metadata = reply.get("usageMetadata")
+        usage = gemini_usage(metadata if isinstance(metadata, dict) else None)
+        text, finish = _candidate_text(ctx, reply, usage)
+        failure = unusable_answer(ctx, text, finish, usage)
+        if failure is not None:
+            raise failure
         return ChatReply(
-            text=_candidate_text(ctx, reply),
+            text=text,
             model=reported_model(reply, "modelVersion", model),
-            prompt_tokens=optional_int(usage.get("promptTokenCount")),
-            completion_tokens=completion,
-            total_tokens=optional_int(usage.get("totalTokenCount")),
-            cached_tokens=optional_int(usage.get("cachedContentTokenCount")),
-            reasoning_tokens=thoughts,
-            raw_usage=usage,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            raw_usage=usage_dict(metadata),
             meta=seen[-1] if seen else None,
         )
 
@@ -121,11 +122,14 @@ def _generates_content(entry: dict[str, object]) -> bool:
     return not isinstance(methods, list) or "generateContent" in methods
 
 
-def _candidate_text(ctx: CallContext, reply: dict[str, object]) -> str:
-    """The text of `candidates[0].content.parts[]`, skipping thought summaries.
+def _candidate_text(
+    ctx: CallContext, reply: dict[str, object], usage: Usage
+) -> tuple[str, str | None]:
+    """The text of `candidates[0].content.parts[]` (skipping thought summaries), and the
+    candidate's finishReason.
 
-    A candidate cut short (MAX_TOKENS spent on thinking, SAFETY) may carry no parts: its text is
-    empty. A prompt blocked before any candidate is a bad request.
+    A candidate cut short (MAX_TOKENS spent on thinking, SAFETY) may carry no parts or
+    `content: {}`: its text is empty. A prompt blocked before any candidate is filtered.
     """
     candidates = reply.get("candidates")
     if not candidates:
@@ -133,13 +137,17 @@ def _candidate_text(ctx: CallContext, reply: dict[str, object]) -> str:
         reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
         if isinstance(reason, str):
             raise ProviderError(
-                "bad_request", f"{ctx.label}: prompt blocked: {snippet(reason, ctx.secret)}"
+                "filtered",
+                f"{ctx.label}: prompt blocked: {snippet(reason, ctx.secret)}",
+                usage=usage,
             )
         raise malformed(ctx, "no candidates in reply")
     candidate = as_dict(ctx, as_list(ctx, candidates, "$.candidates")[0], "$.candidates[0]")
+    finish = candidate.get("finishReason")
+    finish_reason = finish if isinstance(finish, str) else None
     content = candidate.get("content")
     if content is None:
-        return ""
+        return "", finish_reason
     parts = as_dict(ctx, content, "$.candidates[0].content").get("parts", [])
     texts = []
     for index, part in enumerate(as_list(ctx, parts, "$.candidates[0].content.parts")):
@@ -149,4 +157,4 @@ def _candidate_text(ctx: CallContext, reply: dict[str, object]) -> str:
         text = piece.get("text")
         if isinstance(text, str):
             texts.append(text)
-    return "".join(texts)
+    return "".join(texts), finish_reason

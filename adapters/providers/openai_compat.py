@@ -13,9 +13,7 @@ from freegin_ai.adapters.providers._wire import (
     as_dict,
     as_list,
     as_str,
-    nested_int,
     no_credentials,
-    optional_int,
     reported_model,
     require,
     send_json,
@@ -28,6 +26,7 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext, error_in_body, malformed
+from freegin_ai.adapters.providers.replies import openai_usage, unusable_answer
 
 # OpenAI's own API rejects `max_tokens` for its reasoning and GPT-5 models and wants
 # `max_completion_tokens`; the other providers still document `max_tokens`.
@@ -92,16 +91,21 @@ class OpenAICompatProvider:
         choice = as_dict(ctx, choices[0], "$.choices[0]")
         message = as_dict(ctx, require(ctx, choice, "message", "$.choices[0]"), "message")
         text = _content_text(ctx, require(ctx, message, "content", "$.choices[0].message"))
-        usage = usage_dict(reply.get("usage"))
+        raw_usage = usage_dict(reply.get("usage"))
+        usage = openai_usage(raw_usage)
+        finish = choice.get("finish_reason")
+        failure = unusable_answer(ctx, text, finish if isinstance(finish, str) else None, usage)
+        if failure is not None:
+            raise failure
         return ChatReply(
             text=text,
             model=reported_model(reply, "model", request.model),
-            prompt_tokens=optional_int(usage.get("prompt_tokens")),
-            completion_tokens=optional_int(usage.get("completion_tokens")),
-            total_tokens=optional_int(usage.get("total_tokens")),
-            cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
-            reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
-            raw_usage=usage,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            raw_usage=raw_usage,
             meta=seen[-1] if seen else None,
         )
 

@@ -33,6 +33,7 @@ from tests.fakes.provider_server import (
     Unauthorized,
     refused_url,
 )
+from tests.fakes.recorded import recorded
 
 KEY = "sk-router-SECRET-0a1b2c3d4e5f"
 GEMINI_KEY = "AIza-router-SECRET-998877"
@@ -307,3 +308,31 @@ async def test_cached_and_reasoning_tokens_are_counted_in_usage_and_stats(
     await router.aclose()
     [stats] = catalog.model_stats(provider=provider, model=model)
     assert (stats.cached_tokens, stats.reasoning_tokens) == (60, 30 if reasoning_reported else 0)
+
+
+@pytest.mark.anyio
+async def test_a_safety_blocked_answer_falls_back_logs_its_tokens_and_cools_nothing(
+    router: Router, fake: FakeProviderServer, catalog: Catalog
+) -> None:
+    # gem-1 answers with Gemini's real SAFETY block (recorded), then the next candidate answers.
+    fake.script("g-fast", ServerError())
+    fake.script("gem-1", recorded("gemini_safety_blocked").behaviour())
+    fake.script("g-slow", Reply("fine"))
+    result = await router.generate(GenerateRequest(prompt="hi"))
+    assert result.model == "g-slow"
+    assert [(a.model, a.error_kind) for a in result.attempts[:2]] == [
+        ("g-fast", "server"),
+        ("gem-1", "filtered"),
+    ]
+    with catalog.reading() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT prompt_tokens, completion_tokens, total_tokens FROM provider_usage "
+            "WHERE model = 'gem-1'"
+        ).one()
+        health = {(h.provider, h.model): h for h in list_health(conn)}
+    # The blocked reply still cost its prompt: 14 tokens, 0 output (absent counts are 0).
+    assert tuple(row) == (14, 0, 14)
+    # A filter answers this prompt, not the model's health: gem-1 is not cooling down,
+    # while the 5xx model is.
+    assert ("google", "gem-1") not in health or health[("google", "gem-1")].cooldown_until is None
+    assert health[("groq", "g-fast")].cooldown_until is not None

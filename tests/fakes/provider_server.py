@@ -431,8 +431,9 @@ def _anthropic_reply(model: str, reply: Reply) -> dict[str, Any]:
         "model": model,
         "content": [{"type": "text", "text": reply.text}],
         "stop_reason": "end_turn",
+        # As the real API does: input_tokens excludes the tokens read from the cache.
         "usage": {
-            "input_tokens": reply.prompt_tokens,
+            "input_tokens": reply.prompt_tokens - reply.cached_tokens,
             "output_tokens": reply.completion_tokens + reply.reasoning_tokens,
             **({"cache_read_input_tokens": reply.cached_tokens} if reply.cached_tokens else {}),
         },

@@ -73,7 +73,7 @@ async def test_text_joins_parts_and_skips_thoughts(
     assert reply.total_tokens is None
 
 
-async def test_blocked_prompt_is_a_bad_request(
+async def test_blocked_prompt_is_filtered_so_the_router_falls_back(
     fake_server: FakeProviderServer, client: httpx.AsyncClient, api_key: str
 ) -> None:
     fake_server.script("g", MissingFields({"promptFeedback": {"blockReason": "SAFETY"}}))
@@ -81,7 +81,8 @@ async def test_blocked_prompt_is_a_bad_request(
     with pytest.raises(ProviderError) as caught:
         await provider(fake_server, api_key).complete(client, ChatRequest(model="g", prompt="p"))
 
-    assert caught.value.kind == "bad_request"
+    assert caught.value.kind == "filtered"
+    assert caught.value.retryable_elsewhere
     assert "SAFETY" in str(caught.value)
 
 

@@ -105,20 +105,25 @@ async def test_required_key_missing_fails_before_sending(
     assert fake_server.requests == []
 
 
-async def test_null_content_is_empty_text(
+async def test_null_content_is_an_empty_answer_failure_that_keeps_its_usage(
     fake_server: FakeProviderServer, client: httpx.AsyncClient, api_key: str
 ) -> None:
     # Reasoning models can spend the whole budget thinking and say nothing.
-    body = {"model": "r", "choices": [{"message": {"role": "assistant", "content": None}}]}
+    body = {
+        "model": "r",
+        "choices": [{"message": {"role": "assistant", "content": None}, "finish_reason": "length"}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 64, "total_tokens": 68},
+    }
     fake_server.script("r", MissingFields(body))
 
-    reply = await provider(fake_server, api_key).complete(
-        client, ChatRequest(model="r", prompt="p")
-    )
+    with pytest.raises(ProviderError) as caught:
+        await provider(fake_server, api_key).complete(client, ChatRequest(model="r", prompt="p"))
 
-    assert reply.text == ""
-    assert reply.prompt_tokens is None
-    assert reply.raw_usage == {}
+    assert caught.value.kind == "empty"
+    assert caught.value.retryable_elsewhere
+    assert "finish reason length" in str(caught.value)
+    assert caught.value.usage is not None
+    assert (caught.value.usage.prompt_tokens, caught.value.usage.completion_tokens) == (4, 64)
 
 
 async def test_list_models_reads_data_ids(

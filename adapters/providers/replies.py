@@ -1,0 +1,137 @@
+"""Reading real replies: token usage per wire format, unusable answers, and an error's cause.
+
+Small pure functions over decoded JSON, so every adapter (and a streaming one) reads replies
+the same way. What real providers do that naive parsing gets wrong:
+
+- Anthropic's `input_tokens` excludes the prompt tokens read from or written to its cache:
+  the prompt is `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`.
+- Gemini leaves zero-valued counts out of `usageMetadata` (proto3), so an absent count is 0
+  when the object is there at all; `thoughtsTokenCount` is billed output but not part of
+  `candidatesTokenCount`.
+- A safety-filtered answer (Gemini `SAFETY`, OpenAI `content_filter`, Anthropic `refusal`)
+  and an empty answer arrive with status 200: they are failures, so the router falls back.
+- OpenRouter wraps an upstream failure as "Provider returned error" and keeps the real reason
+  in `error.metadata`: `errors_mapping.upstream_cause` reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers._wire import nested_int, optional_int
+from freegin_ai.adapters.providers.errors_mapping import CallContext
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one reply; None where the provider said nothing."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    #: Prompt tokens served from the provider's cache (part of prompt_tokens).
+    cached_tokens: int | None = None
+    #: Reasoning ("thinking") tokens (part of completion_tokens).
+    reasoning_tokens: int | None = None
+
+
+#: Finish reasons that mean the provider withheld the answer (per wire format).
+FILTERED_FINISH = frozenset(
+    {
+        # Gemini FinishReason values for blocked output
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        # OpenAI-compatible
+        "content_filter",
+        # Anthropic stop_reason
+        "refusal",
+    }
+)
+
+
+def _sum(*parts: int | None) -> int | None:
+    """The sum, or None when any part is unknown."""
+    total = 0
+    for part in parts:
+        if part is None:
+            return None
+        total += part
+    return total
+
+
+def openai_usage(usage: Mapping[str, object]) -> Usage:
+    """OpenAI's `usage`: prompt_tokens already includes cached tokens, completion the reasoning."""
+    prompt = optional_int(usage.get("prompt_tokens"))
+    completion = optional_int(usage.get("completion_tokens"))
+    total = optional_int(usage.get("total_tokens"))
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total if total is not None else _sum(prompt, completion),
+        cached_tokens=nested_int(usage, "prompt_tokens_details", "cached_tokens"),
+        reasoning_tokens=nested_int(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def anthropic_usage(usage: Mapping[str, object]) -> Usage:
+    """Anthropic's `usage`: the prompt is input + cache creation + cache read tokens."""
+    uncached = optional_int(usage.get("input_tokens"))
+    written = optional_int(usage.get("cache_creation_input_tokens")) or 0
+    read = optional_int(usage.get("cache_read_input_tokens"))
+    prompt = None if uncached is None else uncached + written + (read or 0)
+    completion = optional_int(usage.get("output_tokens"))
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=_sum(prompt, completion),
+        cached_tokens=read,
+    )
+
+
+def gemini_usage(usage: Mapping[str, object] | None) -> Usage:
+    """Gemini's `usageMetadata`: absent counts are 0; thoughts are output.
+
+    With no `usageMetadata` at all nothing is known, and every count stays None.
+    """
+    if usage is None:
+        return Usage()
+    prompt = optional_int(usage.get("promptTokenCount")) or 0
+    answer = optional_int(usage.get("candidatesTokenCount")) or 0
+    thoughts = optional_int(usage.get("thoughtsTokenCount")) or 0
+    tools = optional_int(usage.get("toolUsePromptTokenCount")) or 0
+    completion = answer + thoughts
+    total = optional_int(usage.get("totalTokenCount"))
+    return Usage(
+        prompt_tokens=prompt + tools,
+        completion_tokens=completion,
+        total_tokens=total if total is not None else prompt + tools + completion,
+        cached_tokens=optional_int(usage.get("cachedContentTokenCount")) or 0,
+        reasoning_tokens=thoughts,
+    )
+
+
+def unusable_answer(
+    ctx: CallContext, text: str, finish_reason: str | None, usage: Usage | None = None
+) -> ProviderError | None:
+    """The failure for an answer that must not count as a success, or None when it is usable.
+
+    Filtered (the provider withheld or cut the answer for safety) comes first; then an answer
+    with no text at all (e.g. every output token spent on thinking). The reply's usage rides
+    on the error, so the tokens it cost are still logged.
+    """
+    reason = f" (finish reason {finish_reason})" if finish_reason else ""
+    if finish_reason in FILTERED_FINISH:
+        return ProviderError(
+            "filtered",
+            f"{ctx.label}: answer withheld by the provider's filter{reason}",
+            usage=usage,
+        )
+    if not text.strip():
+        return ProviderError("empty", f"{ctx.label}: empty answer{reason}", usage=usage)
+    return None
