@@ -17,6 +17,7 @@ from freegin_ai.cli import (
     ops_commands,
     refresh_commands,
     router_commands,
+    serve_commands,
     service_commands,
 )
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     service_commands.register(commands)
     refresh_commands.register(commands)
     ops_commands.register(commands)
+    serve_commands.register(commands)
     return parser
 
 

@@ -1,0 +1,533 @@
+"""`freegin-ai serve` in a subprocess, driven with the official `openai` SDK, in front of fake
+providers on 127.0.0.1.
+
+Most tests share one gateway (and one fake provider) and keep out of each other's way by
+using their own model names or workloads; tests that need their own settings (a key, a
+signal) start their own.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletion
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fakes.gateway import SCRIPT, ServeProcess, clean_env
+from tests.fakes.provider_server import (
+    FakeProviderServer,
+    RateLimited,
+    Reply,
+    ServerError,
+    Stall,
+    Unauthorized,
+)
+
+GROQ_KEY = "gsk-gateway-SECRET-1234567890"
+DEEPSEEK_KEY = "sk-deepseek-gateway-SECRET-0987654321"
+SERVE_KEY = "fg-serve-SECRET-key-42"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer(max_stall_seconds=10) as server:
+        yield server
+
+
+def provider_env(fake: FakeProviderServer) -> dict[str, str]:
+    return {
+        "FREEGIN_GROQ_BASE_URL": fake.openai_url,
+        "GROQ_API_KEY": GROQ_KEY,
+        "FREEGIN_DEEPSEEK_BASE_URL": fake.openai_url,
+        "DEEPSEEK_API_KEY": DEEPSEEK_KEY,
+    }
+
+
+def write_config(data: Path, text: str) -> None:
+    (data / "config").mkdir(parents=True, exist_ok=True)
+    (data / "config" / "config.toml").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    fake: FakeProviderServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServeProcess]:
+    data = tmp_path_factory.mktemp("gateway")
+    # One second per provider call, so a stalled provider times out quickly.
+    write_config(data, "[router]\ntimeout_seconds = 1\n")
+    with ServeProcess(
+        data, provider_env(fake), "--access-log", "--max-body-bytes", "100000"
+    ) as server:
+        yield server
+
+
+def sdk(server: ServeProcess, api_key: str = "anything") -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+
+
+def adopt(server: ServeProcess, provider: str, model: str, workload: str, priority: int) -> None:
+    result = server.cli(
+        "adopt-model", provider, model, "--workload", workload, "--priority", str(priority)
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def user(text: str) -> list[Any]:
+    return [{"role": "user", "content": text}]
+
+
+# -- completions -------------------------------------------------------------------------------
+
+
+def test_a_workload_name_routes_through_the_catalog_and_the_headers_name_the_route(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    # Given a model adopted for `creative` while the gateway runs
+    adopt(gateway, "groq", "cr-1", "creative", 1)
+    fake.script("cr-1", Reply("once upon a time", prompt_tokens=11, completion_tokens=4))
+    # When a client asks for the workload
+    raw = sdk(gateway).chat.completions.with_raw_response.create(
+        model="creative",
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "a story"}]},
+        ],
+        max_tokens=50,
+        temperature=0.5,
+    )
+    answer = raw.parse()
+    # Then the SDK parses an answer from the catalog's first model
+    assert answer.choices[0].message.content == "once upon a time"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.object == "chat.completion" and answer.id.startswith("chatcmpl-")
+    assert answer.model == "groq/cr-1"
+    assert answer.usage is not None
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (11, 4)
+    assert answer.usage.total_tokens == 15
+    # and the headers name the provider, the model and the attempts
+    assert raw.headers["x-freegin-provider"] == "groq"
+    assert raw.headers["x-freegin-model"] == "cr-1"
+    assert raw.headers["x-freegin-attempts"] == "1"
+    # and the provider got the system prompt, the text and the parameters
+    sent = fake.last_request().body
+    assert sent["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "a story"},
+    ]
+    assert (sent["max_tokens"], sent["temperature"]) == (50, 0.5)
+
+
+def test_adopting_and_retiring_with_the_cli_apply_on_the_next_request(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("sum-1", Reply("from sum-1"))
+    fake.script("sum-2", Reply("from sum-2"))
+    adopt(gateway, "groq", "sum-1", "summarization", 1)
+
+    def ask() -> ChatCompletion:
+        return client.chat.completions.create(model="summarization", messages=user("x"))
+
+    assert ask().choices[0].message.content == "from sum-1"
+    # A better model adopted while the gateway runs is used at once
+    adopt(gateway, "deepseek", "sum-2", "summarization", 0)
+    assert ask().choices[0].message.content == "from sum-2"
+    assert "deepseek/sum-2" in {m.id for m in client.models.list()}
+    # and once retired, it is dropped at once
+    retired = gateway.cli("retire-model", "deepseek", "sum-2", "--workload", "summarization")
+    assert retired.returncode == 0, retired.stderr
+    assert ask().choices[0].message.content == "from sum-1"
+    assert "deepseek/sum-2" not in {m.id for m in client.models.list()}
+
+
+def test_models_lists_workload_aliases_and_active_roster_models(gateway: ServeProcess) -> None:
+    adopt(gateway, "groq", "listed-1", "extraction", 5)
+    ids = [m.id for m in sdk(gateway).models.list()]
+    assert ids[:7] == [
+        "chat", "code", "summarization", "extraction", "creative", "classification", "auto"
+    ]  # fmt: skip
+    assert "groq/listed-1" in ids
+    assert "groq/openai/gpt-oss-120b" in ids  # a seeded default
+    one = sdk(gateway).models.retrieve("groq/listed-1")
+    assert one.owned_by == "groq"
+    with pytest.raises(openai.NotFoundError):
+        sdk(gateway).models.retrieve("groq/never-adopted")
+
+
+def test_stream_chunks_parse_and_end_with_usage(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    fake.script("st-1", Reply("streamed answer", prompt_tokens=6, completion_tokens=2))
+    stream = sdk(gateway).chat.completions.create(
+        model="groq/st-1",
+        messages=user("go"),
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert {c.object for c in chunks} == {"chat.completion.chunk"}
+    assert len({c.id for c in chunks}) == 1
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "streamed answer"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.prompt_tokens == 6
+
+
+def test_provider_slash_model_pins_and_a_bare_model_goes_to_whoever_serves_it(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("pin-1", Reply("pinned"))
+    raw = client.chat.completions.with_raw_response.create(model="groq/pin-1", messages=user("x"))
+    assert raw.parse().choices[0].message.content == "pinned"
+    assert raw.headers["x-freegin-provider"] == "groq"
+    # A bare id served by one provider's roster goes there (whatever the workload's order)
+    adopt(gateway, "deepseek", "bare-1", "extraction", 90)
+    fake.script("bare-1", Reply("bare"))
+    raw = client.chat.completions.with_raw_response.create(
+        model="bare-1", messages=user("x"), extra_headers={"x-freegin-workload": "extraction"}
+    )
+    assert raw.parse().choices[0].message.content == "bare"
+    assert raw.headers["x-freegin-provider"] == "deepseek"
+    # Anything else is a 404 naming the model
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="no-such-model", messages=user("x"))
+    assert caught.value.code == "model_not_found"
+    assert caught.value.param == "model"
+
+
+def test_auto_takes_the_workload_header(gateway: ServeProcess, fake: FakeProviderServer) -> None:
+    adopt(gateway, "groq", "code-1", "code", 0)
+    fake.script("code-1", Reply("def f(): pass"))
+    raw = sdk(gateway).chat.completions.with_raw_response.create(
+        model="auto", messages=user("write f"), extra_headers={"x-freegin-workload": "coding"}
+    )
+    assert raw.headers["x-freegin-model"] == "code-1"
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk(gateway).chat.completions.create(
+            model="auto", messages=user("x"), extra_headers={"x-freegin-workload": "poetry"}
+        )
+    assert caught.value.param == "x-freegin-workload"
+
+
+def test_a_pin_is_a_hard_choice_unless_the_request_asks_for_fallback(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("hard-1", ServerError())
+    adopt(gateway, "deepseek", "soft-1", "creative", 0)
+    fake.script("soft-1", Reply("from the catalog"))
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="groq/hard-1", messages=user("x"))
+    assert caught.value.status_code == 502
+    raw = client.chat.completions.with_raw_response.create(
+        model="groq/hard-1",
+        messages=user("x"),
+        extra_body={"fallback": True},
+        extra_headers={"x-freegin-workload": "creative"},
+    )
+    assert raw.parse().choices[0].message.content == "from the catalog"
+    assert raw.headers["x-freegin-attempts"] == "2"
+    assert raw.headers["x-freegin-tried"] == "groq/hard-1 server, deepseek/soft-1 ok"
+
+
+def test_the_request_key_keeps_a_request_on_its_trial_arm(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    # Given half of `chat` on trial for tri-1, the seeded default being the incumbent
+    trial = gateway.cli("trial-model", "groq", "tri-1", "--workload", "chat", "--percent", "50")
+    assert trial.returncode == 0, trial.stderr
+    fake.script("tri-1", Reply("trial"))
+    fake.script("openai/gpt-oss-120b", Reply("incumbent"))
+    client = sdk(gateway)
+
+    def arm(key: str) -> str:
+        answer = client.chat.completions.create(
+            model="chat", messages=user("x"), extra_headers={"x-freegin-request-key": key}
+        )
+        return answer.choices[0].message.content or ""
+
+    arms = {key: arm(key) for key in (f"key-{n}" for n in range(16))}
+    # Then each key lands on the same arm again, and both arms are used
+    assert all(arm(key) == chosen for key, chosen in arms.items())
+    assert set(arms.values()) == {"trial", "incumbent"}
+    ended = gateway.cli("end-trial", "groq", "tri-1", "--workload", "chat", "--reject")
+    assert ended.returncode == 0, ended.stderr
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_bad_parameters_are_400s_that_name_the_parameter(gateway: ServeProcess) -> None:
+    client = sdk(gateway)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"temperature": 5}, "temperature"),
+        ({"extra_body": {"max_tokens": "many"}}, "max_tokens"),
+        ({"n": 3}, "n"),
+        ({"extra_body": {"messages": [{"content": "no role"}]}}, "messages[0].role"),
+        ({"extra_body": {"messages": []}}, "messages"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ]
+    for extra, param in cases:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(model="chat", messages=user("x"), **extra)
+        assert caught.value.param == param, extra
+        assert caught.value.type == "invalid_request_error"
+
+
+def test_malformed_or_oversized_bodies_get_400_and_413_never_500(gateway: ServeProcess) -> None:
+    url = f"{gateway.base_url}/chat/completions"
+    for body in (b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'{"model": "chat"}'):
+        reply = httpx.post(url, content=body, headers={"content-type": "application/json"})
+        assert reply.status_code == 400, body
+        assert set(reply.json()["error"]) >= {"message", "type", "param", "code"}
+    big = b'{"model": "chat", "messages": [{"role": "user", "content": "' + b"x" * 200_000
+    reply = httpx.post(url, content=big + b'"}]}')
+    assert reply.status_code == 413
+    assert reply.json()["error"]["code"] == "request_too_large"
+    assert httpx.get(url).status_code == 405
+    assert httpx.get(f"{gateway.url}/v2/nothing").status_code == 404
+
+
+def test_every_candidate_rate_limited_is_a_429_with_retry_after(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("rl-1", RateLimited(retry_after="20"))
+    # The pinned model answers 429: the client gets 429 and when to come back (the model's
+    # cooldown: never sooner than the provider said)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="groq/rl-1", messages=user("x"))
+    assert 18 <= int(caught.value.response.headers["retry-after"]) <= 30
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert [a["error_kind"] for a in body["attempts"]] == ["rate_limited"]
+    # Through a workload whose two usable models (Groq's and DeepSeek's default) answer 429:
+    # 429 when both were tried, and 429 again while both cool down
+    adopt(gateway, "groq", "rl-2", "classification", 0)
+    fake.script("rl-2", RateLimited(retry_after="30"))
+    fake.script("deepseek-v4-flash", RateLimited(retry_after="25"))
+    workload = {"x-freegin-workload": "classification"}
+    for listed in ("attempts", "skipped"):  # tried once, then skipped while cooling down
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(model="auto", messages=user("x"), extra_headers=workload)
+        assert 1 <= int(caught.value.response.headers["retry-after"]) <= 30
+        body = caught.value.body
+        assert isinstance(body, dict)
+        assert {(e["provider"], e["model"]) for e in body[listed]} >= {
+            ("groq", "rl-2"),
+            ("deepseek", "deepseek-v4-flash"),
+        }
+
+
+def test_every_attempt_failed_is_a_502_listing_each_and_timeouts_a_504(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("bad-1", ServerError(503, "upstream down"))
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="groq/bad-1", messages=user("x"))
+    assert caught.value.status_code == 502
+    body = caught.value.body
+    assert isinstance(body, dict) and body["code"] == "all_attempts_failed"
+    assert [(a["provider"], a["model"], a["error_kind"]) for a in body["attempts"]] == [
+        ("groq", "bad-1", "server")
+    ]
+    fake.script("slow-1", Stall(5))
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as timed_out:
+        client.chat.completions.create(model="groq/slow-1", messages=user("x"))
+    assert timed_out.value.status_code == 504
+    assert time.monotonic() - started < 4
+
+
+def test_no_usable_candidate_is_a_503_saying_why(gateway: ServeProcess) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk(gateway).chat.completions.create(model="mistral/m-1", messages=user("x"))
+    assert caught.value.status_code == 503
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert "no API key" in body["skipped"][0]["reason"]
+
+
+# -- security --------------------------------------------------------------------------------
+
+
+def test_provider_keys_never_reach_a_response_a_header_the_log_or_the_metrics(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    fake.script("leak-1", Unauthorized(f"Invalid API key {GROQ_KEY} / {DEEPSEEK_KEY}"))
+    reply = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "groq/leak-1", "messages": user("x")},
+    )
+    assert reply.status_code == 502
+    assert "[redacted]" in reply.text
+    metrics = httpx.get(f"{gateway.url}/metrics").text
+    for key in (GROQ_KEY, DEEPSEEK_KEY):
+        assert key not in reply.text
+        assert key not in str(reply.headers)
+        assert key not in metrics
+        assert key not in gateway.output
+
+
+def test_with_a_key_every_endpoint_but_healthz_needs_the_bearer(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    fake.script("auth-1", Reply("authorized"))
+    env = provider_env(fake) | {"FREEGIN_SERVE_API_KEY": SERVE_KEY}
+    with ServeProcess(tmp_path, env) as server:
+        for wrong in ("anything", SERVE_KEY + "x", SERVE_KEY[:-1]):
+            with pytest.raises(openai.AuthenticationError):
+                sdk(server, wrong).chat.completions.create(model="groq/auth-1", messages=user("x"))
+            with pytest.raises(openai.AuthenticationError):
+                sdk(server, wrong).models.list()
+        answer = sdk(server, SERVE_KEY).chat.completions.create(
+            model="groq/auth-1", messages=user("x")
+        )
+        assert answer.choices[0].message.content == "authorized"
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        assert httpx.get(f"{server.url}/metrics").status_code == 401
+        bearer = {"authorization": f"Bearer {SERVE_KEY}"}
+        assert httpx.get(f"{server.url}/metrics", headers=bearer).status_code == 200
+    assert SERVE_KEY not in server.output
+
+
+def test_a_key_file_works_and_no_key_means_loopback_only(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "serve.key"
+    key_file.write_text(SERVE_KEY + "\n")
+    fake.script("file-1", Reply("via key file"))
+    with ServeProcess(tmp_path, provider_env(fake), "--api-key-file", str(key_file)) as server:
+        answer = sdk(server, SERVE_KEY).chat.completions.create(
+            model="groq/file-1", messages=user("x")
+        )
+        assert answer.choices[0].message.content == "via key file"
+    env = clean_env(tmp_path)
+    for host in ("0.0.0.0", "::"):
+        refused = subprocess.run(
+            [str(SCRIPT), "serve", "--host", host, "--port", "0"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert refused.stderr.startswith("error: refusing to listen on")
+        assert len(refused.stderr.splitlines()) == 1
+    (tmp_path / "empty.key").write_text("\n")
+    empty = subprocess.run(
+        [str(SCRIPT), "serve", "--port", "0", "--api-key-file", str(tmp_path / "empty.key")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert empty.returncode == 2 and "is empty" in empty.stderr
+
+
+# -- operations ------------------------------------------------------------------------------
+
+
+def test_metrics_count_requests_tokens_attempts_and_models_cooling_down(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("met-1", Reply("m", prompt_tokens=13, completion_tokens=7))
+    fake.script("met-bad", ServerError())
+    client.chat.completions.create(model="groq/met-1", messages=user("x"))
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="groq/met-bad", messages=user("x"))
+    text = httpx.get(f"{gateway.url}/metrics").text
+    ok = {"provider": "groq", "model": "met-1", "workload": "chat"}
+    bad = {"provider": "groq", "model": "met-bad", "workload": "chat"}
+    assert sample(text, "freegin_requests_total", **ok, outcome="ok") == 1
+    assert sample(text, "freegin_tokens_total", **ok, kind="prompt") == 13
+    assert sample(text, "freegin_tokens_total", **ok, kind="completion") == 7
+    assert sample(text, "freegin_request_duration_seconds_count", **ok) == 1
+    assert sample(text, "freegin_attempts_total", **bad, outcome="server") == 1
+    assert sample(text, "freegin_requests_total", **bad, outcome="all_attempts_failed") == 1
+    cooling = {"provider": "groq", "model": "met-bad", "kind": "server"}
+    assert sample(text, "freegin_model_cooling_down", **cooling) == 1
+    assert sample(text, "freegin_http_requests_total", path="chat", status="502") >= 1
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus text exposition (fails when absent)."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    raise AssertionError(f"no sample {name}{labels}")
+
+
+def test_sigterm_lets_the_request_in_flight_finish_and_flushes_its_usage(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    fake.script("sig-1", Stall(1.5, Reply("finished after SIGTERM")))
+    server = ServeProcess(tmp_path, provider_env(fake), "--grace-seconds", "10").start()
+    answers: list[str] = []
+
+    def ask() -> None:
+        answer = sdk(server).chat.completions.create(model="groq/sig-1", messages=user("x"))
+        answers.append(answer.choices[0].message.content or "")
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    # Once the provider has the request, the gateway is told to stop
+    deadline = time.monotonic() + 20
+    while not any(r.body and r.body.get("model") == "sig-1" for r in fake.requests):
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.02)
+    server.signal(signal.SIGTERM)
+    asking.join(30)
+    assert answers == ["finished after SIGTERM"]
+    assert server.wait() == 0, server.output
+    assert "stopped" in server.output
+    # The call was logged before the process exited
+    stats = server.cli("stats", "--provider", "groq", "--model", "sig-1", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert '"calls": 1' in stats.stdout
+
+
+def test_serve_help_names_the_options() -> None:
+    result = subprocess.run(
+        [str(SCRIPT), "serve", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--api-key-file", "--grace-seconds", "--max-body-bytes"):
+        assert option in result.stdout
+
+
+@pytest.mark.postgres
+def test_gateways_on_one_postgresql_database_share_cooldowns_and_statistics(
+    fake: FakeProviderServer, tmp_path: Path, postgres_url: str
+) -> None:
+    env = provider_env(fake) | {"FREEGIN_DATABASE_URL": postgres_url}
+    fake.script("pg-1", ServerError())
+    fake.script("pg-2", Reply("from pg-2"))
+    with (
+        ServeProcess(tmp_path / "a", env) as first,
+        ServeProcess(tmp_path / "b", env) as second,
+    ):
+        adopt(first, "groq", "pg-1", "code", 0)
+        adopt(first, "groq", "pg-2", "code", 1)
+        # The first gateway tries pg-1, which fails, then pg-2
+        raw = sdk(first).chat.completions.with_raw_response.create(model="code", messages=user("x"))
+        assert raw.headers["x-freegin-tried"] == "groq/pg-1 server, groq/pg-2 ok"
+        # The second one knows pg-1 is cooling down and goes straight to pg-2
+        raw = sdk(second).chat.completions.with_raw_response.create(
+            model="code", messages=user("x")
+        )
+        assert raw.headers["x-freegin-tried"] == "groq/pg-2 ok"
+        text = httpx.get(f"{second.url}/metrics").text
+        cooling = {"provider": "groq", "model": "pg-1", "kind": "server"}
+        assert sample(text, "freegin_model_cooling_down", **cooling) == 1
+    # Both gateways' calls are in the shared statistics
+    stats = first.cli("stats", "--provider", "groq", "--model", "pg-2", "--json")
+    assert '"calls": 2' in stats.stdout, stats.stdout + stats.stderr
