@@ -44,7 +44,7 @@ def test_two_processes_never_send_an_eleventh_request_in_a_minute(
             "PYTHONPATH": str(ROOT),
         }
         # Stay inside one minute (the fake counts calendar minutes by its own clock).
-        if time.gmtime().tm_sec >= 45:
+        if time.gmtime().tm_sec >= 35:
             time.sleep(61 - time.gmtime().tm_sec)
         start_at = time.time() + 4.0
         workers = [

@@ -36,24 +36,26 @@ def models(tmp: Path, env: dict[str, str]) -> dict[str, dict[str, object]]:
 def test_status_shows_use_against_limits_and_why_a_model_is_skipped(
     tmp_path: Path, fake: FakeProviderServer
 ) -> None:
-    write_config(tmp_path, '[limits."groq/g-1"]\nrequests_per_minute = 1\nrequests_per_day = 5\n')
+    # A daily limit: the CLI runs on the real clock, and a minute may end between two commands.
+    write_config(tmp_path, '[limits."groq/g-1"]\nrequests_per_minute = 30\nrequests_per_day = 1\n')
     # Classification: a workload without seeded groq models, so g-1 is the only candidate.
     run(tmp_path, "adopt-model", "groq", "g-1", "--workload", "classification")
     fake.script("g-1", Reply("one"))
     assert run(tmp_path, "generate", *ASK, extra=groq_env(fake)).returncode == 0
     g1 = models(tmp_path, groq_env(fake))["g-1"]
-    assert g1["minute"]["requests"] == {"used": 1, "limit": 1, "remaining": 0}  # type: ignore[index]
-    assert g1["day"]["requests"] == {"used": 1, "limit": 5, "remaining": 4}  # type: ignore[index]
+    assert g1["minute"]["requests"]["limit"] == 30  # type: ignore[index]
+    assert g1["day"]["requests"] == {"used": 1, "limit": 1, "remaining": 0}  # type: ignore[index]
     assert g1["routable"] is False
-    assert "minute requests spent, back at" in str(g1["why"])
+    assert "daily requests spent, back at" in str(g1["why"])
+    assert str(g1["back_at"]).endswith("T00:00:00Z")
     assert g1["limits_source"] == "config.toml"
     text = run(tmp_path, "status", "--provider", "groq", extra=groq_env(fake)).stdout
-    assert "g-1: this minute 1/1 req" in text and "today 1/5 req" in text
-    assert "not routable: quota: minute requests spent" in text
+    assert "g-1: this minute" in text and "today 1/1 req" in text
+    assert "not routable: quota: daily requests spent" in text
     # Nothing else to route to: a short wait is not enough, and says why.
     failed = run(tmp_path, "generate", *ASK, "--wait", "0s", extra=groq_env(fake))
     assert failed.returncode == 1
-    assert "minute requests spent" in failed.stderr
+    assert "daily requests spent" in failed.stderr
 
 
 def test_generate_wait_takes_a_duration_or_fails_in_one_line(tmp_path: Path) -> None:
