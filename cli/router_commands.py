@@ -185,6 +185,7 @@ def status(args: argparse.Namespace) -> int:
     try:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)
+            not_applied = router.catalog.projector.not_applied(conn)
         quotas = router.quota_status(only)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
@@ -215,6 +216,11 @@ def status(args: argparse.Namespace) -> int:
             )
     finally:
         anyio_close(router)
+    if not_applied:
+        from freegin_ai.cli.catalog_commands import render_not_applied
+
+        # On stderr: a warning about the data, and `--json` output keeps its shape.
+        print(f"warning: {render_not_applied(not_applied)}", file=sys.stderr)
     if args.json:
         emit_json(rows)
         return 0

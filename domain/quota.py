@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from freegin_ai.domain.ranges import QUOTA_COUNT_MAX
+
 MINUTE = "minute"
 DAY = "day"
 WINDOWS: tuple[str, ...] = (MINUTE, DAY)
@@ -385,9 +387,10 @@ def observation_fields(
         if o.measure not in MEASURES or o.window not in WINDOWS:
             continue
         item: dict[str, Any] = {"measure": o.measure, "window": o.window}
-        if o.limit is not None:
+        # A count no quota could be (a hostile or broken header) is left out, not stored.
+        if o.limit is not None and 0 <= o.limit <= QUOTA_COUNT_MAX:
             item["limit"] = int(o.limit)
-        if o.remaining is not None:
+        if o.remaining is not None and 0 <= o.remaining <= QUOTA_COUNT_MAX:
             item["remaining"] = int(o.remaining)
         if o.reset_at is not None:
             item["reset_at"] = o.reset_at.astimezone(UTC).isoformat().replace("+00:00", "Z")

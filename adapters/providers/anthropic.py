@@ -25,7 +25,7 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext
-from freegin_ai.adapters.providers.replies import anthropic_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -68,7 +68,14 @@ class AnthropicProvider:
             body["temperature"] = request.temperature
         seen: list[ResponseMeta] = []
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/messages", headers=headers, body=body, meta=seen
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/messages",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
+            meta=seen,
         )
         reply = as_dict(ctx, data, "$")
         texts = []
@@ -77,7 +84,7 @@ class AnthropicProvider:
             if item.get("type") == "text":
                 texts.append(as_str(ctx, require(ctx, item, "text", f"$.content[{index}]"), "text"))
         raw_usage = usage_dict(reply.get("usage"))
-        usage = anthropic_usage(raw_usage)
+        usage = checked(ctx, anthropic_usage(raw_usage))
         text = "".join(texts)
         stop = reply.get("stop_reason")
         failure = unusable_answer(ctx, text, stop if isinstance(stop, str) else None, usage)
@@ -105,7 +112,13 @@ class AnthropicProvider:
             if after:
                 params["after_id"] = after
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, require(ctx, page, "data", "$"), "$.data")):

@@ -26,7 +26,7 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
-from freegin_ai.adapters.providers.replies import Usage, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import Usage, checked, gemini_usage, unusable_answer
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -67,10 +67,19 @@ class GeminiProvider:
             body["generationConfig"] = config
         url = f"{self._base}/models/{model}:generateContent"
         seen: list[ResponseMeta] = []
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=body, meta=seen)
+        data = await send_json(
+            client,
+            ctx,
+            "POST",
+            url,
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
+            meta=seen,
+        )
         reply = as_dict(ctx, data, "$")
         metadata = reply.get("usageMetadata")
-        usage = gemini_usage(metadata if isinstance(metadata, dict) else None)
+        usage = checked(ctx, gemini_usage(metadata if isinstance(metadata, dict) else None))
         text, finish = _candidate_text(ctx, reply, usage)
         failure = unusable_answer(ctx, text, finish, usage)
         if failure is not None:
@@ -101,7 +110,13 @@ class GeminiProvider:
             if token:
                 params["pageToken"] = token
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, page.get("models", []), "$.models")):

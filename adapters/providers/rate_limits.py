@@ -44,6 +44,9 @@ _GOOGLE_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 #: For `x-ratelimit-*-requests` without a window: the providers that count it per day.
 _REQUESTS_PER_DAY = frozenset({"groq"})
 
+#: How far a reported reset may be from now (the longest window is a day).
+_HORIZON = timedelta(days=2)
+
 #: Beyond this, a reset without a named window is a daily one.
 _MINUTE_HORIZON = timedelta(seconds=90)
 
@@ -91,7 +94,7 @@ def rate_limit_facts(
             window=window,
             limit=_as_int(parts.get("limit")),
             remaining=_as_int(parts.get("remaining")),
-            reset_at=_as_time(parts.get("reset")),
+            reset_at=_plausible(_as_time(parts.get("reset")), now),
         )
         for (measure, window), parts in sorted(facts.items())
     ]
@@ -204,6 +207,14 @@ def _epoch(text: str | None) -> datetime | None:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _plausible(reset: datetime | None, now: datetime) -> datetime | None:
+    """A reset within the longest window (a day, with a day to spare), else none: a hostile
+    or broken header must not keep a model out for years."""
+    if reset is None or not now - _HORIZON <= reset <= now + _HORIZON:
+        return None
+    return reset
 
 
 def _as_int(value: object) -> int | None:

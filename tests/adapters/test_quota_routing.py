@@ -121,7 +121,7 @@ async def test_a_configured_minute_limit_sends_the_overflow_to_the_next_candidat
     catalog: Catalog, fake: FakeProviderServer, clock: StillClock
 ) -> None:
     # config.toml: g-fast takes 2 requests a minute.
-    config = Config(limits={"groq/g-fast": QuotaLimits(requests_per_minute=2, source="config")})
+    config = Config(quotas={"groq/g-fast": QuotaLimits(requests_per_minute=2, source="config")})
     router = make_router(catalog, fake, clock, config)
     fake.script("g-fast", Reply("fast"))
     fake.script("gem-1", Reply("gem"))
@@ -204,7 +204,7 @@ async def test_a_request_may_wait_for_the_first_candidate_back_within_its_bound(
     catalog: Catalog, fake: FakeProviderServer, clock: StillClock
 ) -> None:
     one = QuotaLimits(requests_per_minute=1, source="config")
-    config = Config(limits={"groq/g-fast": one, "groq/g-slow": one})
+    config = Config(quotas={"groq/g-fast": one, "groq/g-slow": one})
     router = make_router(catalog, fake, clock, config)
     fake.script("g-fast", Reply("fast"))
     fake.script("g-slow", Reply("slow"))

@@ -214,7 +214,7 @@ def bench_quota(directory: Path, requests: int) -> None:
         tokens_per_day=10**10,
         source="bench",
     )
-    limited = Config(limits={f"groq/{m}": limits for m in MODELS})
+    limited = Config(quotas={f"groq/{m}": limits for m in MODELS})
     plain = Router(catalog, _InstantProviders(Config(), {}, {}))
     quota = Router(catalog, _InstantProviders(limited, {}, {}))
     request = GenerateRequest(prompt="hello", workload="chat")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
-from freegin_ai.domain.quota import DAY, MINUTE, REQUESTS, TOKENS, Observation
+from freegin_ai.domain.quota import DAY, MINUTE, REQUESTS, TOKENS, Observation, observation_fields
 from tests.fakes.provider_server import (
     anthropic_headers,
     cerebras_headers,
@@ -109,3 +109,15 @@ def test_nothing_when_there_is_nothing_or_it_is_garbage() -> None:
     facts = rate_limit_facts("groq", 200, junk, "", NOW)
     assert all(o.remaining is None and o.reset_at is None for o in facts)
     assert rate_limit_facts("google", 429, {}, "not json", NOW) == ()
+
+
+def test_implausible_counts_and_resets_are_dropped_before_they_reach_an_event() -> None:
+    hostile = {
+        "x-ratelimit-limit-requests": "1e30",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "99999999999999",  # an epoch in the year 5138
+    }
+    facts = rate_limit_facts("groq", 200, hostile, "", NOW)
+    assert facts[0].reset_at is None
+    stored = observation_fields(facts)
+    assert stored == [{"measure": "requests", "window": "day", "remaining": 0}]
