@@ -369,7 +369,12 @@ class Catalog:
         )
 
     def start_trial(self, *, provider: str, workload: str, model: str, percent: float) -> bool:
-        """Put a suggestion on trial (proposing it first if nobody had); True if it was new."""
+        """Put a suggestion on trial (proposing it first if nobody had); True if it was new.
+
+        A model already in the active roster is refused (SuggestionStateError).
+        """
+        from freegin_ai.domain.errors import SuggestionStateError
+        from freegin_ai.domain.roster import RosterEntry
         from freegin_ai.domain.suggestions import Suggestion
 
         provider = parse_provider(provider)
@@ -378,6 +383,12 @@ class Catalog:
 
         def attempt() -> bool:
             at = self.clock()
+            entry = self._get(RosterEntry, roster_entry_id(provider, workload_value, model))
+            if entry is not None and entry.is_active:
+                raise SuggestionStateError(
+                    f"model {model!r} is already active for provider {provider!r} and workload "
+                    f"{workload_value!r}: there is nothing to put on trial"
+                )
             suggestion = self._get(Suggestion, suggestion_id(provider, workload_value, model))
             created = suggestion is None
             if suggestion is None:

@@ -36,11 +36,13 @@ from freegin_ai.adapters.errors import AdapterError, ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest, ResponseMeta
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.availability import retirement_proposed
+from freegin_ai.domain.names import check_model_name
+from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.quota import (
     DAY,
@@ -368,8 +370,8 @@ class Router:
                 return False
             return True
 
-        if request.model:
-            model = request.model.strip()
+        if request.model is not None:
+            model = check_model_name(request.model)
             if pinned:
                 providers = [pinned]
             else:
@@ -535,8 +537,13 @@ class Router:
 
         With `request.wait`, a request that finds no candidate (every one out of quota or
         cooling down) waits for the first one due back within that many seconds, and again
-        until the bound is spent.
+        until the bound is spent. A request that is the caller's fault (a prompt that is not
+        UTF-8 text, a model name no model can have) raises a DomainError before anything is
+        sent or logged.
         """
+        check_prompt(request.prompt)
+        if request.system is not None:
+            check_prompt(request.system, "system prompt")
         budget = max(0.0, float(request.wait or 0.0))
         while True:
             try:
@@ -710,9 +717,7 @@ class Router:
         return {}
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _log(
         self,

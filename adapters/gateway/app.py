@@ -47,7 +47,7 @@ from freegin_ai.adapters.gateway.wire import (
     decode_chat_body,
     model_list,
 )
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.router import (
     AllAttemptsFailedError,
     GenerateRequest,
@@ -55,6 +55,7 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
+from freegin_ai.domain.errors import DomainError
 from freegin_ai.projections.queries import list_health, list_roster
 
 Scope = MutableMapping[str, Any]
@@ -195,9 +196,7 @@ class Gateway:
                 _log(f'{client} "{scope["method"]} {path}" {status[0]} {ms:.1f}ms')
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _authorize(self, scope: Scope) -> None:
         if self.auth is None:
@@ -319,6 +318,10 @@ class Gateway:
                 type="timeout",
                 code="gateway_timeout",
             ) from None
+        except DomainError as error:
+            # The caller's fault (a prompt that is not UTF-8 text, an impossible model name):
+            # nothing was sent or logged.
+            raise ApiError(400, str(error)) from None
         except (NoCandidateError, AllAttemptsFailedError) as error:
             api_error = failure_error(self.router, error, self.router.clock())
             if isinstance(error, AllAttemptsFailedError):
