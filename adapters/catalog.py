@@ -33,6 +33,7 @@ from freegin_ai.projections.queries import (
     list_suggestions,
     list_usage_stats,
 )
+from freegin_ai.projections.quota import QuotaLedgerProjection
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
 from freegin_ai.projections.schemas import event_problem
@@ -131,6 +132,7 @@ class Catalog:
                 UsageRowsProjection(),
                 UsageStatsProjection(),
                 HealthProjection(),
+                QuotaLedgerProjection(),
             ],
         )
 
@@ -156,6 +158,20 @@ class Catalog:
         self.store.close()
 
     # -- commands ---------------------------------------------------------------------
+
+    def clear_provider(self, provider: str, model: str = "", reason: str | None = None) -> None:
+        """Clear a sidelined provider (out of credit), or with `model` a model marked gone, so
+        the router tries it again; appends ProviderCleared and leaves the tables current."""
+        from freegin_ai.domain.availability import provider_cleared
+
+        name = parse_provider(provider)
+        if model:
+            model = check_model_name(model)
+        event = provider_cleared(
+            id=self.new_id(), at=self.clock(), provider=name, model=model, reason=reason
+        )
+        self.store.append_new_streams([event])
+        self.projector.catch_up()
 
     def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
         """Adopt the defaults of every (provider, workload) that never had a roster entry."""

@@ -46,6 +46,12 @@ def add_request_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a JSON list of OpenAI function tools the model may call",
     )
+    p.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="when every candidate is out of quota or cooling down, wait up to this long "
+        "(e.g. 30s, 2m) for the first to come back instead of failing",
+    )
 
 
 def register(commands: Any) -> None:
@@ -178,6 +184,14 @@ def build_request(
     from freegin_ai.domain.workloads import Workload
 
     turns = messages + ((UserMessage(content=prompt),) if prompt is not None else ())
+    wait = None
+    if args.wait is not None:
+        from freegin_ai.cli.times import TimeFormatError, parse_duration
+
+        try:
+            wait = parse_duration(args.wait)
+        except TimeFormatError as error:
+            raise ValueError(f"--wait: {error}") from None
     request = GenerateRequest(
         messages=turns,
         system=args.system,
@@ -193,6 +207,7 @@ def build_request(
         # Checked before anything is opened: bad input is the caller's, not the provider's.
         model=check_model_name(args.model) if args.model is not None else None,
         fallback=args.fallback,
+        wait=wait,
     )
     validate_request(request)
     return request

@@ -223,6 +223,9 @@ class GenerateRequest(_Value, frozen=True):
     fallback: bool = False
     #: Identifies a request across retries (trials route the same key to the same arm).
     request_key: str | None = None
+    #: Seconds `generate` may wait for a candidate out of quota or cooling down to come back,
+    #: instead of failing at once (None or 0: never wait).
+    wait: float | None = None
 
     def conversation(self) -> tuple[Message, ...]:
         """The messages to send: `system` and `prompt` as messages, then `messages`."""

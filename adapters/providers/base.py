@@ -69,6 +69,28 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResponseMeta:
+    """What the router needs from a response besides its body: the status, the rate-limit
+    headers only (names containing `ratelimit`, and `retry-after*`), and a failed reply's body
+    (Gemini names the spent quota there). Kept in memory; only the normalized facts made of it
+    (adapters.providers.rate_limits) are logged."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+def response_meta(status: int, headers: Mapping[str, str], body: str = "") -> ResponseMeta:
+    """The ResponseMeta of a response: rate-limit headers kept, every other header dropped."""
+    kept = {
+        k.lower(): v
+        for k, v in headers.items()
+        if "ratelimit" in k.lower() or k.lower().startswith("retry-after")
+    }
+    return ResponseMeta(status=status, headers=kept, body=body[:20_000])
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChatReply:
     """What a provider answered, with the token counts it reported (None when it did not)."""
 
@@ -86,6 +108,8 @@ class ChatReply:
     tool_calls: tuple[ToolCall, ...] = ()
     #: Normalized: stop, length, tool_calls or content_filter (None when not reported).
     finish_reason: str | None = None
+    #: The response's status and rate-limit headers, for the quota ledger.
+    meta: ResponseMeta | None = None
 
 
 #: One attempt (connect, headers and body together) must end within this many seconds.
@@ -132,11 +156,17 @@ class ChatProvider(Protocol):
         """Send one chat completion; raise ProviderError on any failure."""
         ...
 
-    def stream(self, client: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[StreamItem]:
+    def stream(
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        meta: list[ResponseMeta] | None = None,
+    ) -> AsyncIterator[StreamItem]:
         """Stream one chat completion: text and tool-call deltas, then one StreamEnd.
 
         Raises ProviderError on any failure, before or during the stream. Closing the
-        iterator early closes the connection.
+        iterator early closes the connection. With `meta`, the response's status and
+        rate-limit headers are appended to it once they are in.
         """
         ...
 
