@@ -16,6 +16,7 @@ from freegin_ai.adapters.errors import ConcurrentWriteError
 
 if TYPE_CHECKING:
     from freegin_ai.adapters.legacy import ImportReport
+    from freegin_ai.domain.usage import CallUsage
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
 from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
@@ -426,11 +427,11 @@ class Catalog:
         )
         return None
 
-    def log_usage(self, **fields: Any) -> None:
+    def log_usage(self, usage: CallUsage) -> None:
         """Append one UsageLogged event (its own stream, so loggers never contend)."""
         from freegin_ai.domain.usage import usage_logged
 
-        self.store.save(usage_logged(id=self.new_id(), at=self.clock(), **fields))
+        self.store.save(usage_logged(id=self.new_id(), at=self.clock(), usage=usage))
 
     # -- queries ----------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.roster import DEFAULT_PRIORITY, RosterEntry
 from freegin_ai.domain.suggestions import Suggestion
 from freegin_ai.domain.topics import ACTIVE, ADOPTED, PENDING, REJECTED, RETIRED, TRIAL
-from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.usage import CallUsage, TokenUsage, usage_logged
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.tables import projection_state
 
@@ -555,18 +555,20 @@ class _Importer:
         return usage_logged(
             id=_usage_stream_id(row_id, provider_raw, created, success, latency, error),
             at=at,
-            provider=provider,
-            workload=None,
-            model=model or None,
-            success=bool(success),
-            latency_ms=latency_ms,
-            error=error,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-            input_cost_micros=input_cost,
-            output_cost_micros=output_cost,
-            total_cost_micros=total_cost,
+            usage=CallUsage(
+                provider=provider,
+                workload=None,
+                model=model or None,
+                success=bool(success),
+                latency_ms=latency_ms,
+                error=error,
+                tokens=TokenUsage(
+                    prompt_tokens=prompt, completion_tokens=completion, total_tokens=total
+                ),
+                input_cost_micros=input_cost,
+                output_cost_micros=output_cost,
+                total_cost_micros=total_cost,
+            ),
         )
 
     # -- helpers ----------------------------------------------------------------------------

@@ -23,15 +23,14 @@ import msgspec
 
 from freegin_ai.adapters.catalog import Catalog, ProposeOutcome
 from freegin_ai.adapters.config import Config
-from freegin_ai.adapters.errors import AdapterError, ProviderError
-from freegin_ai.adapters.providers.errors_mapping import redact
-from freegin_ai.adapters.router import (
+from freegin_ai.adapters.errors import (
     AllAttemptsFailedError,
-    GenerateRequest,
-    GenerateResult,
     NoCandidateError,
-    Router,
+    ProviderError,
 )
+from freegin_ai.adapters.errors import RefreshFailedError as RefreshFailedError
+from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.router import GenerateRequest, GenerateResult, Router
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.commands import ProposeSuggestion
 from freegin_ai.domain.providers import parse_provider
@@ -50,6 +49,7 @@ from freegin_ai.domain.refresh import (
 from freegin_ai.domain.refresh_parsing import MAX_SHOWN_MODEL, clean_text
 from freegin_ai.domain.refresh_runs import RefreshRun
 from freegin_ai.domain.topics import REFRESH_COMPLETED
+from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
 from freegin_ai.projections.queries import ModelStats
 from freegin_ai.projections.rows import RosterRow
@@ -64,17 +64,10 @@ MAX_ERROR = 600
 Progress = Callable[[int, int], None]
 
 
-class RefreshFailedError(AdapterError):
-    """Raised when the answering LLM fails, times out or says nothing usable.
-
-    No suggestion and no run record is written; the failed call's usage is logged like any call's.
-    """
-
-
 class DiscardingUsageLog(UsageLog):
     """A usage log that drops every event: a dry run must leave the database as it was."""
 
-    def log(self, **fields: Any) -> None:
+    def log(self, usage: CallUsage) -> None:
         """Drop the event."""
 
     def flush(self) -> int:

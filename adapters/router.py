@@ -1,26 +1,20 @@
-"""The router: picks the model for each request from the catalog, calls the provider over
-HTTP, falls back on failure, and logs every attempt as a UsageLogged event.
+"""The router: loads a snapshot of the read side, asks the routing policy
+(`domain/routing.py`) for the candidates, calls the providers over HTTP in that order, and
+logs every attempt as a UsageLogged event.
 
-Selection, as the guide says:
-1. an explicit `model` is used as given: on the pinned provider, or on every configured
-   provider whose catalog lists it;
-2. a pinned `provider` is used as given (its active models for the workload, by priority),
-   and only that provider unless `fallback=True`;
-3. otherwise every configured provider's active models for the workload are ranked: catalog
-   priority first, then health (fewer consecutive failures), then cost per successful call.
-A candidate cooling down after failures, or on a sidelined provider, is skipped (explicit
-choices are not). A failed attempt (429, 5xx, timeout, connection error, malformed reply, …)
-moves on to the next candidate. `explain()` tells what was considered and skipped, and why.
+The policy (explicit model, pinned provider, catalog ranking, trials, cooldowns) is pure and
+documented in `freegin_ai.domain.routing`; `explain()` tells what was considered and skipped,
+and why. A failed attempt (429, 5xx, timeout, connection error, malformed reply, …) moves on
+to the next candidate.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import uuid4
 
 import anyio
@@ -28,14 +22,31 @@ import httpx
 
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
-from freegin_ai.adapters.errors import AdapterError, ProviderError
+from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
+from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
+from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest
 from freegin_ai.adapters.providers.errors_mapping import redact
 from freegin_ai.adapters.usage_log import UsageLog
-from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.errors import NoRouteError
+from freegin_ai.domain.providers import PROVIDERS, parse_provider
+from freegin_ai.domain.routing import Attempt as Attempt
+from freegin_ai.domain.routing import Candidate as Candidate
+from freegin_ai.domain.routing import (
+    Cooldown,
+    Listed,
+    Route,
+    RoutingSnapshot,
+    TrialArm,
+    decide,
+    no_usable_model,
+)
+from freegin_ai.domain.routing import Decision as Decision
+from freegin_ai.domain.routing import Skipped as Skipped
 from freegin_ai.domain.topics import TRIAL
+from freegin_ai.domain.usage import NO_TOKENS, CallUsage, TokenUsage
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import (
     list_health,
@@ -43,23 +54,6 @@ from freegin_ai.projections.queries import (
     list_suggestions,
     list_usage_stats,
 )
-
-
-class NoCandidateError(AdapterError):
-    """Raised when no model can be chosen for a request (nothing configured or all cooling)."""
-
-    def __init__(self, message: str, decision: Decision | None = None) -> None:
-        super().__init__(message)
-        self.decision = decision
-
-
-class AllAttemptsFailedError(AdapterError):
-    """Raised when every candidate was tried and failed; `attempts` says how each failed."""
-
-    def __init__(self, attempts: list[Attempt], decision: Decision) -> None:
-        super().__init__(f"all {len(attempts)} attempts failed")
-        self.attempts = attempts
-        self.decision = decision
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,49 +70,6 @@ class GenerateRequest:
     temperature: float | None = None
     #: Identifies a request across retries (trials route the same key to the same arm).
     request_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A (provider, model) the router may try, with what ranked it."""
-
-    provider: str
-    model: str
-    priority: int
-    consecutive_failures: int = 0
-    cost_per_success_micros: float | None = None
-    arm: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A (provider, model) the router did not try, and why."""
-
-    provider: str
-    model: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """How the router chose: the mode, the candidates in order, and what it skipped."""
-
-    mode: str  # explicit-model, pinned-provider or catalog
-    workload: Workload
-    candidates: tuple[Candidate, ...]
-    skipped: tuple[Skipped, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One call to a provider; `error` is redacted."""
-
-    provider: str
-    model: str
-    success: bool
-    latency_ms: int
-    error_kind: str | None = None
-    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,31 +90,12 @@ class GenerateResult:
     reasoning_tokens: int | None = None
 
 
-class _Tokens(Protocol):
-    """Token counts, as a ChatReply or a failed reply's Usage carries them."""
-
-    @property
-    def prompt_tokens(self) -> int | None: ...
-    @property
-    def completion_tokens(self) -> int | None: ...
-    @property
-    def total_tokens(self) -> int | None: ...
-    @property
-    def cached_tokens(self) -> int | None: ...
-    @property
-    def reasoning_tokens(self) -> int | None: ...
-
-
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The read side the router ranks with, valid while the log does not move."""
+class _Loaded:
+    """A routing snapshot, valid while the log does not move past `position`."""
 
     position: int
-    roster: dict[str, list[tuple[str, str, int, dict[str, Any]]]]  # workload → rows
-    cooldowns: dict[tuple[str, str], tuple[datetime, int, str]]  # → until, failures, kind
-    failures: dict[tuple[str, str], int]
-    cost_per_success: dict[tuple[str, str], float]
-    trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
+    snapshot: RoutingSnapshot
 
 
 class Router:
@@ -191,7 +123,7 @@ class Router:
         )
         self.clock = clock
         self.elapsed = elapsed
-        self._snapshot: _Snapshot | None = None
+        self._loaded: _Loaded | None = None
         self._secrets = providers.secrets()
 
     @classmethod
@@ -228,148 +160,86 @@ class Router:
 
     def explain(self, request: GenerateRequest) -> Decision:
         """The routing decision for a request, without calling anyone."""
-        return self._decide(request, self._current())
+        snapshot = self._current()
+        route = Route(
+            workload=(
+                request.workload
+                if isinstance(request.workload, Workload)
+                else Workload.parse(request.workload)
+            ),
+            provider=parse_provider(request.provider) if request.provider else None,
+            model=request.model,
+            fallback=request.fallback,
+            arm_key=request.request_key or uuid4().hex,
+        )
+        try:
+            return decide(
+                route,
+                snapshot,
+                now=self.clock(),
+                unavailable=self._unavailable(),
+                configured_models={
+                    name: settings.models for name, settings in self.config.providers.items()
+                },
+            )
+        except NoRouteError as error:
+            raise NoCandidateError(str(error)) from None
 
-    def _current(self) -> _Snapshot:
+    def _unavailable(self) -> dict[str, str]:
+        """Why each provider that cannot be called here cannot (resolved once per provider)."""
+        reasons = {}
+        for name in PROVIDERS:
+            why = self.providers.unavailable(name)
+            if why is not None:
+                reasons[name] = why
+        return reasons
+
+    def _current(self) -> RoutingSnapshot:
         position = self.catalog.store.last_position()
-        if self._snapshot is None or self._snapshot.position != position:
-            self._snapshot = self._load(position)
-        return self._snapshot
+        if self._loaded is None or self._loaded.position != position:
+            # The position checked before reading: anything appended since reloads next time.
+            self._loaded = _Loaded(position, self._load())
+        return self._loaded.snapshot
 
-    def _load(self, position: int) -> _Snapshot:
+    def _load(self) -> RoutingSnapshot:
         since = (self.clock() - timedelta(days=30)).date().isoformat()
         with self.catalog.reading() as conn:
             rows = list_roster(conn)
             health = list_health(conn)
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
-        trials: dict[str, list[tuple[str, str, float]]] = {}
+        trials: dict[str, list[TrialArm]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
             if percent > 0:
-                trials.setdefault(t.workload, []).append((t.provider, t.model, percent))
-        roster: dict[str, list[tuple[str, str, int, dict[str, Any]]]] = {}
+                trials.setdefault(t.workload, []).append(TrialArm(t.provider, t.model, percent))
+        roster: dict[str, list[Listed]] = {}
         for r in rows:
-            roster.setdefault(r.workload, []).append((r.provider, r.model, r.priority, r.metadata))
-        cooldowns: dict[tuple[str, str], tuple[datetime, int, str]] = {}
+            roster.setdefault(r.workload, []).append(
+                Listed(r.provider, r.model, r.priority, r.metadata)
+            )
+        cooldowns: dict[tuple[str, str], Cooldown] = {}
         failures: dict[tuple[str, str], int] = {}
         for h in health:
             failures[(h.provider, h.model)] = h.consecutive_failures
             if h.cooldown_until:
-                until = datetime.fromisoformat(h.cooldown_until)
-                cooldowns[(h.provider, h.model)] = (
-                    until,
-                    h.consecutive_failures,
-                    h.last_error_kind or "error",
+                cooldowns[(h.provider, h.model)] = Cooldown(
+                    until=datetime.fromisoformat(h.cooldown_until),
+                    consecutive_failures=h.consecutive_failures,
+                    kind=h.last_error_kind or "error",
                 )
         cost: dict[tuple[str, str], float] = {}
-        for s in stats:
-            per_success = s.cost_per_success_micros
-            if per_success is not None and s.cost_micros:
-                cost[(s.provider, s.model)] = per_success
-        # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials)
-
-    def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
-        workload = (
-            request.workload
-            if isinstance(request.workload, Workload)
-            else Workload.parse(request.workload)
+        for st in stats:
+            per_success = st.cost_per_success_micros
+            if per_success is not None and st.cost_micros:
+                cost[(st.provider, st.model)] = per_success
+        return RoutingSnapshot(
+            roster={w: tuple(es) for w, es in roster.items()},
+            cooldowns=cooldowns,
+            failures=failures,
+            cost_per_success=cost,
+            trials={w: tuple(ts) for w, ts in trials.items()},
         )
-        pinned = parse_provider(request.provider) if request.provider else None
-        rows = snap.roster.get(workload.value, [])
-        skipped: list[Skipped] = []
-        now = self.clock()
-
-        def candidate(provider: str, model: str, priority: int) -> Candidate:
-            return Candidate(
-                provider=provider,
-                model=model,
-                priority=priority,
-                consecutive_failures=snap.failures.get((provider, model), 0),
-                cost_per_success_micros=snap.cost_per_success.get((provider, model)),
-            )
-
-        def usable(c: Candidate, explicit: bool) -> bool:
-            why = self.providers.unavailable(c.provider)
-            if why is None and not explicit:
-                why = _cooling(snap, c.provider, c.model, now)
-            if why is not None:
-                skipped.append(Skipped(c.provider, c.model, why))
-                return False
-            return True
-
-        if request.model:
-            model = request.model.strip()
-            if pinned:
-                providers = [pinned]
-            else:
-                listed = {p for rs in snap.roster.values() for p, m, _, _ in rs if m == model}
-                configured = {
-                    name
-                    for name, settings in self.config.providers.items()
-                    if model in settings.models
-                }
-                providers = sorted(listed | configured)
-                if not providers:
-                    raise NoCandidateError(
-                        f"no provider in the catalog or config.toml serves model {model!r}; "
-                        "pin one with --provider"
-                    )
-            priorities = {p: pr for p, m, pr, _ in rows if m == model}
-            found = [candidate(p, model, priorities.get(p, 0)) for p in providers]
-            chosen = [c for c in found if usable(c, explicit=pinned is not None)]
-            return Decision("explicit-model", workload, tuple(chosen), tuple(skipped))
-
-        found = [candidate(p, m, pr) for p, m, pr, _ in rows]
-        if pinned and not any(c.provider == pinned for c in found):
-            raise NoCandidateError(
-                f"provider {pinned!r} has no active model for workload {workload.value!r}; "
-                f"adopt one with `freegin-ai adopt-model {pinned} MODEL --workload "
-                f"{workload.value}`"
-            )
-        ranked = sorted(found, key=_rank)
-        if pinned:
-            first = [c for c in ranked if c.provider == pinned]
-            rest = [c for c in ranked if c.provider != pinned] if request.fallback else []
-            ordered = first + rest
-            mode = "pinned-provider"
-        else:
-            ordered, mode = ranked, "catalog"
-            trials = snap.trials.get(workload.value)
-            if trials:
-                ordered = self._with_trial_arm(ordered, trials, request, candidate)
-                mode = "catalog-trial" if ordered and ordered[0].arm == TRIAL else mode
-        chosen = [c for c in ordered if usable(c, explicit=False)]
-        return Decision(mode, workload, tuple(chosen), tuple(skipped))
-
-    def _with_trial_arm(
-        self,
-        incumbents: list[Candidate],
-        trials: list[tuple[str, str, float]],
-        request: GenerateRequest,
-        candidate: Callable[[str, str, int], Candidate],
-    ) -> list[Candidate]:
-        """Send about `percent` % of requests to each trial model, the same key to the same arm.
-
-        The trial model goes first and the incumbents follow as fallback; every candidate is
-        labelled with its arm so `stats` can compare them.
-        """
-        point = _arm_point(request.request_key or uuid4().hex)
-        cumulative = 0.0
-        chosen: Candidate | None = None
-        for provider, model, percent in sorted(trials):
-            cumulative += percent
-            if point < cumulative:
-                chosen = replace(candidate(provider, model, -1), arm=TRIAL)
-                break
-        rest = [replace(c, arm="incumbent") for c in incumbents]
-        if chosen is None:
-            return rest
-        return [
-            chosen,
-            *(c for c in rest if (c.provider, c.model) != (chosen.provider, chosen.model)),
-        ]
 
     # -- calling ----------------------------------------------------------------------
 
@@ -377,12 +247,7 @@ class Router:
         """Answer a request, trying candidates in order until one succeeds."""
         decision = self.explain(request)
         if not decision.candidates:
-            reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
-            raise NoCandidateError(
-                f"no usable model for workload {decision.workload.value!r}"
-                + (f" ({reasons})" if reasons else " (the catalog has none)"),
-                decision,
-            )
+            raise NoCandidateError(no_usable_model(decision), decision)
         attempts: list[Attempt] = []
         for c in decision.candidates:
             chat = ChatRequest(
@@ -400,30 +265,27 @@ class Router:
                 message = self._redact(str(error))
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
                 # A reply that arrived but failed (filtered, empty) still cost its tokens.
-                tokens = (
-                    {} if error.usage is None else self._spent(c, decision.workload, error.usage)
-                )
-                self._log(
-                    request,
-                    decision,
-                    c,
-                    False,
-                    latency,
-                    error=message,
-                    error_kind=error.kind,
-                    retry_after_s=error.retry_after,
-                    **tokens,
-                )
+                spent = error.usage or NO_TOKENS
+                cost_in, cost_out = self._cost(c, decision.workload, spent)
+                self.usage.log(
+                    self._usage(request, decision, c, False, latency, tokens=spent,
+                                input_cost_micros=cost_in, output_cost_micros=cost_out,
+                                error=message, error_kind=error.kind,
+                                retry_after_s=error.retry_after)
+                )  # fmt: skip
                 # A failure should reach the health view (and other processes) at once.
                 self.usage.flush()
                 continue
             latency = _ms(self.elapsed() - started)
-            spent = self._spent(c, decision.workload, reply)
-            self._log(request, decision, c, True, latency, **spent)
+            tokens = reply.usage
+            cost_in, cost_out = self._cost(c, decision.workload, tokens)
+            self.usage.log(
+                self._usage(request, decision, c, True, latency, tokens=tokens,
+                            input_cost_micros=cost_in, output_cost_micros=cost_out)
+            )  # fmt: skip
             attempts.append(Attempt(c.provider, c.model, True, latency))
             if c.consecutive_failures:
                 self.usage.flush()  # the success clears a cooldown: let everyone see it now
-            cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
@@ -432,14 +294,14 @@ class Router:
                 provider=c.provider,
                 model=c.model,
                 latency_ms=latency,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                total_tokens=reply.total_tokens,
+                prompt_tokens=tokens.prompt_tokens,
+                completion_tokens=tokens.completion_tokens,
+                total_tokens=tokens.total_tokens,
                 cost_micros=total_cost,
                 attempts=tuple(attempts),
                 decision=decision,
-                cached_tokens=reply.cached_tokens,
-                reasoning_tokens=reply.reasoning_tokens,
+                cached_tokens=tokens.cached_tokens,
+                reasoning_tokens=tokens.reasoning_tokens,
             )
         raise AllAttemptsFailedError(attempts, decision)
 
@@ -447,55 +309,59 @@ class Router:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
         return run_sync(self, request)
 
-    def _spent(self, c: Candidate, workload: Workload, usage: _Tokens) -> dict[str, Any]:
-        """The usage fields to log for a reply: its tokens and what they cost."""
-        cost_in, cost_out = cost_micros(
+    def _cost(
+        self, c: Candidate, workload: Workload, tokens: TokenUsage
+    ) -> tuple[int | None, int | None]:
+        """What a reply's tokens cost, input and output (None where unknown)."""
+        if tokens == NO_TOKENS:
+            return None, None
+        return cost_micros(
             price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
-            usage.prompt_tokens,
-            usage.completion_tokens,
+            tokens.prompt_tokens,
+            tokens.completion_tokens,
         )
-        return {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "input_cost_micros": cost_in,
-            "output_cost_micros": cost_out,
-        }
 
-    def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
-        snap = self._snapshot
-        if snap is None:
+    def _metadata(self, c: Candidate, workload: Workload) -> Mapping[str, Any]:
+        loaded = self._loaded
+        if loaded is None:
             return {}
-        for provider, model, _, metadata in snap.roster.get(workload.value, []):
-            if provider == c.provider and model == c.model:
-                return metadata
-        return {}
+        entry = loaded.snapshot.listed(workload.value, c.provider, c.model)
+        return entry.metadata if entry is not None else {}
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = redact(text, secret)
         return text
 
-    def _log(
-        self,
+    @staticmethod
+    def _usage(
         request: GenerateRequest,
         decision: Decision,
         c: Candidate,
         success: bool,
         latency_ms: int,
-        **fields: Any,
-    ) -> None:
-        self.usage.log(
+        *,
+        tokens: TokenUsage = NO_TOKENS,
+        input_cost_micros: int | None = None,
+        output_cost_micros: int | None = None,
+        error: str | None = None,
+        error_kind: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> CallUsage:
+        return CallUsage(
             provider=c.provider,
             workload=decision.workload.value,
             model=c.model,
             success=success,
             latency_ms=latency_ms,
+            tokens=tokens,
+            input_cost_micros=input_cost_micros,
+            output_cost_micros=output_cost_micros,
+            error=error,
+            error_kind=error_kind,
+            retry_after_s=retry_after_s,
             request_key=request.request_key,
             arm=c.arm or None,
-            **fields,
         )
 
 
@@ -512,35 +378,6 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
                 router.client = saved
 
     return anyio.run(once)
-
-
-def _arm_point(key: str) -> float:
-    """A stable point in [0, 100) for a request key."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 10_000 / 100
-
-
-def _rank(c: Candidate) -> tuple[int, int, float, str, str]:
-    cost = c.cost_per_success_micros
-    return (
-        c.priority,
-        c.consecutive_failures,
-        cost if cost is not None else 0.0,
-        c.provider,
-        c.model,
-    )
-
-
-def _cooling(snap: _Snapshot, provider: str, model: str, now: datetime) -> str | None:
-    for key, what in (((provider, ""), "provider sidelined"), ((provider, model), "cooling down")):
-        entry = snap.cooldowns.get(key)
-        if entry is not None and entry[0] > now:
-            until, failures, kind = entry
-            return (
-                f"{what} until {until.strftime('%H:%M:%S')} UTC after {failures} "
-                f"consecutive failure{'s' if failures != 1 else ''} ({kind})"
-            )
-    return None
 
 
 def _ms(seconds: float) -> int:

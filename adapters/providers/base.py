@@ -7,6 +7,8 @@ from typing import Protocol
 
 import httpx
 
+from freegin_ai.domain.usage import TokenUsage
+
 
 @dataclass(frozen=True, kw_only=True)
 class ChatRequest:
@@ -33,6 +35,17 @@ class ChatReply:
     #: Reasoning ("thinking") tokens (part of completion_tokens).
     reasoning_tokens: int | None = None
     raw_usage: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def usage(self) -> TokenUsage:
+        """The token counts as the one record that travels on to the usage event."""
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

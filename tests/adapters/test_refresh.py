@@ -29,6 +29,7 @@ from freegin_ai.adapters.router import Router
 from freegin_ai.domain.commands import AdoptModel, RetireModel
 from freegin_ai.domain.refresh_runs import RefreshRun
 from freegin_ai.domain.topics import REFRESH_COMPLETED, SUGGESTION_PROPOSED
+from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import FakeProviderServer, Reply, ServerError, Stall
@@ -293,7 +294,7 @@ async def test_a_dry_run_writes_no_event_and_no_usage(
 
 def test_the_discarding_usage_log_never_appends(catalog: Catalog, clock: FakeClock) -> None:
     log = DiscardingUsageLog(catalog.store, clock, max_buffer=1)
-    log.log(provider="groq", workload="chat", model="m", success=True, latency_ms=1)
+    log.log(CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1))
     assert log.flush() == 0 and log.pending == 0
     log.close()
     assert usage_count(catalog) == 0
