@@ -16,40 +16,40 @@ from freegin_ai.adapters.config import Config
 
 
 @dataclass(frozen=True, slots=True)
-class Price:
+class TokenPrice:
     """Micros per 1,000 tokens."""
 
     input_per_1k: float
     output_per_1k: float
 
 
-FREE = Price(0.0, 0.0)
+FREE = TokenPrice(0.0, 0.0)
 
 
 def price_for(
     provider: str, model: str, config: Config, metadata: Mapping[str, Any] | None
-) -> Price | None:
+) -> TokenPrice | None:
     """The price of a model, or None when nobody said."""
     configured = config.price(provider, model)
     if configured is not None:
-        return Price(configured.input_per_1k_micros, configured.output_per_1k_micros)
+        return TokenPrice(configured.input_per_1k_micros, configured.output_per_1k_micros)
     meta = metadata or {}
     if provider == "ollama" or model.endswith(":free") or meta.get("free") is True:
         return FREE
     if "input_per_1k_micros" in meta or "output_per_1k_micros" in meta:
-        return Price(
+        return TokenPrice(
             float(meta.get("input_per_1k_micros") or 0),
             float(meta.get("output_per_1k_micros") or 0),
         )
     estimate = meta.get("est_cost_per_1k_tokens")
     if isinstance(estimate, int | float) and not isinstance(estimate, bool) and estimate >= 0:
         micros = float(estimate) * 1_000_000
-        return Price(micros, micros)
+        return TokenPrice(micros, micros)
     return None
 
 
 def cost_micros(
-    price: Price | None, prompt_tokens: int | None, completion_tokens: int | None
+    price: TokenPrice | None, prompt_tokens: int | None, completion_tokens: int | None
 ) -> tuple[int | None, int | None]:
     """(input, output) cost of one call; None where tokens or price are unknown."""
     if price is None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from freegin_ai.adapters.catalog import Catalog
-from freegin_ai.adapters.config import Config, Price
+from freegin_ai.adapters.config import Config, PriceSetting
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import GenerateRequest, Router
 from freegin_ai.adapters.smoke import run_smoke
@@ -46,7 +46,7 @@ async def router(
     catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
 ) -> AsyncIterator[Router]:
     config = Config(
-        prices={"groq/priced": Price(input_per_1k_micros=1000, output_per_1k_micros=3000)}
+        prices={"groq/priced": PriceSetting(input_per_1k_micros=1000, output_per_1k_micros=3000)}
     )
     r = make_router(catalog, fake, clock, config)
     yield r
