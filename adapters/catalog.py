@@ -145,7 +145,9 @@ class Catalog:
     ) -> Catalog:
         """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
         catalog = cls(EventStore(url), clock=clock)
-        catalog.imported = catalog.store.ensure_log(progress=progress)
+        from freegin_ai.adapters.legacy import open_log
+
+        catalog.imported = open_log(catalog.store, progress=progress)
         catalog.projector.setup(progress=progress)
         catalog.projector.catch_up()
         if seed and catalog.seed_defaults():
