@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def register(commands: Any) -> None:
         metavar="PROVIDER[/MODEL]",
         help="the LLM that answers (default: [refresh] via in config.toml, else the router's pick)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=refresh_models)
 
 
@@ -110,7 +111,7 @@ def refresh_models(args: argparse.Namespace) -> int:
 async def _opened_router() -> AsyncIterator[Router]:
     """The router over the catalog where the environment says; both closed afterwards."""
     from freegin_ai.adapters.router import Router
-    from freegin_ai.cli.catalog_commands import open_catalog
+    from freegin_ai.cli.common import open_catalog
 
     catalog = open_catalog()
     try:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
 
 
@@ -43,7 +44,7 @@ def register(commands: Any) -> None:
         description="Per provider: whether it can be called, where its key comes from, health.",
     )
     p.add_argument("--provider", help="only this provider")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=status)
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
 
 
@@ -32,7 +33,7 @@ def register(commands: Any) -> None:
         help="show where each provider's key comes from",
         description="For every provider: key from the environment, stored, or none.",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=list_services)
 
     p = commands.add_parser(
