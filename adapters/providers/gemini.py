@@ -21,7 +21,8 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
-from freegin_ai.adapters.providers.replies import Usage, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import gemini_usage, unusable_answer
+from freegin_ai.domain.usage import TokenUsage
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -116,7 +117,7 @@ def _generates_content(entry: dict[str, object]) -> bool:
 
 
 def _candidate_text(
-    ctx: CallContext, reply: dict[str, object], usage: Usage
+    ctx: CallContext, reply: dict[str, object], usage: TokenUsage
 ) -> tuple[str, str | None]:
     """The text of `candidates[0].content.parts[]` (skipping thought summaries), and the
     candidate's finishReason.
