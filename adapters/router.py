@@ -20,6 +20,7 @@ from uuid import uuid4
 import anyio
 import httpx
 
+from freegin_ai.adapters import bootstrap
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
@@ -28,7 +29,7 @@ from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.errors import NoRouteError
 from freegin_ai.domain.providers import PROVIDERS, parse_provider
@@ -111,16 +112,16 @@ class Router:
         timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
+        dry_run: bool = False,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
         self.config: Config = providers.config
-        self.usage = usage or UsageLog(catalog.store, clock)
+        self.dry_run = dry_run
+        self.usage = usage or bootstrap.usage_log(catalog.store, clock, dry_run=dry_run)
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(seconds, connect=min(10.0, seconds))
-        )
+        self.client = client or bootstrap.http_client(seconds)
         self.clock = clock
         self.elapsed = elapsed
         self._loaded: _Loaded | None = None
@@ -133,16 +134,33 @@ class Router:
         *,
         catalog: Catalog | None = None,
         client: httpx.AsyncClient | None = None,
+        dry_run: bool = False,
     ) -> Router:
-        """A router configured from the environment, config.toml and the credential store."""
-        from freegin_ai.adapters.config import load_config
-        from freegin_ai.adapters.credentials import CredentialStore, default_credentials_path
+        """A router configured from the environment, config.toml and the credential store.
+
+        A dry-run router calls providers as usual but logs no usage.
+        """
         from freegin_ai.adapters.settings import database_url
 
-        config = load_config(env)
-        credentials = CredentialStore(default_credentials_path(env))
-        providers = ProviderSet(config, env, credentials)
-        return cls(catalog or Catalog.open(database_url(env)), providers, client=client)
+        return cls(
+            catalog or Catalog.open(database_url(env)),
+            bootstrap.provider_set(env),
+            client=client,
+            dry_run=dry_run,
+        )
+
+    def rewired(self, *, client: httpx.AsyncClient | None = None, dry_run: bool = False) -> Router:
+        """A router over the same catalog and providers with another HTTP client (not owned)
+        and, for a dry run, a usage log that drops everything; this one is left as it is."""
+        return Router(
+            self.catalog,
+            self.providers,
+            usage=None if dry_run else self.usage,
+            client=client or self.client,
+            clock=self.clock,
+            elapsed=self.elapsed,
+            dry_run=dry_run,
+        )
 
     async def __aenter__(self) -> Router:
         return self
@@ -329,9 +347,7 @@ class Router:
         return entry.metadata if entry is not None else {}
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     @staticmethod
     def _usage(
@@ -369,13 +385,9 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
     """Run one request on its own event loop with a client made for it."""
 
     async def once() -> GenerateResult:
-        timeout = router.client.timeout
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            saved, router.client = router.client, client
-            try:
-                return await router.generate(request)
-            finally:
-                router.client = saved
+        # An AsyncClient belongs to the event loop it first ran on: this loop gets its own.
+        async with httpx.AsyncClient(timeout=router.client.timeout) as client:
+            return await router.rewired(client=client, dry_run=router.dry_run).generate(request)
 
     return anyio.run(once)
 

@@ -151,17 +151,9 @@ class EventStore:
         app = self.app
         recorder: Any = app.recorder
         table = recorder.events_record_cls.__table__
-        rows = []
-        for domain_event in events:
-            stored = app.mapper.to_stored_event(domain_event)
-            rows.append(
-                {
-                    "originator_id": stored.originator_id,
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state,
-                }
-            )
+        from freegin_ai.adapters.transcoder import stored_rows
+
+        rows = stored_rows(app.mapper, events)
         try:
             with recorder.transaction(commit=True) as session:
                 if self.dialect == "postgresql":

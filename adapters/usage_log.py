@@ -69,3 +69,14 @@ class UsageLog:
     def close(self) -> None:
         self.flush()
         atexit.unregister(self._atexit)
+
+
+class DiscardingUsageLog(UsageLog):
+    """A usage log that drops every event: a dry run must leave the database as it was."""
+
+    def log(self, usage: CallUsage) -> None:
+        """Drop the event."""
+
+    def flush(self) -> int:
+        """Nothing is ever buffered, so nothing is appended (not even at exit)."""
+        return 0

@@ -38,7 +38,7 @@ from freegin_ai.adapters.legacy.values import (
 )
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.adapters.store import EventStore
-from freegin_ai.adapters.transcoder import make_mapper
+from freegin_ai.adapters.transcoder import make_mapper, stored_rows
 from freegin_ai.domain.errors import DomainError
 from freegin_ai.domain.names import check_model_name, check_priority
 from freegin_ai.domain.providers import parse_provider
@@ -491,17 +491,7 @@ class _Importer:
         """Append events with one executemany: far faster than adding ORM records one by one."""
         if not events:
             return
-        rows = []
-        for event in events:
-            stored = _MAPPER.to_stored_event(event)
-            rows.append(
-                {
-                    "originator_id": stored.originator_id,
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state,
-                }
-            )
+        rows = stored_rows(_MAPPER, events)
         self.target.execute(self.log.insert(), rows)
         self.events += len(rows)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -78,6 +78,13 @@ def redact(text: str, secret: str | None) -> str:
     """Replace every occurrence of the secret in the text."""
     if secret:
         return text.replace(secret, REDACTED)
+    return text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of any of the secrets (every key in use) in the text."""
+    for secret in secrets:
+        text = redact(text, secret)
     return text
 
 
