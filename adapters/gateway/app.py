@@ -47,7 +47,7 @@ from freegin_ai.adapters.gateway.wire import (
     decode_chat_body,
     model_list,
 )
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.router import (
     AllAttemptsFailedError,
     GenerateRequest,
@@ -195,9 +195,7 @@ class Gateway:
                 _log(f'{client} "{scope["method"]} {path}" {status[0]} {ms:.1f}ms')
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _authorize(self, scope: Scope) -> None:
         if self.auth is None:
