@@ -27,7 +27,7 @@ from freegin_ai.projections import log_views
 from freegin_ai.projections.envelope import Envelope
 from freegin_ai.projections.log_views import HistoryEntry as HistoryEntry
 from freegin_ai.projections.log_views import history_entry as history_entry
-from freegin_ai.projections.projector import Progress, RebuildReport
+from freegin_ai.projections.projector import NotApplied, Progress, RebuildReport
 from freegin_ai.projections.queries import (
     ModelStats,
     get_usage_summary,
@@ -247,6 +247,11 @@ class Catalog:
     def last_refreshes(self) -> dict[tuple[str, str], datetime]:
         """When each (provider, stored workload name) was last refreshed for real."""
         return log_views.get_last_refreshes(self.store)
+
+    def not_applied(self) -> list[NotApplied]:
+        """Events the read side recorded as not applied, after catching up (ADR 0009)."""
+        with self.reading() as conn:
+            return self.projector.not_applied(conn)
 
     def replay(self, progress: Progress | None = None) -> RebuildReport:
         """Rebuild every read table from the log and compare with what was there."""

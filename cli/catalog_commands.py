@@ -17,7 +17,7 @@ from freegin_ai.cli.common import (
 )
 from freegin_ai.cli.common import provider_option as _provider
 from freegin_ai.cli.common import workload_option as _workload
-from freegin_ai.cli.output import emit_json, fail
+from freegin_ai.cli.output import emit_json
 
 if TYPE_CHECKING:
     from freegin_ai.adapters.catalog import Catalog
@@ -55,7 +55,10 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--priority",
         type=int,
-        help="lower wins (default: 100 for a new model, unchanged for an existing one)",
+        help=(
+            "0 to 2147483647, lower wins "
+            "(default: 100 for a new model, unchanged for an existing one)"
+        ),
     )
     p.add_argument("--rationale", help="why this model (kept when not given)")
     p.set_defaults(handler=adopt_model)
@@ -167,8 +170,7 @@ def adopt_model(args: argparse.Namespace) -> int:
     from freegin_ai.cli.render import render_roster_block
     from freegin_ai.domain.commands import AdoptModel
 
-    if args.priority is not None and args.priority < 0:
-        return fail(f"priority must be zero or more, got {args.priority}")
+    # Making the command checks the priority and the names, before anything is opened.
     command = AdoptModel(
         provider=args.provider,
         workload=args.workload,
@@ -176,7 +178,6 @@ def adopt_model(args: argparse.Namespace) -> int:
         priority=args.priority,
         rationale=args.rationale,
     )
-    check_names(command.provider, command.workload, command.model)
     catalog = open_catalog()
     try:
         outcome = catalog.adopt_model(command)
@@ -285,4 +286,8 @@ def replay(args: argparse.Namespace) -> int:
         print("The rebuilt tables equal what was there.")
     else:
         print("Some tables differed from the log; they now hold what the log says.")
+    if report.not_applied:
+        from freegin_ai.cli.render import render_not_applied
+
+        print(render_not_applied(report.not_applied))
     return 0

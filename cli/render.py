@@ -135,3 +135,13 @@ def render_import_report(report: ImportReport) -> str:
             "add-service)."
         )
     return "\n".join(lines)
+
+
+def render_not_applied(failures: Any) -> str:
+    """The events the read side recorded as not applied, one line each (ADR 0009)."""
+    lines = [
+        f"{len(failures)} event{'s' if len(failures) != 1 else ''} could not be applied and "
+        "were skipped (the log keeps them):"
+    ]
+    lines += [f"  #{f.position} {f.kind} [{f.projection}]: {f.reason}" for f in failures]
+    return "\n".join(lines)

@@ -153,6 +153,7 @@ def status(args: argparse.Namespace) -> int:
     try:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)
+            not_applied = router.catalog.projector.not_applied(conn)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
         for name in PROVIDERS:
@@ -181,6 +182,11 @@ def status(args: argparse.Namespace) -> int:
             )
     finally:
         anyio_close(router)
+    if not_applied:
+        from freegin_ai.cli.render import render_not_applied
+
+        # On stderr: a warning about the data, and `--json` output keeps its shape.
+        print(f"warning: {render_not_applied(not_applied)}", file=sys.stderr)
     if args.json:
         emit_json(rows)
         return 0

@@ -38,9 +38,9 @@ class AdoptModel(msgspec.Struct, frozen=True, kw_only=True):
     source: str = "manual"
 
     def __post_init__(self) -> None:
-        _canonical(self, strict_model=True)
         if self.priority is not None:
             check_priority(self.priority)
+        _canonical(self, strict_model=True)
 
 
 class RetireModel(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,6 +11,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from freegin_ai.domain.ranges import (
+    check_cost,
+    check_latency,
+    check_retry_after,
+    check_tokens,
+)
+
 
 class UsageRecord(Aggregate):
     """A logged provider call."""
@@ -85,7 +92,9 @@ class CallUsage:
 def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
-    Usage is logged on every call, so this skips the aggregate object on the hot path.
+    Usage is logged on every call, so this skips the aggregate object on the hot path. Every
+    number is checked against domain.ranges (ValueOutOfRangeError): the read side must be able
+    to apply whatever is logged.
     """
     tokens = usage.tokens
     total_tokens = tokens.total_tokens
@@ -97,6 +106,22 @@ def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.Usa
         usage.input_cost_micros is not None or usage.output_cost_micros is not None
     ):
         total_cost_micros = (usage.input_cost_micros or 0) + (usage.output_cost_micros or 0)
+    check_latency(usage.latency_ms)
+    for name, count in (
+        ("prompt_tokens", prompt),
+        ("completion_tokens", completion),
+        ("total_tokens", total_tokens),
+        ("cached_tokens", tokens.cached_tokens),
+        ("reasoning_tokens", tokens.reasoning_tokens),
+    ):
+        check_tokens(name, count)
+    for name, cost in (
+        ("input_cost_micros", usage.input_cost_micros),
+        ("output_cost_micros", usage.output_cost_micros),
+        ("total_cost_micros", total_cost_micros),
+    ):
+        check_cost(name, cost)
+    retry_after_s = check_retry_after(usage.retry_after_s)
     # The event class is made a dataclass by eventsourcing's metaclass, which mypy cannot see.
     event_class: Any = UsageRecord.UsageLogged
     event: UsageRecord.UsageLogged = event_class(
@@ -108,7 +133,7 @@ def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.Usa
         workload=usage.workload,
         model=usage.model,
         success=usage.success,
-        latency_ms=max(0, int(usage.latency_ms)),
+        latency_ms=usage.latency_ms,
         error=usage.error,
         error_kind=usage.error_kind,
         prompt_tokens=tokens.prompt_tokens,
@@ -117,7 +142,7 @@ def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.Usa
         input_cost_micros=usage.input_cost_micros,
         output_cost_micros=usage.output_cost_micros,
         total_cost_micros=total_cost_micros,
-        retry_after_s=usage.retry_after_s,
+        retry_after_s=retry_after_s,
         request_key=usage.request_key,
         arm=usage.arm,
         cached_tokens=tokens.cached_tokens,

@@ -15,6 +15,7 @@ from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope, EventSource
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
+from freegin_ai.projections.schemas import event_problem
 from freegin_ai.projections.suggestions import SuggestionProjection
 
 #: Events read from the log per query.
@@ -125,14 +126,17 @@ def _rows_as_of(
     workload: Workload | None,
 ) -> list[dict[str, Any]]:
     """A read model's rows folded from the events up to `at`, filtered by key."""
+    # Events the read side cannot apply are left out here as in the tables (ADR 0009).
     events = (
         e
         for e in catalog_events(source)
-        if e.topic in projection.topics and datetime.fromisoformat(e.at) <= at
+        if e.topic in projection.topics
+        and event_problem(e) is None
+        and datetime.fromisoformat(e.at) <= at
     )
     return [
         r
-        for r in projection.fold_all(events).values()
+        for r in projection.fold_all(events, skipped=[]).values()
         if (provider is None or r["provider"] == provider)
         and (workload is None or r["workload"] == workload.value)
     ]

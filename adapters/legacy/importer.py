@@ -434,27 +434,28 @@ class _Importer:
                 raise BadRow(f"error_message is not text: {error!r}")
             if model is not None and not isinstance(model, str):
                 raise BadRow(f"model is not text: {model!r}")
+            # The event checks every number against the domain's ranges.
+            return usage_logged(
+                id=usage_stream_id(row_id, provider_raw, created, success, latency, error),
+                at=at,
+                usage=CallUsage(
+                    provider=provider,
+                    workload=None,
+                    model=model or None,
+                    success=bool(success),
+                    latency_ms=latency_ms,
+                    error=error,
+                    tokens=TokenUsage(
+                        prompt_tokens=prompt, completion_tokens=completion, total_tokens=total
+                    ),
+                    input_cost_micros=input_cost,
+                    output_cost_micros=output_cost,
+                    total_cost_micros=total_cost,
+                ),
+            )
         except (BadRow, DomainError) as problem:
             self._skip("provider_usage", f"id {row_id}", str(problem))
             return None
-        return usage_logged(
-            id=usage_stream_id(row_id, provider_raw, created, success, latency, error),
-            at=at,
-            usage=CallUsage(
-                provider=provider,
-                workload=None,
-                model=model or None,
-                success=bool(success),
-                latency_ms=latency_ms,
-                error=error,
-                tokens=TokenUsage(
-                    prompt_tokens=prompt, completion_tokens=completion, total_tokens=total
-                ),
-                input_cost_micros=input_cost,
-                output_cost_micros=output_cost,
-                total_cost_micros=total_cost,
-            ),
-        )
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ def read_time(value: object, column: str) -> datetime:
         raise BadRow(f"{column} is not a timestamp: {value!r}")
     try:
         stamp = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadRow(f"{column} is not a timestamp: {value!r}") from None
-    # SQLite's CURRENT_TIMESTAMP is UTC without saying so.
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        # SQLite's CURRENT_TIMESTAMP is UTC without saying so.
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise BadRow(f"{column} is not a timestamp: {value[:40]!r}") from None
 
 
 def read_whole(value: object, column: str) -> int:

@@ -20,7 +20,7 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext
-from freegin_ai.adapters.providers.replies import anthropic_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -62,7 +62,13 @@ class AnthropicProvider:
         if request.temperature is not None:
             body["temperature"] = request.temperature
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/messages", headers=headers, body=body
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/messages",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
         )
         reply = as_dict(ctx, data, "$")
         texts = []
@@ -71,7 +77,7 @@ class AnthropicProvider:
             if item.get("type") == "text":
                 texts.append(as_str(ctx, require(ctx, item, "text", f"$.content[{index}]"), "text"))
         raw_usage = usage_dict(reply.get("usage"))
-        usage = anthropic_usage(raw_usage)
+        usage = checked(ctx, anthropic_usage(raw_usage))
         text = "".join(texts)
         stop = reply.get("stop_reason")
         failure = unusable_answer(ctx, text, stop if isinstance(stop, str) else None, usage)
@@ -98,7 +104,13 @@ class AnthropicProvider:
             if after:
                 params["after_id"] = after
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, require(ctx, page, "data", "$"), "$.data")):

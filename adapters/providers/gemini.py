@@ -21,7 +21,7 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
-from freegin_ai.adapters.providers.replies import gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, gemini_usage, unusable_answer
 from freegin_ai.domain.usage import TokenUsage
 
 #: At most this many pages of the model list are read (1,000 models a page).
@@ -62,10 +62,12 @@ class GeminiProvider:
         if config:
             body["generationConfig"] = config
         url = f"{self._base}/models/{model}:generateContent"
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=body)
+        data = await send_json(
+            client, ctx, "POST", url, limits=self._endpoint.limits, headers=headers, body=body
+        )
         reply = as_dict(ctx, data, "$")
         metadata = reply.get("usageMetadata")
-        usage = gemini_usage(metadata if isinstance(metadata, dict) else None)
+        usage = checked(ctx, gemini_usage(metadata if isinstance(metadata, dict) else None))
         text, finish = _candidate_text(ctx, reply, usage)
         failure = unusable_answer(ctx, text, finish, usage)
         if failure is not None:
@@ -95,7 +97,13 @@ class GeminiProvider:
             if token:
                 params["pageToken"] = token
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, page.get("models", []), "$.models")):

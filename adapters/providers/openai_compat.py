@@ -21,7 +21,7 @@ from freegin_ai.adapters.providers._wire import (
 )
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext, error_in_body, malformed
-from freegin_ai.adapters.providers.replies import openai_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, openai_usage, unusable_answer
 
 # OpenAI's own API rejects `max_tokens` for its reasoning and GPT-5 models and wants
 # `max_completion_tokens`; the other providers still document `max_tokens`.
@@ -75,7 +75,13 @@ class OpenAICompatProvider:
         if request.temperature is not None:
             body["temperature"] = request.temperature
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/chat/completions", headers=headers, body=body
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/chat/completions",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
         )
         reply = as_dict(ctx, data, "$")
         if "choices" not in reply and isinstance(reply.get("error"), dict):
@@ -87,7 +93,7 @@ class OpenAICompatProvider:
         message = as_dict(ctx, require(ctx, choice, "message", "$.choices[0]"), "message")
         text = _content_text(ctx, require(ctx, message, "content", "$.choices[0].message"))
         raw_usage = usage_dict(reply.get("usage"))
-        usage = openai_usage(raw_usage)
+        usage = checked(ctx, openai_usage(raw_usage))
         finish = choice.get("finish_reason")
         failure = unusable_answer(ctx, text, finish if isinstance(finish, str) else None, usage)
         if failure is not None:
@@ -106,7 +112,14 @@ class OpenAICompatProvider:
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
         ctx = CallContext(provider=self._endpoint.name, secret=self._endpoint.api_key)
-        data = await send_json(client, ctx, "GET", self._models_url, headers=self._headers(None))
+        data = await send_json(
+            client,
+            ctx,
+            "GET",
+            self._models_url,
+            limits=self._endpoint.limits,
+            headers=self._headers(None),
+        )
         items = (
             data if isinstance(data, list) else require(ctx, as_dict(ctx, data, "$"), "data", "$")
         )

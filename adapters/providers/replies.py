@@ -17,10 +17,13 @@ the same way. What real providers do that naive parsing gets wrong:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._wire import nested_int, optional_int
-from freegin_ai.adapters.providers.errors_mapping import CallContext
+from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
+from freegin_ai.domain.errors import ValueOutOfRangeError
+from freegin_ai.domain.ranges import check_tokens
 from freegin_ai.domain.usage import TokenUsage
 
 #: Finish reasons that mean the provider withheld the answer (per wire format).
@@ -100,6 +103,18 @@ def gemini_usage(usage: Mapping[str, object] | None) -> TokenUsage:
         cached_tokens=optional_int(usage.get("cachedContentTokenCount")) or 0,
         reasoning_tokens=thoughts,
     )
+
+
+def checked(ctx: CallContext, usage: TokenUsage) -> TokenUsage:
+    """The usage, when every count is within the domain's range (domain.ranges); a reply
+    claiming a negative count or 2^70 tokens is malformed, so the router falls back and
+    nothing the read side cannot apply is logged."""
+    for item in fields(usage):
+        try:
+            check_tokens(item.name, getattr(usage, item.name))
+        except ValueOutOfRangeError as error:
+            raise malformed(ctx, str(error)) from None
+    return usage
 
 
 def unusable_answer(

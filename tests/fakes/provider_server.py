@@ -13,6 +13,10 @@ Each model is scripted with behaviours taken in order, the last one repeating:
 
     server.script("m", RateLimited(retry_after="7"), Reply("hi"))
 
+Hostile behaviours: `Drip` sends a reply one byte at a time, `Endless` a chunked body that
+never ends, `Reply(text=None)` a null answer, `Reply(prompt_tokens=2**70)` absurd counts,
+`Status(..., raw=...)` any bytes (a key echoed JSON-escaped, say).
+
 A model nobody scripted answers 404, as a real provider does. Every request is recorded
 (method, path, query, headers, body) in `server.requests`. A Stall sleeps on an event that
 `stop()` sets, so shutting down never waits for it.
@@ -36,7 +40,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 class Reply:
     """Answer normally with this text and these token counts."""
 
-    text: str = "ok"
+    #: None answers `content: null` (OpenAI), no parts (Gemini), no content blocks (Anthropic).
+    text: str | None = "ok"
     prompt_tokens: int = 3
     completion_tokens: int = 5
     #: Reported as each wire format does: cached prompt tokens, and reasoning tokens on top
@@ -67,6 +72,22 @@ class Stall:
 
     seconds: float = 2.0
     then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class Drip:
+    """A normal reply whose body goes out one byte every `interval` seconds (Content-Length
+    sent first), until done or the server stops."""
+
+    interval: float = 1.0
+    then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class Endless:
+    """200 with a chunked body that never ends (until the client hangs up or the server stops)."""
+
+    chunk: bytes = b'{"choices": [' + b" " * 65_536
 
 
 @dataclass(frozen=True)
@@ -113,6 +134,8 @@ Behaviour = (
     | RateLimited
     | ServerError
     | Stall
+    | Drip
+    | Endless
     | Malformed
     | MissingFields
     | Unauthorized
@@ -261,7 +284,7 @@ def _openai_reply(model: str, reply: Reply) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.text},
+                "message": {"role": "assistant", "content": reply.text},  # None: null
                 "finish_reason": "stop",
             }
         ],
@@ -287,7 +310,10 @@ def _gemini_reply(model: str, reply: Reply) -> dict[str, Any]:
     return {
         "candidates": [
             {
-                "content": {"role": "model", "parts": [{"text": reply.text}]},
+                "content": {
+                    "role": "model",
+                    "parts": [] if reply.text is None else [{"text": reply.text}],
+                },
                 "finishReason": "STOP",
                 "index": 0,
             }
@@ -311,7 +337,7 @@ def _anthropic_reply(model: str, reply: Reply) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": reply.text}],
+        "content": [] if reply.text is None else [{"type": "text", "text": reply.text}],
         "stop_reason": "end_turn",
         # As the real API does: input_tokens excludes the tokens read from the cache.
         "usage": {
@@ -431,6 +457,10 @@ class _Handler(BaseHTTPRequestHandler):
         match behaviour:
             case Reply():
                 self._json(200, _REPLIES[api](model, behaviour))
+            case Drip(interval=interval, then=reply):
+                self._drip(json.dumps(_REPLIES[api](model, reply)).encode(), interval)
+            case Endless(chunk=chunk):
+                self._endless(chunk)
             case RateLimited(retry_after=retry_after, message=message):
                 extra = () if retry_after is None else (("Retry-After", retry_after),)
                 self._json(429, _error_body(api, 429, message, "rate_limit_exceeded"), extra)
@@ -449,6 +479,28 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(status, raw, "application/json", extra)
                 else:
                     self._json(status, _error_body(api, status, message, code), extra)
+
+    def _drip(self, body: bytes, interval: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        for index in range(len(body)):
+            if self.fake.stopping.wait(interval):
+                return
+            self.wfile.write(body[index : index + 1])
+            self.wfile.flush()
+
+    def _endless(self, chunk: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        while not self.fake.stopping.is_set():
+            self.wfile.write(frame)
+        self.close_connection = True
 
     def _list(self, api: str) -> None:
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
