@@ -42,6 +42,7 @@ from freegin_ai.adapters.providers.base import (
 )
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 
 APP_NAME = "freegin-ai"
 CONFIG_DIR_ENV = "FREEGIN_CONFIG_DIR"
@@ -280,11 +281,14 @@ class _Reader:
                     raise self.fail(f"{key}.{needed}", "missing")
             canonical = f"{self.provider_name(provider, key)}/{model}"
             prices[canonical] = PriceSetting(
-                input_per_1k_micros=self.count(
-                    table["input_per_1k_micros"], f"{key}.input_per_1k_micros"
+                input_per_1k_micros=self.bounded(
+                    table["input_per_1k_micros"], f"{key}.input_per_1k_micros", 0, PRICE_MICROS_MAX
                 ),
-                output_per_1k_micros=self.count(
-                    table["output_per_1k_micros"], f"{key}.output_per_1k_micros"
+                output_per_1k_micros=self.bounded(
+                    table["output_per_1k_micros"],
+                    f"{key}.output_per_1k_micros",
+                    0,
+                    PRICE_MICROS_MAX,
                 ),
             )
         return prices

@@ -32,6 +32,8 @@ from freegin_ai.adapters.providers.base import ChatRequest
 from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.errors import NoRouteError
+from freegin_ai.domain.names import check_model_name
+from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.providers import PROVIDERS, parse_provider
 from freegin_ai.domain.routing import Attempt as Attempt
 from freegin_ai.domain.routing import Candidate as Candidate
@@ -186,7 +188,7 @@ class Router:
                 else Workload.parse(request.workload)
             ),
             provider=parse_provider(request.provider) if request.provider else None,
-            model=request.model,
+            model=check_model_name(request.model) if request.model is not None else None,
             fallback=request.fallback,
             arm_key=request.request_key or uuid4().hex,
         )
@@ -262,7 +264,14 @@ class Router:
     # -- calling ----------------------------------------------------------------------
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
-        """Answer a request, trying candidates in order until one succeeds."""
+        """Answer a request, trying candidates in order until one succeeds.
+
+        A request that is the caller's fault (a prompt that is not UTF-8 text, a model name no
+        model can have) raises a DomainError before anything is sent or logged.
+        """
+        check_prompt(request.prompt)
+        if request.system is not None:
+            check_prompt(request.system, "system prompt")
         decision = self.explain(request)
         if not decision.candidates:
             raise NoCandidateError(no_usable_model(decision), decision)

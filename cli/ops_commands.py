@@ -76,19 +76,20 @@ def _money(micros: float | None) -> str:
 
 
 def stats(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from freegin_ai.cli.render import workload_label
-    from freegin_ai.cli.times import parse_age
+    from freegin_ai.cli.times import before
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
     from freegin_ai.projections.queries import ModelStats
 
     provider = parse_provider(args.provider) if args.provider else None
     workload = Workload.parse(args.workload) if args.workload else None
+    # Read before opening: an age too large to be a date is the caller's error.
+    since_day = before(datetime.now(UTC), args.since).date().isoformat() if args.since else None
     catalog = open_catalog()
     try:
-        since_day = None
-        if args.since:
-            since_day = (catalog.clock() - parse_age(args.since)).date().isoformat()
         rows = catalog.model_stats(
             provider=provider, workload=workload, model=args.model, since_day=since_day
         )
@@ -154,15 +155,17 @@ def smoke(args: argparse.Namespace) -> int:
 
     from freegin_ai.adapters.router import Router
     from freegin_ai.adapters.smoke import run_smoke
+    from freegin_ai.domain.names import check_model_name
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
 
     provider = parse_provider(args.provider)
     workload = Workload.parse(args.workload)
+    model = check_model_name(args.model) if args.model is not None else None
 
     async def run() -> list[Any]:
         async with Router.open(os.environ) as router:
-            return await run_smoke(router, provider=provider, workload=workload, model=args.model)
+            return await run_smoke(router, provider=provider, workload=workload, model=model)
 
     results = anyio.run(run)
     if not results:

@@ -49,16 +49,21 @@ def register(commands: Any) -> None:
 
 
 def _read_prompt(args: argparse.Namespace) -> str | None:
+    """The prompt as text; bytes that are not UTF-8 are refused (InvalidPromptError)."""
+    from freegin_ai.domain.prompts import check_prompt, decode_prompt
+
     if args.prompt is not None:
-        return str(args.prompt)
+        # An argument that was not UTF-8 arrives with surrogate escapes: refused here.
+        return check_prompt(str(args.prompt))
     if args.prompt_file is not None:
         try:
-            return Path(args.prompt_file).read_text(encoding="utf-8")
+            data = Path(args.prompt_file).read_bytes()
         except OSError as error:
             raise ValueError(f"cannot read {args.prompt_file}: {error.strerror}") from None
+        return decode_prompt(data, str(args.prompt_file))
     if sys.stdin is None or sys.stdin.isatty():
         return None
-    return sys.stdin.read()
+    return decode_prompt(sys.stdin.buffer.read(), "stdin")
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -70,6 +75,8 @@ def generate(args: argparse.Namespace) -> int:
         NoCandidateError,
         Router,
     )
+    from freegin_ai.domain.names import check_model_name
+    from freegin_ai.domain.prompts import check_prompt
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
 
@@ -83,11 +90,15 @@ def generate(args: argparse.Namespace) -> int:
         return fail("--max-tokens must be positive")
     workload = Workload.parse(args.workload)
     provider = parse_provider(args.provider) if args.provider else None
+    # Checked before anything is opened: bad input is the caller's, not the provider's.
+    model = check_model_name(args.model) if args.model is not None else None
+    if args.system is not None:
+        check_prompt(args.system, "system prompt")
     request = GenerateRequest(
         prompt=prompt,
         workload=workload,
         provider=provider,
-        model=args.model,
+        model=model,
         fallback=args.fallback,
         system=args.system,
         max_tokens=args.max_tokens,
@@ -144,12 +155,16 @@ def _print_decision(decision: Any) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
+    from freegin_ai.adapters.credentials import CredentialStore
     from freegin_ai.adapters.router import Router
+    from freegin_ai.cli.output import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
     from freegin_ai.projections.queries import list_health
 
     only = parse_provider(args.provider) if args.provider else None
     router = Router.open(os.environ)
+    if isinstance(router.providers.credentials, CredentialStore):
+        warn_exposed(router.providers.credentials)
     try:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from freegin_ai.cli.common import add_json_argument
-from freegin_ai.cli.output import emit_json, fail
+from freegin_ai.cli.output import emit_json, fail, warn_exposed
 
 
 def register(commands: Any) -> None:
@@ -61,11 +61,12 @@ def add_service(args: argparse.Namespace) -> int:
         key = getpass.getpass(f"API key for {spec.name}: ")
     else:
         key = sys.stdin.readline() if sys.stdin is not None else ""
+    from freegin_ai.adapters.credentials import key_problem
+
     key = key.strip()
-    if not key:
-        return fail("no key given")
-    if any(c.isspace() for c in key):
-        return fail("an API key cannot contain spaces")
+    problem = key_problem(key)
+    if problem is not None:
+        return fail(problem)  # the caller's input: exit 2, nothing written
     _store().set(spec.name, key)
     print(f"Stored the API key for {spec.name}.")
     return 0
@@ -76,6 +77,7 @@ def list_services(args: argparse.Namespace) -> int:
     from freegin_ai.domain.providers import PROVIDERS
 
     store = _store()
+    warn_exposed(store)
     rows = []
     for name in PROVIDERS:
         spec = PROVIDER_SPECS[name]

@@ -9,7 +9,7 @@ from typing import Any
 from freegin_ai.adapters.application.roster import AdoptOutcome, RosterCommands
 from freegin_ai.adapters.application.writer import Writer
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion
-from freegin_ai.domain.names import check_model_name, suggestion_id
+from freegin_ai.domain.names import check_model_name, roster_entry_id, suggestion_id
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.topics import PENDING, TRIAL
 from freegin_ai.domain.workloads import Workload
@@ -101,7 +101,12 @@ class SuggestionCommands:
         )
 
     def start_trial(self, *, provider: str, workload: str, model: str, percent: float) -> bool:
-        """Put a suggestion on trial (proposing it first if nobody had); True if it was new."""
+        """Put a suggestion on trial (proposing it first if nobody had); True if it was new.
+
+        A model already in the active roster is refused (SuggestionStateError).
+        """
+        from freegin_ai.domain.errors import SuggestionStateError
+        from freegin_ai.domain.roster import RosterEntry
         from freegin_ai.domain.suggestions import Suggestion
 
         writer = self.writer
@@ -111,6 +116,12 @@ class SuggestionCommands:
 
         def attempt() -> bool:
             at = writer.clock()
+            entry = writer.get(RosterEntry, roster_entry_id(provider, workload_value, model))
+            if entry is not None and entry.is_active:
+                raise SuggestionStateError(
+                    f"model {model!r} is already active for provider {provider!r} and workload "
+                    f"{workload_value!r}: there is nothing to put on trial"
+                )
             suggestion = writer.get(Suggestion, suggestion_id(provider, workload_value, model))
             created = suggestion is None
             if suggestion is None:

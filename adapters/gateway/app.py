@@ -55,6 +55,7 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
+from freegin_ai.domain.errors import DomainError
 from freegin_ai.projections.queries import list_health, list_roster
 
 Scope = MutableMapping[str, Any]
@@ -317,6 +318,10 @@ class Gateway:
                 type="timeout",
                 code="gateway_timeout",
             ) from None
+        except DomainError as error:
+            # The caller's fault (a prompt that is not UTF-8 text, an impossible model name):
+            # nothing was sent or logged.
+            raise ApiError(400, str(error)) from None
         except (NoCandidateError, AllAttemptsFailedError) as error:
             api_error = failure_error(self.router, error, self.router.clock())
             if isinstance(error, AllAttemptsFailedError):

@@ -19,6 +19,8 @@ key: any text taken from a reply is redacted and cut to about 200 characters fir
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
 import re
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -53,6 +56,7 @@ _CREDIT_PHRASES = (
 )
 
 _WHITESPACE = re.compile(r"\s+")
+_PERCENT = re.compile(r"%([0-9A-F])([0-9A-F])")
 _GOOGLE_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -75,15 +79,43 @@ class CallContext:
         return f"{self.provider}/{self.model}"
 
 
+@functools.lru_cache(maxsize=64)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every form in which a provider could echo a key, longest first: as it is, JSON-escaped
+    (`\\/`, `\\uXXXX`), URL-encoded (`+` for spaces; hex in any case, see `_pattern`) and
+    base64 (standard and URL-safe, with and without padding)."""
+    forms = {secret}
+    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        forms |= {escaped, escaped.replace("/", "\\/")}
+    forms |= {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    raw = secret.encode()
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode()
+        forms |= {text, text.rstrip("=")}
+    # A form too short to be the key's alone would blot out ordinary words.
+    return tuple(sorted((f for f in forms if f == secret or len(f) >= 8), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(secret: str) -> re.Pattern[str]:
+    """One regular expression for every form; a `%2F` also matches `%2f`."""
+    alternatives = [
+        _PERCENT.sub(lambda m: f"%[{m[1]}{m[1].lower()}][{m[2]}{m[2].lower()}]", re.escape(form))
+        for form in secret_forms(secret)
+    ]
+    return re.compile("|".join(alternatives))
+
+
 def redact(text: str, secret: str | None) -> str:
-    """Replace every occurrence of the secret in the text."""
+    """Replace every occurrence of the secret, in every form of secret_forms, in the text."""
     if secret:
-        return text.replace(secret, REDACTED)
+        return _pattern(secret).sub(REDACTED, text)
     return text
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of any of the secrets (every key in use) in the text."""
+    """The text with every secret in use removed, in any of its forms: the one scrubber for
+    whatever leaves the process (errors, logs, stored answers, output)."""
     for secret in secrets:
         text = redact(text, secret)
     return text
