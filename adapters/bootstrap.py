@@ -29,6 +29,7 @@ from freegin_ai.adapters.application.writer import Writer, utc_now
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.projections.health import HealthProjection
 from freegin_ai.projections.projector import Progress, Projector
+from freegin_ai.projections.quota import QuotaLedgerProjection
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.suggestions import SuggestionProjection
 from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjection
@@ -77,6 +78,7 @@ def make_projector(store: EventStore) -> Projector:
             UsageRowsProjection(),
             UsageStatsProjection(),
             HealthProjection(),
+            QuotaLedgerProjection(),
         ],
     )
 

@@ -87,6 +87,23 @@ class Catalog:
 
     # -- commands (adapters.application) ----------------------------------------------
 
+    def clear_provider(self, provider: str, model: str = "", reason: str | None = None) -> None:
+        """Clear a sidelined provider (out of credit), or with `model` a model marked gone, so
+        the router tries it again; appends ProviderCleared and leaves the tables current."""
+        from freegin_ai.domain.availability import provider_cleared
+
+        from freegin_ai.domain.names import check_model_name
+        from freegin_ai.domain.providers import parse_provider
+
+        name = parse_provider(provider)
+        if model:
+            model = check_model_name(model)
+        event = provider_cleared(
+            id=self.new_id(), at=self.clock(), provider=name, model=model, reason=reason
+        )
+        self.store.append_new_streams([event])
+        self.projector.catch_up()
+
     def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
         """Adopt the defaults of every (provider, workload) that never had a roster entry."""
         return self._roster.seed_defaults(defaults)

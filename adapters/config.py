@@ -17,6 +17,11 @@
     input_per_1k_micros = 550               # millionths of a US dollar per 1,000 tokens
     output_per_1k_micros = 2190
 
+    [limits."google/gemini-2.5-flash"]      # free-tier limits; override the shipped table
+    requests_per_minute = 10
+    requests_per_day = 250
+    tokens_per_minute = 250000              # days reset at midnight Pacific for google, else UTC
+
 The directory is `FREEGIN_CONFIG_DIR` when set, else platformdirs' `user_config_dir("freegin-ai")`
 (~/.config/freegin-ai on Linux). A missing file means defaults; a malformed file, an unknown key
 or a wrong type raises ConfigError naming the file and the key. Library functions take the
@@ -42,6 +47,8 @@ from freegin_ai.adapters.providers.base import (
 )
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.quota import QuotaLimits
+from freegin_ai.domain.quota_limits import day_reset_of, published_limits
 from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 
 APP_NAME = "freegin-ai"
@@ -83,6 +90,8 @@ class Config:
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
     prices: Mapping[str, PriceSetting] = field(default_factory=dict)
+    #: `[limits."provider/model"]`: free-tier limits that override the shipped table.
+    quotas: Mapping[str, QuotaLimits] = field(default_factory=dict)
     path: Path | None = None  # the file read; None when there was none
 
     def provider(self, name: str) -> ProviderSettings:
@@ -99,6 +108,12 @@ class Config:
     def price(self, provider: str, model: str) -> PriceSetting | None:
         """The configured price for a model, if any."""
         return self.prices.get(f"{provider}/{model}")
+
+    def quota_limits(self, provider: str, model: str) -> QuotaLimits:
+        """A model's limits: the shipped table's, overridden by `[limits."provider/model"]`."""
+        published = published_limits(provider, model)
+        configured = self.quotas.get(f"{provider}/{model}")
+        return published if configured is None else published.overridden_by(configured)
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -202,7 +217,7 @@ class _Reader:
             raise self.fail(key, f"unknown provider {name!r}") from None
 
     def config(self, data: dict[str, object]) -> Config:
-        top = self.table(data, "", {"providers", "refresh", "router", "prices"})
+        top = self.table(data, "", {"providers", "refresh", "router", "prices", "limits"})
         providers: dict[str, ProviderSettings] = {}
         for name, value in self.table(top.get("providers", {}), "providers", None).items():
             key = f"providers.{name}"
@@ -257,6 +272,7 @@ class _Reader:
                 else None
             ),
             prices=self.prices(top.get("prices", {})),
+            quotas=self.quotas(top.get("limits", {})),
             path=self.path,
         )
 
@@ -292,3 +308,24 @@ class _Reader:
                 ),
             )
         return prices
+
+    def quotas(self, value: object) -> dict[str, QuotaLimits]:
+        limits: dict[str, QuotaLimits] = {}
+        counts = ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day")
+        for name, entry in self.table(value, "limits", None).items():
+            key = f'limits."{name}"'
+            provider, slash, model = name.partition("/")
+            if not slash or not model:
+                raise self.fail(key, "expected a <provider>/<model> key")
+            table = self.table(entry, key, set(counts))
+            canonical = self.provider_name(provider, key)
+            values = {c: self.count(table[c], f"{key}.{c}") if c in table else None for c in counts}
+            limits[f"{canonical}/{model}"] = QuotaLimits(
+                requests_per_minute=values["requests_per_minute"],
+                requests_per_day=values["requests_per_day"],
+                tokens_per_minute=values["tokens_per_minute"],
+                tokens_per_day=values["tokens_per_day"],
+                day_reset=day_reset_of(canonical),
+                source="config.toml",
+            )
+        return limits

@@ -6,13 +6,18 @@ The policy (explicit model, pinned provider, catalog ranking, trials, cooldowns)
 documented in `freegin_ai.domain.routing`; `explain()` tells what was considered and skipped,
 and why. A failed attempt (429, 5xx, timeout, connection error, malformed reply, …) moves on
 to the next candidate.
+
+A candidate whose free-tier quota cannot take the request (domain.quota, ADR 0014) is skipped
+too, and a request slot is reserved in the database before anything is sent, so processes
+sharing the database never overrun a limit together. A request may `wait` for the first
+candidate that comes back within that many seconds.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -28,9 +33,12 @@ from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.providers.base import ChatRequest
+from freegin_ai.adapters.providers.base import ChatRequest, ResponseMeta
 from freegin_ai.adapters.providers.errors_mapping import scrub
+from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
+from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.availability import retirement_proposed
 from freegin_ai.domain.errors import NoRouteError
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.prompts import check_prompt
@@ -48,15 +56,36 @@ from freegin_ai.domain.routing import (
 )
 from freegin_ai.domain.routing import Decision as Decision
 from freegin_ai.domain.routing import Skipped as Skipped
+from freegin_ai.domain.quota import (
+    DAY,
+    REQUESTS,
+    ROUTABLE,
+    QuotaLimits,
+    Verdict,
+    WindowState,
+    WindowUsage,
+    check,
+    estimate_tokens,
+    format_back,
+    observation_fields,
+    window_end,
+    window_key,
+    window_states,
+)
+from freegin_ai.domain.quota_limits import quota_bucket
+from freegin_ai.domain.routing import cooling_reason
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.usage import NO_TOKENS, CallUsage, TokenUsage
 from freegin_ai.domain.workloads import Workload
+from freegin_ai.projections.health import UNTIL_CLEARED
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
     list_suggestions,
     list_usage_stats,
 )
+from freegin_ai.projections.quota import list_quota_ledger
+from freegin_ai.projections.quota import list_quota_ledger
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +102,9 @@ class GenerateRequest:
     temperature: float | None = None
     #: Identifies a request across retries (trials route the same key to the same arm).
     request_key: str | None = None
+    #: Seconds the request may wait for a candidate out of quota or cooling down to come
+    #: back, instead of failing at once (None or 0: never wait).
+    wait: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +127,31 @@ class GenerateResult:
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    """A routing snapshot, valid while the log does not move past `position`."""
+    """A routing snapshot, valid while the log does not move past `position`, and the quota
+    ledger read with it."""
 
     position: int
     snapshot: RoutingSnapshot
+    ledger: dict[tuple[str, str], dict[str, WindowUsage]]  # (provider, bucket) → period → use
+    #: (provider, model) → the most tokens a request was found to fit. With the ledger fixed,
+    #: time only frees quota (windows end, reports expire), so a fit stays a fit.
+    fits: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelQuota:
+    """A model's quota as `status` shows it: use, limit and what remains per measure and
+    window, the next reset, and whether the router would route to it now, or why not."""
+
+    provider: str
+    model: str
+    bucket: str
+    windows: tuple[WindowState, ...]
+    next_reset: datetime | None
+    routable: bool
+    why: str | None
+    back_at: datetime | None
+    limits_source: str
 
 
 class Router:
@@ -115,6 +168,7 @@ class Router:
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
         dry_run: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -126,6 +180,9 @@ class Router:
         self.client = client or bootstrap.http_client(seconds)
         self.clock = clock
         self.elapsed = elapsed
+        self.sleep = sleep
+        self.gate = QuotaGate(catalog.store.engine)
+        self._quota_limits: dict[tuple[str, str], QuotaLimits] = {}
         self._loaded: _Loaded | None = None
         self._secrets = providers.secrets()
 
@@ -180,7 +237,9 @@ class Router:
 
     def explain(self, request: GenerateRequest) -> Decision:
         """The routing decision for a request, without calling anyone."""
-        snapshot = self._current()
+        loaded = self._current()
+        now = self.clock()
+        tokens = _estimated_tokens(request)
         route = Route(
             workload=(
                 request.workload
@@ -195,12 +254,13 @@ class Router:
         try:
             return decide(
                 route,
-                snapshot,
-                now=self.clock(),
+                loaded.snapshot,
+                now=now,
                 unavailable=self._unavailable(),
                 configured_models={
                     name: settings.models for name, settings in self.config.providers.items()
                 },
+                quota=lambda p, m: self._out_of_quota(loaded, p, m, now, tokens),
             )
         except NoRouteError as error:
             raise NoCandidateError(str(error)) from None
@@ -214,20 +274,21 @@ class Router:
                 reasons[name] = why
         return reasons
 
-    def _current(self) -> RoutingSnapshot:
+    def _current(self) -> _Loaded:
         position = self.catalog.store.last_position()
         if self._loaded is None or self._loaded.position != position:
             # The position checked before reading: anything appended since reloads next time.
-            self._loaded = _Loaded(position, self._load())
-        return self._loaded.snapshot
+            self._loaded = self._load(position)
+        return self._loaded
 
-    def _load(self) -> RoutingSnapshot:
+    def _load(self, position: int) -> _Loaded:
         since = (self.clock() - timedelta(days=30)).date().isoformat()
         with self.catalog.reading() as conn:
             rows = list_roster(conn)
             health = list_health(conn)
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
+            ledger_rows = list_quota_ledger(conn)
         trials: dict[str, list[TrialArm]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
@@ -253,12 +314,111 @@ class Router:
             per_success = st.cost_per_success_micros
             if per_success is not None and st.cost_micros:
                 cost[(st.provider, st.model)] = per_success
-        return RoutingSnapshot(
+        ledger: dict[tuple[str, str], dict[str, WindowUsage]] = {}
+        for q in ledger_rows:
+            ledger.setdefault((q.provider, q.bucket), {})[q.window] = q.usage
+        snapshot = RoutingSnapshot(
             roster={w: tuple(es) for w, es in roster.items()},
             cooldowns=cooldowns,
             failures=failures,
             cost_per_success=cost,
             trials={w: tuple(ts) for w, ts in trials.items()},
+        )
+        return _Loaded(position, snapshot, ledger)
+
+    def _out_of_quota(
+        self, loaded: _Loaded, provider: str, model: str, now: datetime, tokens: int
+    ) -> tuple[str, datetime | None] | None:
+        """Why the model's quota cannot take the request now and when it is back, or None."""
+        verdict = self.quota_verdict(loaded, provider, model, now, tokens)
+        return None if verdict.routable else (f"quota: {verdict.reason}", verdict.back_at)
+
+    def quota_verdict(
+        self, snap: _Loaded, provider: str, model: str, now: datetime, tokens: int
+    ) -> Verdict:
+        """Whether the model's free-tier quota can take a request of about `tokens` now."""
+        fit = snap.fits.get((provider, model))
+        if fit is not None and tokens <= fit:
+            return ROUTABLE
+        limits = self._limits(provider, model)
+        usage = snap.ledger.get((provider, quota_bucket(provider, model)))
+        if usage is None and not limits.known:
+            return ROUTABLE  # nothing known, nothing counted: the cheap common case
+        verdict = check(limits, usage or {}, now, tokens)
+        if verdict.routable:
+            snap.fits[(provider, model)] = max(tokens, fit or 0)
+        return verdict
+
+    def quota_status(self, provider: str | None = None) -> list[ModelQuota]:
+        """Per model (active in the roster, or with usage in the ledger): use against limits
+        per minute and per day, the next reset, and routable or why not."""
+        snap = self._current()
+        now = self.clock()
+        models = {(e.provider, e.model) for es in snap.snapshot.roster.values() for e in es}
+        out = []
+        for p, m in sorted(models):
+            if provider is not None and p != provider:
+                continue
+            limits = self._limits(p, m)
+            bucket = quota_bucket(p, m)
+            states = tuple(window_states(limits, snap.ledger.get((p, bucket), {}), now))
+            counted = [s for s in states if s.limit is not None or s.used]
+            why = self.providers.unavailable(p)
+            back_at: datetime | None = None
+            if why is None:
+                cooling = cooling_reason(snap.snapshot.cooldowns, p, m, now)
+                if cooling is not None:
+                    why, back_at = cooling
+                verdict = self.quota_verdict(snap, p, m, now, 0)
+                if not verdict.routable and (
+                    back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
+                ):
+                    why, back_at = f"quota: {verdict.reason}", verdict.back_at
+            out.append(
+                ModelQuota(
+                    provider=p,
+                    model=m,
+                    bucket=bucket,
+                    windows=states,
+                    next_reset=min((s.resets_at for s in counted), default=None),
+                    routable=why is None,
+                    why=why,
+                    back_at=back_at,
+                    limits_source=limits.source,
+                )
+            )
+        return out
+
+    def _limits(self, provider: str, model: str) -> QuotaLimits:
+        """The model's limits (table and config.toml), worked out once per process."""
+        key = (provider, model)
+        limits = self._quota_limits.get(key)
+        if limits is None:
+            limits = self._quota_limits[key] = self.config.quota_limits(provider, model)
+        return limits
+
+    def _reserve(self, c: Candidate, now: datetime) -> Skipped | None:
+        """Take a request slot in the database; a Skipped when the model's limit is reached."""
+        snap = self._current()
+        limits = self._limits(c.provider, c.model)
+        bucket = quota_bucket(c.provider, c.model)
+        usage = snap.ledger.get((c.provider, bucket), {})
+        slots = [
+            Slot(state.window, window_key(state.window, now, limits.day_reset), state.limit)
+            for state in window_states(limits, usage, now)
+            if state.measure == REQUESTS and state.limit is not None
+        ]
+        refused = self.gate.reserve(c.provider, bucket, slots)
+        if refused is None:
+            return None
+        back_at = window_end(refused, now, limits.day_reset)
+        period = "daily" if refused == DAY else "minute"
+        return Skipped(
+            c.provider,
+            c.model,
+            f"quota: {period} requests spent (reserved by this or another process), "
+            f"back at {format_back(back_at, now)}",
+            back_at,
         )
 
     # -- calling ----------------------------------------------------------------------
@@ -266,17 +426,52 @@ class Router:
     async def generate(self, request: GenerateRequest) -> GenerateResult:
         """Answer a request, trying candidates in order until one succeeds.
 
-        A request that is the caller's fault (a prompt that is not UTF-8 text, a model name no
-        model can have) raises a DomainError before anything is sent or logged.
+        With `request.wait`, a request that finds no candidate (every one out of quota or
+        cooling down) waits for the first one due back within that many seconds, and again
+        until the bound is spent.
         """
         check_prompt(request.prompt)
         if request.system is not None:
             check_prompt(request.system, "system prompt")
+        budget = max(0.0, float(request.wait or 0.0))
+        while True:
+            try:
+                return await self._generate_once(request)
+            except NoCandidateError as error:
+                decision = error.decision
+                if decision is None or budget <= 0:
+                    raise
+                now = self.clock()
+                backs = [s.back_at for s in decision.skipped if s.back_at is not None]
+                soonest = min(backs) if backs else None
+                if soonest is None or (soonest - now).total_seconds() > budget:
+                    raise
+                pause = max(0.0, (soonest - now).total_seconds()) + 0.05
+                budget -= pause
+                await self.sleep(pause)
+
+    async def _generate_once(self, request: GenerateRequest) -> GenerateResult:
         decision = self.explain(request)
         if not decision.candidates:
             raise NoCandidateError(no_usable_model(decision), decision)
         attempts: list[Attempt] = []
+        refused: list[Skipped] = []
+        explicit = decision.mode == "explicit-model" and request.provider is not None
+        estimate = _estimated_tokens(request)
         for c in decision.candidates:
+            if not explicit and attempts:
+                # A failure may have just said a shared quota is spent (OpenRouter's :free).
+                now = self.clock()
+                verdict = self.quota_verdict(self._current(), c.provider, c.model, now, estimate)
+                if not verdict.routable:
+                    why = f"quota: {verdict.reason}"
+                    refused.append(Skipped(c.provider, c.model, why, verdict.back_at))
+                    continue
+            if not explicit:
+                refusal = self._reserve(c, self.clock())
+                if refusal is not None:
+                    refused.append(refusal)
+                    continue
             chat = ChatRequest(
                 model=c.model,
                 prompt=request.prompt,
@@ -290,6 +485,12 @@ class Router:
             except ProviderError as error:
                 latency = _ms(self.elapsed() - started)
                 message = self._redact(str(error))
+                seen = self._observed(c.provider, error.meta)
+                if error.kind == "gone":
+                    self._propose_retirement(c, decision.workload, message)
+                seen = self._observed(c.provider, error.meta)
+                if error.kind == "gone":
+                    self._propose_retirement(c, decision.workload, message)
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
                 # A reply that arrived but failed (filtered, empty) still cost its tokens.
                 spent = error.usage or NO_TOKENS
@@ -298,24 +499,29 @@ class Router:
                     self._usage(request, decision, c, False, latency, tokens=spent,
                                 input_cost_micros=cost_in, output_cost_micros=cost_out,
                                 error=message, error_kind=error.kind,
-                                retry_after_s=error.retry_after)
+                                retry_after_s=error.retry_after, rate_limits=seen)
                 )  # fmt: skip
                 # A failure should reach the health view (and other processes) at once.
                 self.usage.flush()
                 continue
             latency = _ms(self.elapsed() - started)
+            seen = self._observed(c.provider, reply.meta)
             tokens = reply.usage
             cost_in, cost_out = self._cost(c, decision.workload, tokens)
             self.usage.log(
                 self._usage(request, decision, c, True, latency, tokens=tokens,
-                            input_cost_micros=cost_in, output_cost_micros=cost_out)
+                            input_cost_micros=cost_in, output_cost_micros=cost_out,
+                            rate_limits=seen)
             )  # fmt: skip
             attempts.append(Attempt(c.provider, c.model, True, latency))
-            if c.consecutive_failures:
-                self.usage.flush()  # the success clears a cooldown: let everyone see it now
+            if c.consecutive_failures or _says_spent(seen):
+                # A cleared cooldown or a spent quota: let every process see it now.
+                self.usage.flush()
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
+            if refused:
+                decision = replace(decision, skipped=decision.skipped + tuple(refused))
             return GenerateResult(
                 text=reply.text,
                 provider=c.provider,
@@ -330,7 +536,39 @@ class Router:
                 cached_tokens=tokens.cached_tokens,
                 reasoning_tokens=tokens.reasoning_tokens,
             )
+        if refused:
+            decision = replace(decision, skipped=decision.skipped + tuple(refused))
+        if not attempts:
+            reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in refused)
+            raise NoCandidateError(
+                f"no usable model for workload {decision.workload.value!r} ({reasons})", decision
+            )
         raise AllAttemptsFailedError(attempts, decision)
+
+    def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
+        """A 410 Gone: stop routing to the model (health) and propose its retirement, once."""
+        entry = self._current().snapshot.cooldowns.get((c.provider, c.model))
+        if entry is not None and entry.kind == "gone":
+            return  # already proposed; the model stays out until retired or cleared
+        self.catalog.store.append_new_streams(
+            [
+                retirement_proposed(
+                    id=uuid4(),
+                    at=self.clock(),
+                    provider=c.provider,
+                    workload=workload.value,
+                    model=c.model,
+                    reason=message,
+                )
+            ]
+        )
+
+    def _observed(self, provider: str, meta: object) -> list[dict[str, Any]] | None:
+        """The normalized quota facts of a response (never its raw headers)."""
+        if not isinstance(meta, ResponseMeta):
+            return None
+        facts = rate_limit_facts(provider, meta.status, meta.headers, meta.body, self.clock())
+        return observation_fields(facts) or None
 
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
@@ -372,6 +610,7 @@ class Router:
         error: str | None = None,
         error_kind: str | None = None,
         retry_after_s: float | None = None,
+        rate_limits: list[dict[str, Any]] | None = None,
     ) -> CallUsage:
         return CallUsage(
             provider=c.provider,
@@ -387,6 +626,7 @@ class Router:
             retry_after_s=retry_after_s,
             request_key=request.request_key,
             arm=c.arm or None,
+            rate_limits=rate_limits,
         )
 
 
@@ -399,6 +639,15 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
             return await router.rewired(client=client, dry_run=router.dry_run).generate(request)
 
     return anyio.run(once)
+
+
+def _estimated_tokens(request: GenerateRequest) -> int:
+    return estimate_tokens(len(request.prompt) + len(request.system or ""), request.max_tokens)
+
+
+def _says_spent(seen: list[dict[str, Any]] | None) -> bool:
+    """Whether a response said some quota has nothing left."""
+    return any(item.get("remaining") == 0 for item in seen or ())
 
 
 def _ms(seconds: float) -> int:

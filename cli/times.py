@@ -30,6 +30,18 @@ def before(now: datetime, age: str) -> datetime:
         raise TimeFormatError(f"the age {age.strip()!r} reaches before year 1") from None
 
 
+def parse_duration(text: str) -> float:
+    """`30s`, `2m`, `1h` or a bare number of seconds → seconds (for `--wait`)."""
+    stripped = text.strip()
+    try:
+        seconds = float(stripped)
+    except ValueError:
+        return parse_age(stripped).total_seconds()
+    if not seconds >= 0 or seconds == float("inf"):
+        raise TimeFormatError(f"cannot read {text!r} as a duration (use e.g. 30s, 2m or 1h)")
+    return seconds
+
+
 def parse_time(text: str, now: datetime) -> datetime:
     """An ISO date or date-time (UTC unless it says otherwise), or an age before `now`."""
     if _AGE.match(text):

@@ -13,6 +13,10 @@ BASE_COOLDOWN_S = 30.0
 MAX_COOLDOWN_S = 3600.0
 #: Failures that sideline the whole provider, not one model.
 PROVIDER_WIDE_KINDS = frozenset({"auth", "credit", "no_credentials"})
+#: Failures that last until a success or a person clears them, not for a backoff.
+UNTIL_CLEARED_KINDS = frozenset({"credit", "gone"})
+#: The cooldown end of a sideline that waits for a success or a person.
+UNTIL_CLEARED = "9999-12-31T23:59:59Z"
 #: Failures that say nothing about the model's health (the request itself was wrong, or the
 #: provider's filter withheld the answer to this prompt).
 NEUTRAL_KINDS = frozenset({"bad_request", "filtered"})

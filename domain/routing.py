@@ -9,8 +9,10 @@ Selection, as the guide says:
 3. otherwise every active model for the workload is ranked: catalog priority first, then
    health (fewer consecutive failures), then cost per successful call. Suggestions on trial
    take about their percentage of requests, the same key always landing on the same arm.
-A candidate cooling down after failures, or on a sidelined provider, is skipped (explicit
-choices are not); a provider that cannot be called here is always skipped.
+A candidate cooling down after failures, on a sidelined provider, or whose free-tier quota
+cannot take the request (the quota verdict the caller passes in, domain.quota, ADR 0014) is
+skipped (explicit choices are not), with the time it is due back when that is known; a
+provider that cannot be called here is always skipped.
 
 The adapter (`adapters/router.py`) loads the snapshot, calls `decide`, calls providers and
 logs; nothing here does I/O, reads a clock or draws a random number.
@@ -25,8 +27,12 @@ from datetime import datetime
 from typing import Any
 
 from freegin_ai.domain.errors import NoRouteError
+from freegin_ai.domain.health import UNTIL_CLEARED
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
+
+#: Why a (provider, model) is out of quota now and when it is back, or None when it is not.
+QuotaCheck = Callable[[str, str], "tuple[str, datetime | None] | None"]
 
 EXPLICIT_MODEL = "explicit-model"
 PINNED_PROVIDER = "pinned-provider"
@@ -117,6 +123,8 @@ class Skipped:
     provider: str
     model: str
     reason: str
+    #: When it can be tried again, if that is known (a cooldown's end, a quota's reset).
+    back_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +156,13 @@ def decide(
     now: datetime,
     unavailable: Mapping[str, str] | None = None,
     configured_models: Mapping[str, tuple[str, ...]] | None = None,
+    quota: QuotaCheck | None = None,
 ) -> Decision:
     """The candidates for a request, in the order to try them, and what was skipped.
 
     `unavailable` says why a provider cannot be called here (no key, disabled, ...);
-    `configured_models` lists, per provider, the models config.toml says it serves.
+    `configured_models` lists, per provider, the models config.toml says it serves; `quota`
+    says why a (provider, model) is out of free-tier quota now and when it is back, or None.
     Raises NoRouteError when an explicit choice names nothing that exists.
     """
     cannot = unavailable or {}
@@ -171,10 +181,19 @@ def decide(
 
     def usable(c: Candidate, explicit: bool) -> bool:
         why = cannot.get(c.provider)
+        back_at: datetime | None = None
         if why is None and not explicit:
-            why = cooling_reason(snapshot.cooldowns, c.provider, c.model, now)
+            # Cooling down and out of quota: the later return is the one to tell.
+            cooling = cooling_reason(snapshot.cooldowns, c.provider, c.model, now)
+            if cooling is not None:
+                why, back_at = cooling
+            spent = quota(c.provider, c.model) if quota is not None else None
+            if spent is not None and (
+                back_at is None or (spent[1] is not None and spent[1] > back_at)
+            ):
+                why, back_at = spent
         if why is not None:
-            skipped.append(Skipped(c.provider, c.model, why))
+            skipped.append(Skipped(c.provider, c.model, why, back_at))
             return False
         return True
 
@@ -269,17 +288,37 @@ def with_trial_arm(
 
 def cooling_reason(
     cooldowns: Mapping[tuple[str, str], Cooldown], provider: str, model: str, now: datetime
-) -> str | None:
-    """Why a model is resting at `now` (its provider sidelined, or itself cooling), or None."""
+) -> tuple[str, datetime | None] | None:
+    """Why a model is resting at `now` (its provider sidelined, or itself cooling) and when
+    it is back (None for a sideline that waits for a success or a person), or None."""
     for key, what in (((provider, ""), "provider sidelined"), ((provider, model), "cooling down")):
         entry = cooldowns.get(key)
         if entry is not None and entry.until > now:
+            if entry.until >= _UNTIL_CLEARED:
+                return sidelined_reason(provider, model, entry.kind), None
             failures = entry.consecutive_failures
             return (
                 f"{what} until {entry.until.strftime('%H:%M:%S')} UTC after {failures} "
-                f"consecutive failure{'s' if failures != 1 else ''} ({entry.kind})"
+                f"consecutive failure{'s' if failures != 1 else ''} ({entry.kind})",
+                entry.until,
             )
     return None
+
+
+_UNTIL_CLEARED = datetime.fromisoformat(UNTIL_CLEARED)
+
+
+def sidelined_reason(provider: str, model: str, kind: str) -> str:
+    """Why a provider (402) or a model (410) waits for a success or a person."""
+    if kind == "gone":
+        return (
+            f"gone (410): retirement proposed; `freegin-ai retire-model {provider} {model}`, "
+            f"or `freegin-ai clear-provider {provider} --model {model}` to try it again"
+        )
+    return (
+        "provider sidelined: out of credit (402) until a call succeeds or "
+        f"`freegin-ai clear-provider {provider}`"
+    )
 
 
 def no_usable_model(decision: Decision) -> str:

@@ -43,6 +43,9 @@ class UsageRecord(Aggregate):
         arm: str | None = None
         cached_tokens: int | None = None
         reasoning_tokens: int | None = None
+        #: The provider's quota facts seen in the response, normalized (domain.quota
+        #: `observation_fields`): never raw headers.
+        rate_limits: list[dict[str, Any]] | None = None
 
     def __init__(self, provider: str, workload: str | None, model: str | None) -> None:
         self.provider = provider
@@ -87,6 +90,8 @@ class CallUsage:
     retry_after_s: float | None = None
     request_key: str | None = None
     arm: str | None = None
+    #: Normalized quota facts the response carried (domain.quota.observation_fields).
+    rate_limits: list[dict[str, Any]] | None = None
 
 
 def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.UsageLogged:
@@ -147,5 +152,6 @@ def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.Usa
         arm=usage.arm,
         cached_tokens=tokens.cached_tokens,
         reasoning_tokens=tokens.reasoning_tokens,
+        rate_limits=usage.rate_limits or None,
     )
     return event

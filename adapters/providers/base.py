@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +23,28 @@ class ChatRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResponseMeta:
+    """What the router needs from a response besides its body: the status, the rate-limit
+    headers only (names containing `ratelimit`, and `retry-after*`), and a failed reply's body
+    (Gemini names the spent quota there). Kept in memory; only the normalized facts made of it
+    (adapters.providers.rate_limits) are logged."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+def response_meta(status: int, headers: Mapping[str, str], body: str = "") -> ResponseMeta:
+    """The ResponseMeta of a response: rate-limit headers kept, every other header dropped."""
+    kept = {
+        k.lower(): v
+        for k, v in headers.items()
+        if "ratelimit" in k.lower() or k.lower().startswith("retry-after")
+    }
+    return ResponseMeta(status=status, headers=kept, body=body[:20_000])
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChatReply:
     """What a provider answered, with the token counts it reported (None when it did not)."""
 
@@ -35,6 +58,8 @@ class ChatReply:
     #: Reasoning ("thinking") tokens (part of completion_tokens).
     reasoning_tokens: int | None = None
     raw_usage: dict[str, object] = field(default_factory=dict)
+    #: The response's status and rate-limit headers, for the quota ledger.
+    meta: ResponseMeta | None = None
 
     @property
     def usage(self) -> TokenUsage:

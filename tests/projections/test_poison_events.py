@@ -89,6 +89,7 @@ def test_replay_reports_the_poison_and_rebuilds_the_same_tables(catalog: Catalog
         "usage",
         "usage_stats",
         "health",
+        "quota",
     }
     assert catalog.not_applied() == incremental  # recorded once, not twice
 
@@ -173,5 +174,6 @@ def test_usage_poison_leaves_stats_and_health_working(catalog: Catalog) -> None:
         "usage",
         "usage_stats",
         "health",
+        "quota",
     }
     assert usage()["timestamp"] == WHEN
