@@ -91,7 +91,6 @@ class Catalog:
         """Clear a sidelined provider (out of credit), or with `model` a model marked gone, so
         the router tries it again; appends ProviderCleared and leaves the tables current."""
         from freegin_ai.domain.availability import provider_cleared
-
         from freegin_ai.domain.names import check_model_name
         from freegin_ai.domain.providers import parse_provider
 

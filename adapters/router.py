@@ -43,19 +43,6 @@ from freegin_ai.domain.errors import NoRouteError
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.providers import PROVIDERS, parse_provider
-from freegin_ai.domain.routing import Attempt as Attempt
-from freegin_ai.domain.routing import Candidate as Candidate
-from freegin_ai.domain.routing import (
-    Cooldown,
-    Listed,
-    Route,
-    RoutingSnapshot,
-    TrialArm,
-    decide,
-    no_usable_model,
-)
-from freegin_ai.domain.routing import Decision as Decision
-from freegin_ai.domain.routing import Skipped as Skipped
 from freegin_ai.domain.quota import (
     DAY,
     REQUESTS,
@@ -73,18 +60,29 @@ from freegin_ai.domain.quota import (
     window_states,
 )
 from freegin_ai.domain.quota_limits import quota_bucket
-from freegin_ai.domain.routing import cooling_reason
+from freegin_ai.domain.routing import Attempt as Attempt
+from freegin_ai.domain.routing import Candidate as Candidate
+from freegin_ai.domain.routing import (
+    Cooldown,
+    Listed,
+    Route,
+    RoutingSnapshot,
+    TrialArm,
+    cooling_reason,
+    decide,
+    no_usable_model,
+)
+from freegin_ai.domain.routing import Decision as Decision
+from freegin_ai.domain.routing import Skipped as Skipped
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.usage import NO_TOKENS, CallUsage, TokenUsage
 from freegin_ai.domain.workloads import Workload
-from freegin_ai.projections.health import UNTIL_CLEARED
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
     list_suggestions,
     list_usage_stats,
 )
-from freegin_ai.projections.quota import list_quota_ledger
 from freegin_ai.projections.quota import list_quota_ledger
 
 
@@ -485,9 +483,6 @@ class Router:
             except ProviderError as error:
                 latency = _ms(self.elapsed() - started)
                 message = self._redact(str(error))
-                seen = self._observed(c.provider, error.meta)
-                if error.kind == "gone":
-                    self._propose_retirement(c, decision.workload, message)
                 seen = self._observed(c.provider, error.meta)
                 if error.kind == "gone":
                     self._propose_retirement(c, decision.workload, message)

@@ -114,7 +114,8 @@ def generate(args: argparse.Namespace) -> int:
         return fail("--max-tokens must be positive")
     wait = None
     if args.wait is not None:
-        from freegin_ai.cli.times import TimeFormatError, parse_duration
+        from freegin_ai.cli.errors import TimeFormatError
+        from freegin_ai.cli.times import parse_duration
 
         try:
             wait = parse_duration(args.wait)

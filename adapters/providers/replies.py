@@ -126,7 +126,9 @@ def unusable_answer(
     with no text at all (e.g. every output token spent on thinking). The reply's usage rides
     on the error, so the tokens it cost are still logged.
     """
-    reason = f" (finish reason {finish_reason})" if finish_reason else ""
+    # A finish reason is the provider's text: one line, of bounded length, in the message.
+    shown = " ".join((finish_reason or "").split())[:80]
+    reason = f" (finish reason {shown})" if shown else ""
     if finish_reason in FILTERED_FINISH:
         return ProviderError(
             "filtered",
