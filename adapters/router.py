@@ -426,7 +426,9 @@ class Router:
 
         With `request.wait`, a request that finds no candidate (every one out of quota or
         cooling down) waits for the first one due back within that many seconds, and again
-        until the bound is spent.
+        until the bound is spent. A request that is the caller's fault (a prompt that is not
+        UTF-8 text, a model name no model can have) raises a DomainError before anything is
+        sent or logged.
         """
         check_prompt(request.prompt)
         if request.system is not None:
