@@ -186,7 +186,8 @@ def build_request(
     turns = messages + ((UserMessage(content=prompt),) if prompt is not None else ())
     wait = None
     if args.wait is not None:
-        from freegin_ai.cli.times import TimeFormatError, parse_duration
+        from freegin_ai.cli.errors import TimeFormatError
+        from freegin_ai.cli.times import parse_duration
 
         try:
             wait = parse_duration(args.wait)

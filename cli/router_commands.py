@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json
 
 
@@ -21,7 +22,7 @@ def register(commands: Any) -> None:
         ),
     )
     p.add_argument("--provider", help="only this provider")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=status)
 
     p = commands.add_parser(
@@ -42,7 +43,7 @@ def register(commands: Any) -> None:
 def status(args: argparse.Namespace) -> int:
     from freegin_ai.adapters.credentials import CredentialStore
     from freegin_ai.adapters.router import Router
-    from freegin_ai.cli.service_commands import warn_exposed
+    from freegin_ai.cli.output import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
     from freegin_ai.projections.queries import list_health
 
@@ -85,7 +86,7 @@ def status(args: argparse.Namespace) -> int:
     finally:
         anyio_close(router)
     if not_applied:
-        from freegin_ai.cli.catalog_commands import render_not_applied
+        from freegin_ai.cli.render import render_not_applied
 
         # On stderr: a warning about the data, and `--json` output keeps its shape.
         print(f"warning: {render_not_applied(not_applied)}", file=sys.stderr)

@@ -28,6 +28,7 @@ import msgspec
 
 from freegin_ai.domain.errors import DomainError
 from freegin_ai.domain.prompts import check_prompt
+from freegin_ai.domain.usage import NO_TOKENS, TokenUsage
 from freegin_ai.domain.workloads import Workload
 
 
@@ -250,18 +251,9 @@ def with_first_turn(
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
-class Usage(_Value, frozen=True):
-    """Token counts as the provider reported them (None when it did not).
-
-    `cached_tokens` are part of `prompt_tokens`; `reasoning_tokens` part of
-    `completion_tokens`.
-    """
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
+#: Token counts as the provider reported them (None when it did not): `cached_tokens` are part
+#: of `prompt_tokens`, `reasoning_tokens` part of `completion_tokens`.
+Usage = TokenUsage
 
 
 class TextDelta(_Value, frozen=True, tag="text", tag_field="type"):
@@ -283,7 +275,7 @@ class StreamEnd(_Value, frozen=True, tag="end", tag_field="type"):
     """The end of a provider's stream: why it stopped, and the usage it reported."""
 
     finish_reason: str | None = None
-    usage: Usage = Usage()
+    usage: TokenUsage = NO_TOKENS
     model: str | None = None
 
 
