@@ -121,6 +121,8 @@ class Catalog:
         self.imported: ImportReport | None = None  # set when open() migrated a legacy database
         self.clock = clock
         self.new_id = new_id
+        #: Commands that appended here; a router reloads its snapshot when this moves.
+        self.commands = 0
         self.roster = RosterProjection()
         self.projector = Projector(
             store.engine,
@@ -146,7 +148,10 @@ class Catalog:
         """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
         catalog = cls(EventStore(url), clock=clock)
         catalog.imported = catalog.store.ensure_log(progress=progress)
-        catalog.projector.setup(progress=progress)
+        if catalog.projector.outdated():
+            # One process at a time creates or rebuilds; the others find it done (ADR 0010).
+            with catalog.store.setup_lock():
+                catalog.projector.setup(progress=progress)
         catalog.projector.catch_up()
         if seed and catalog.seed_defaults():
             catalog.projector.catch_up()
@@ -632,11 +637,14 @@ class Catalog:
         """Run a load-decide-append attempt again when another writer got there first."""
         for _ in range(_MAX_ATTEMPTS):
             try:
-                return attempt()
+                result = attempt()
             except Exception as error:
                 if not _is_conflict(error):
                     raise
                 self.projector.catch_up()
+            else:
+                self.commands += 1
+                return result
         raise ConcurrentWriteError("other writers kept changing the same entries; try again")
 
 

@@ -32,6 +32,7 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
+from freegin_ai.adapters.usage_log import UsageEvent as UsageLogged
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.commands import ProposeSuggestion
 from freegin_ai.domain.providers import parse_provider
@@ -74,12 +75,11 @@ class RefreshFailedError(AdapterError):
 class DiscardingUsageLog(UsageLog):
     """A usage log that drops every event: a dry run must leave the database as it was."""
 
-    def log(self, **fields: Any) -> None:
+    async def record(self, event: UsageLogged) -> None:
         """Drop the event."""
 
-    def flush(self) -> int:
-        """Nothing is ever buffered, so nothing is appended (not even at exit)."""
-        return 0
+    def record_sync(self, event: UsageLogged) -> None:
+        """Drop the event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +226,6 @@ async def _refresh(
     if dry_run:
         return report
     outcome = _record(router.catalog, provider, answers)
-    router.usage.flush()
     return dataclasses.replace(report, outcome=outcome)
 
 

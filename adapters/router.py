@@ -166,6 +166,8 @@ class _Snapshot:
     failures: dict[tuple[str, str], int]
     cost_per_success: dict[tuple[str, str], float]
     trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
+    commands: int = 0  # the catalog's command count when loaded
+    checked: float = float("-inf")  # when the log position was last compared (elapsed clock)
 
 
 class Router:
@@ -181,11 +183,18 @@ class Router:
         timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
+        refresh_seconds: float = 0.5,
+        usage_fsync: bool = False,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
         self.config: Config = providers.config
-        self.usage = usage or UsageLog(catalog.store, clock)
+        self._owns_usage = usage is None
+        # The read tables are caught up by the writer after each commit (ADR 0010).
+        self.usage = usage or UsageLog(
+            catalog.store, clock, after_commit=catalog.projector.catch_up, fsync=usage_fsync
+        )
+        self.refresh_seconds = refresh_seconds
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(
@@ -207,12 +216,17 @@ class Router:
         """A router configured from the environment, config.toml and the credential store."""
         from freegin_ai.adapters.config import load_config
         from freegin_ai.adapters.credentials import CredentialStore, default_credentials_path
-        from freegin_ai.adapters.settings import database_url
+        from freegin_ai.adapters.settings import database_url, usage_fsync
 
         config = load_config(env)
         credentials = CredentialStore(default_credentials_path(env))
         providers = ProviderSet(config, env, credentials)
-        return cls(catalog or Catalog.open(database_url(env)), providers, client=client)
+        return cls(
+            catalog or Catalog.open(database_url(env)),
+            providers,
+            client=client,
+            usage_fsync=usage_fsync(env),
+        )
 
     async def __aenter__(self) -> Router:
         return self
@@ -221,8 +235,10 @@ class Router:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Append buffered usage and close the HTTP client (if the router made it)."""
-        self.usage.flush()
+        """Stop the usage writer (read tables caught up) and the HTTP client, if the router
+        made them."""
+        if self._owns_usage:
+            await anyio.to_thread.run_sync(self.usage.close)
         if self._owns_client:
             await self.client.aclose()
 
@@ -233,10 +249,30 @@ class Router:
         return self._decide(request, self._current())
 
     def _current(self) -> _Snapshot:
+        """The snapshot to rank with.
+
+        Every call appends its usage, so the log moves all the time: the snapshot is checked
+        against the log at most every `refresh_seconds`, and reloaded at once after this
+        process changed the catalog or saw an attempt fail (or a failing model recover).
+        """
+        snap = self._snapshot
+        now = self.elapsed()
+        if (
+            snap is not None
+            and snap.commands == self.catalog.commands
+            and now - snap.checked < self.refresh_seconds
+        ):
+            return snap
         position = self.catalog.store.last_position()
-        if self._snapshot is None or self._snapshot.position != position:
-            self._snapshot = self._load(position)
+        if snap is None or snap.position != position or snap.commands != self.catalog.commands:
+            snap = self._load(position)
+        self._snapshot = replace(snap, checked=now)
         return self._snapshot
+
+    def _invalidate(self) -> None:
+        """Reload the snapshot before the next decision (health changed here)."""
+        if self._snapshot is not None:
+            self._snapshot = replace(self._snapshot, position=-1, checked=float("-inf"))
 
     def _load(self, position: int) -> _Snapshot:
         since = (self.clock() - timedelta(days=30)).date().isoformat()
@@ -270,7 +306,9 @@ class Router:
             if per_success is not None and s.cost_micros:
                 cost[(s.provider, s.model)] = per_success
         # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials)
+        return _Snapshot(
+            position, roster, cooldowns, failures, cost, trials, commands=self.catalog.commands
+        )
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (
@@ -412,7 +450,7 @@ class Router:
                 tokens = (
                     {} if error.usage is None else self._spent(c, decision.workload, error.usage)
                 )
-                self._log(
+                await self._log(
                     request,
                     decision,
                     c,
@@ -423,15 +461,14 @@ class Router:
                     retry_after_s=error.retry_after,
                     **tokens,
                 )
-                # A failure should reach the health view (and other processes) at once.
-                self.usage.flush()
+                self._invalidate()  # the failure changes health: rank with it next time
                 continue
             latency = _ms(self.elapsed() - started)
             spent = self._spent(c, decision.workload, reply)
-            self._log(request, decision, c, True, latency, **spent)
+            await self._log(request, decision, c, True, latency, **spent)
             attempts.append(Attempt(c.provider, c.model, True, latency))
             if c.consecutive_failures:
-                self.usage.flush()  # the success clears a cooldown: let everyone see it now
+                self._invalidate()  # the success clears a cooldown
             cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
@@ -485,7 +522,7 @@ class Router:
     def _redact(self, text: str) -> str:
         return scrub(text, self._secrets)
 
-    def _log(
+    async def _log(
         self,
         request: GenerateRequest,
         decision: Decision,
@@ -494,7 +531,8 @@ class Router:
         latency_ms: int,
         **fields: Any,
     ) -> None:
-        self.usage.log(
+        """Commit the attempt's usage event; returns once it is durable (group commit)."""
+        await self.usage.log(
             provider=c.provider,
             workload=decision.workload.value,
             model=c.model,
