@@ -29,6 +29,7 @@ import httpx
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AdapterError, ProviderError
+from freegin_ai.adapters.follower import LogFollower
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest
@@ -195,6 +196,7 @@ class Router:
             catalog.store, clock, after_commit=catalog.projector.catch_up, fsync=usage_fsync
         )
         self.refresh_seconds = refresh_seconds
+        self.follower: LogFollower | None = None
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(
@@ -221,12 +223,17 @@ class Router:
         config = load_config(env)
         credentials = CredentialStore(default_credentials_path(env))
         providers = ProviderSet(config, env, credentials)
-        return cls(
+        router = cls(
             catalog or Catalog.open(database_url(env)),
             providers,
             client=client,
             usage_fsync=usage_fsync(env),
         )
+        # A long-running process keeps the read tables within a second of everyone's appends.
+        router.follower = LogFollower(
+            router.catalog.store, router.catalog.projector.catch_up
+        ).start()
+        return router
 
     async def __aenter__(self) -> Router:
         return self
@@ -239,6 +246,8 @@ class Router:
         made them."""
         if self._owns_usage:
             await anyio.to_thread.run_sync(self.usage.close)
+        if self.follower is not None:
+            await anyio.to_thread.run_sync(self.follower.close)
         if self._owns_client:
             await self.client.aclose()
 
