@@ -11,7 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.domain.defaults import DEFAULT_MODELS
+from freegin_ai.domain.topics import USAGE_LOGGED
+from tests.fakes.contention import SHARED, cli_env, run_command, run_workers
+from tests.fakes.provider_server import FakeProviderServer, Reply
 
 SCRIPT = Path(sys.executable).parent / "freegin-ai"
 
@@ -95,3 +99,46 @@ def test_the_first_commands_on_an_empty_database_at_once_all_succeed(
     failed = [(code, err) for code, err in results if code != 0 or "rror" in err]
     assert failed == []
     assert scalar(database_url, "SELECT count(*) FROM provider_models") == len(DEFAULT_MODELS)
+
+
+def test_eight_writers_at_once_lose_nothing_and_replay_equal(
+    database_url: str, tmp_path: Path
+) -> None:
+    with FakeProviderServer() as fake:
+        fake.script(SHARED, Reply("ok"))
+        env = cli_env(database_url, tmp_path, fake.openai_url)
+        # Given a database in use, when eight processes adopt, retire and log usage at once
+        assert run_command(["list-models"], env)[1] == 0
+        results = run_workers(8, env)
+    # Then every command succeeded
+    assert [(code, err) for _, code, err in results if code != 0] == []
+    # and nothing is lost: every own model retired, the shared one active, 8 usage rows
+    rows = rows_of(
+        database_url, "SELECT model, status FROM provider_models WHERE provider = 'groq'"
+    )
+    assert {m: s for m, s in rows if m.startswith("own-")} == {
+        f"own-{w}-0": "retired" for w in range(8)
+    }
+    assert dict(rows)[SHARED] == "active"
+    # UNIQUE holds: one row per (provider, workload, model)
+    duplicates = "SELECT count(*) FROM (SELECT provider, workload, model FROM provider_models "
+    duplicates += "GROUP BY provider, workload, model HAVING count(*) > 1) d"
+    assert scalar(database_url, duplicates) == 0
+    assert scalar(database_url, "SELECT count(*) FROM provider_usage") == 8
+    usage_events = f"SELECT count(*) FROM freegin_events WHERE topic = '{USAGE_LOGGED}'"
+    assert scalar(database_url, usage_events) == 8
+    # and the read tables are exactly what a replay of the log builds
+    catalog = Catalog.open(database_url)
+    try:
+        assert catalog.replay().equal
+    finally:
+        catalog.close()
+
+
+def rows_of(url: str, sql: str) -> list[tuple[str, str]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(str(a), str(b)) for a, b in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
