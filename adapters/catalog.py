@@ -153,8 +153,8 @@ class Catalog:
             with catalog.store.setup_lock():
                 catalog.projector.setup(progress=progress)
         catalog.projector.catch_up()
-        if seed and catalog.seed_defaults():
-            catalog.projector.catch_up()
+        if seed:
+            catalog.seed_defaults()
         return catalog
 
     def close(self) -> None:
@@ -192,7 +192,10 @@ class Catalog:
             )
             return len(missing)
 
-        return self._retrying(attempt)
+        seeded = self._retrying(attempt)
+        if seeded:
+            self.projector.catch_up()  # a command leaves the read tables current
+        return seeded
 
     def adopt_model(self, command: AdoptModel) -> AdoptOutcome:
         """Adopt a model (new, priority change or reinstatement); marks its suggestion adopted."""
@@ -448,6 +451,7 @@ class Catalog:
         from freegin_ai.domain.usage import usage_logged
 
         self.store.save(usage_logged(id=self.new_id(), at=self.clock(), **fields))
+        self.projector.catch_up()
 
     # -- queries ----------------------------------------------------------------------
 
