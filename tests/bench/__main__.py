@@ -192,7 +192,9 @@ def fake_provider() -> Iterator[str]:
     code = (
         "import sys, time\n"
         "from tests.fakes.provider_server import FakeProviderServer, Reply\n"
-        "s = FakeProviderServer().start(); s.script('m', Reply('ok'))\n"
+        "from tests.fakes.contention import SHARED\n"
+        "s = FakeProviderServer().start()\n"
+        "for m in ('m', SHARED): s.script(m, Reply('ok'))\n"
         "print(s.openai_url, flush=True)\n"
         "sys.stdin.read()\n"
     )
