@@ -234,7 +234,9 @@ class UsageLog:
                     self.after_commit()
             except Exception as error:  # the events are safe; the next catch-up tries again
                 self._behind.set()
-                _log.warning("catching the read tables up failed: %s", error)
+                # At the last round (often at exit) the next reader catches up instead.
+                level = logging.INFO if final else logging.WARNING
+                _log.log(level, "catching the read tables up failed: %s", error)
             if final:
                 return
 
