@@ -17,6 +17,11 @@
     input_per_1k_micros = 550               # millionths of a US dollar per 1,000 tokens
     output_per_1k_micros = 2190
 
+    [limits."google/gemini-2.5-flash"]      # free-tier limits; override the shipped table
+    requests_per_minute = 10
+    requests_per_day = 250
+    tokens_per_minute = 250000              # days reset at midnight Pacific for google, else UTC
+
 The directory is `FREEGIN_CONFIG_DIR` when set, else platformdirs' `user_config_dir("freegin-ai")`
 (~/.config/freegin-ai on Linux). A missing file means defaults; a malformed file, an unknown key
 or a wrong type raises ConfigError naming the file and the key. Library functions take the
@@ -42,6 +47,8 @@ from freegin_ai.adapters.providers.base import (
 )
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.quota import QuotaLimits
+from freegin_ai.domain.quota_limits import day_reset_of, published_limits
 from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 
 APP_NAME = "freegin-ai"
@@ -65,7 +72,7 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Price:
+class PriceSetting:
     """One `[prices."<provider>/<model>"]` table, in millionths of a dollar per 1,000 tokens."""
 
     input_per_1k_micros: int
@@ -82,7 +89,9 @@ class Config:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
-    prices: Mapping[str, Price] = field(default_factory=dict)
+    prices: Mapping[str, PriceSetting] = field(default_factory=dict)
+    #: `[limits."provider/model"]`: free-tier limits that override the shipped table.
+    quotas: Mapping[str, QuotaLimits] = field(default_factory=dict)
     path: Path | None = None  # the file read; None when there was none
 
     def provider(self, name: str) -> ProviderSettings:
@@ -96,9 +105,15 @@ class Config:
             deadline_seconds=self.timeout_seconds, max_reply_bytes=self.max_reply_bytes
         )
 
-    def price(self, provider: str, model: str) -> Price | None:
+    def price(self, provider: str, model: str) -> PriceSetting | None:
         """The configured price for a model, if any."""
         return self.prices.get(f"{provider}/{model}")
+
+    def quota_limits(self, provider: str, model: str) -> QuotaLimits:
+        """A model's limits: the shipped table's, overridden by `[limits."provider/model"]`."""
+        published = published_limits(provider, model)
+        configured = self.quotas.get(f"{provider}/{model}")
+        return published if configured is None else published.overridden_by(configured)
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -202,7 +217,7 @@ class _Reader:
             raise self.fail(key, f"unknown provider {name!r}") from None
 
     def config(self, data: dict[str, object]) -> Config:
-        top = self.table(data, "", {"providers", "refresh", "router", "prices"})
+        top = self.table(data, "", {"providers", "refresh", "router", "prices", "limits"})
         providers: dict[str, ProviderSettings] = {}
         for name, value in self.table(top.get("providers", {}), "providers", None).items():
             key = f"providers.{name}"
@@ -257,6 +272,7 @@ class _Reader:
                 else None
             ),
             prices=self.prices(top.get("prices", {})),
+            quotas=self.quotas(top.get("limits", {})),
             path=self.path,
         )
 
@@ -268,8 +284,8 @@ class _Reader:
             raise self.fail(key, "expected a non-negative number")
         return number
 
-    def prices(self, value: object) -> dict[str, Price]:
-        prices: dict[str, Price] = {}
+    def prices(self, value: object) -> dict[str, PriceSetting]:
+        prices: dict[str, PriceSetting] = {}
         for name, entry in self.table(value, "prices", None).items():
             key = f'prices."{name}"'
             provider, slash, model = name.partition("/")
@@ -280,7 +296,7 @@ class _Reader:
                 if needed not in table:
                     raise self.fail(f"{key}.{needed}", "missing")
             canonical = f"{self.provider_name(provider, key)}/{model}"
-            prices[canonical] = Price(
+            prices[canonical] = PriceSetting(
                 input_per_1k_micros=self.bounded(
                     table["input_per_1k_micros"], f"{key}.input_per_1k_micros", 0, PRICE_MICROS_MAX
                 ),
@@ -292,3 +308,24 @@ class _Reader:
                 ),
             )
         return prices
+
+    def quotas(self, value: object) -> dict[str, QuotaLimits]:
+        limits: dict[str, QuotaLimits] = {}
+        counts = ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day")
+        for name, entry in self.table(value, "limits", None).items():
+            key = f'limits."{name}"'
+            provider, slash, model = name.partition("/")
+            if not slash or not model:
+                raise self.fail(key, "expected a <provider>/<model> key")
+            table = self.table(entry, key, set(counts))
+            canonical = self.provider_name(provider, key)
+            values = {c: self.count(table[c], f"{key}.{c}") if c in table else None for c in counts}
+            limits[f"{canonical}/{model}"] = QuotaLimits(
+                requests_per_minute=values["requests_per_minute"],
+                requests_per_day=values["requests_per_day"],
+                tokens_per_minute=values["tokens_per_minute"],
+                tokens_per_day=values["tokens_per_day"],
+                day_reset=day_reset_of(canonical),
+                source="config.toml",
+            )
+        return limits

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from freegin_ai.adapters.database_errors import describe
 from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.domain.codec import decode_raw
@@ -41,8 +42,6 @@ from freegin_ai.projections.envelope import Envelope
 
 if TYPE_CHECKING:
     from eventsourcing.application import Application
-
-    from freegin_ai.adapters.legacy import ImportReport
 
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
@@ -78,7 +77,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except Exception as error:  # bad URLs fail in many ways (ArgumentError, missing driver)
-        raise StorageError(f"cannot use database URL: {_describe(error)}") from None
+        raise StorageError(f"cannot use database URL: {describe(error)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
     return engine
@@ -128,31 +127,19 @@ class EventStore:
             try:
                 self._app = _build_application(self.url)
             except Exception as error:  # the library wraps driver errors in many ways
-                raise StorageError(f"cannot open the event store: {_describe(error)}") from None
+                raise StorageError(f"cannot open the event store: {describe(error)}") from None
         return self._app
 
-    def ensure_log(self, progress: Callable[[int, int], None] | None = None) -> ImportReport | None:
-        """Make sure the events table exists (a new database has none).
-
-        A database of the earlier freegin-ai is imported first, in place (adapters.legacy);
-        returns its report.
-        """
-        if self._has_log():
-            return None
-        with self.setup_lock():
-            if self._has_log():  # another process made it while we waited
-                return None
-            from freegin_ai.adapters.legacy import migrate_in_place
-
-            report = migrate_in_place(self, progress)
-            _ = self.app
-            return report
-
-    def _has_log(self) -> bool:
+    def has_log(self) -> bool:
+        """Whether the events table exists (a new database, or the earlier tool's, has none)."""
         try:
             return inspect(self.engine).has_table(EVENTS_TABLE)
         except Exception as error:
-            raise StorageError(f"cannot open the database: {_describe(error)}") from None
+            raise StorageError(f"cannot open the database: {describe(error)}") from None
+
+    def create_log(self) -> None:
+        """Create the events table (building the Application does) if it is missing."""
+        _ = self.app
 
     @contextmanager
     def setup_lock(self) -> Iterator[None]:
@@ -242,7 +229,7 @@ class EventStore:
                         # Delivered at commit: a listening process catches its read tables up.
                         conn.execute(text(f"NOTIFY {recorder.channel_name}"))
         except Exception as error:
-            raise StorageError(f"cannot append usage: {_describe(error)}") from None
+            raise StorageError(f"cannot append usage: {describe(error)}") from None
 
     def _bind_id(self, recorder: Any) -> Callable[[Any], Any]:
         """How the events table's UUID column stores an id on this database."""
@@ -295,9 +282,3 @@ class EventStore:
             if isinstance(engine, Engine):
                 engine.dispose()
         self.engine.dispose()
-
-
-def _describe(error: BaseException) -> str:
-    """A one-line description of a database error, without driver noise."""
-    text = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -29,14 +29,13 @@ import threading
 import weakref
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 import anyio
 
 from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.store import EventStore
-from freegin_ai.domain.usage import UsageRecord, usage_logged
+from freegin_ai.domain.usage import CallUsage, UsageRecord, usage_logged
 
 _log = logging.getLogger(__name__)
 
@@ -97,9 +96,9 @@ class UsageLog:
 
     # -- recording --------------------------------------------------------------------
 
-    def event(self, **fields: Any) -> UsageEvent:
-        """A UsageLogged event from the fields of domain.usage.usage_logged."""
-        return usage_logged(id=self.new_id(), at=self.clock(), **fields)
+    def event(self, usage: CallUsage) -> UsageEvent:
+        """The UsageLogged event of one call."""
+        return usage_logged(id=self.new_id(), at=self.clock(), usage=usage)
 
     async def record(self, event: UsageEvent) -> None:
         """Commit one event (with whatever else is waiting); returns once it is durable."""
@@ -129,15 +128,15 @@ class UsageLog:
             self._commit_queued()
         future.result()
 
-    async def log(self, **fields: Any) -> UsageEvent:
-        """Build and commit one event; returns it once it is durable."""
-        event = self.event(**fields)
+    async def log(self, usage: CallUsage) -> UsageEvent:
+        """Build and commit one call's event; returns it once it is durable."""
+        event = self.event(usage)
         await self.record(event)
         return event
 
-    def log_sync(self, **fields: Any) -> UsageEvent:
+    def log_sync(self, usage: CallUsage) -> UsageEvent:
         """`log` for plain (non-async) callers."""
-        event = self.event(**fields)
+        event = self.event(usage)
         self.record_sync(event)
         return event
 
@@ -249,3 +248,13 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
             future.set_result(None)
         else:
             future.set_exception(error)
+
+
+class DiscardingUsageLog(UsageLog):
+    """A usage log that drops every event: a dry run must leave the database as it was."""
+
+    async def record(self, event: UsageEvent) -> None:
+        """Drop the event."""
+
+    def record_sync(self, event: UsageEvent) -> None:
+        """Drop the event."""

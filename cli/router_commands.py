@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
 
 
@@ -33,18 +34,42 @@ def register(commands: Any) -> None:
     p.add_argument("--max-tokens", type=int, help="cap on the answer's length in tokens")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="when every candidate is out of quota or cooling down, wait up to this long "
+        "(e.g. 30s, 2m) for the first to come back instead of failing",
+    )
+    p.add_argument(
         "--verbose", action="store_true", help="print the routing decision and attempts to stderr"
     )
     p.set_defaults(handler=generate)
 
     p = commands.add_parser(
         "status",
-        help="show providers: credentials, and models cooling down",
-        description="Per provider: whether it can be called, where its key comes from, health.",
+        help="show providers and models: credentials, cooldowns, free-tier quota",
+        description=(
+            "Per provider: whether it can be called, where its key comes from, health. Per "
+            "model: requests and tokens used / limit this minute and today, the next reset, "
+            "and whether the router would route to it now, or why not."
+        ),
     )
     p.add_argument("--provider", help="only this provider")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=status)
+
+    p = commands.add_parser(
+        "clear-provider",
+        help="route to a sidelined provider (out of credit) or a gone model again",
+        description=(
+            "A provider that answered 402 / out of credit is sidelined until a call succeeds "
+            "or you clear it here (after topping up); with --model, a model that answered 410 "
+            "Gone is cleared instead. Recorded as a ProviderCleared event."
+        ),
+    )
+    p.add_argument("provider", help="provider name or alias")
+    p.add_argument("--model", help="clear this model (marked gone) instead of the provider")
+    p.add_argument("--reason", help="why (kept in the event)")
+    p.set_defaults(handler=clear_provider)
 
 
 def _read_prompt(args: argparse.Namespace) -> str | None:
@@ -87,6 +112,15 @@ def generate(args: argparse.Namespace) -> int:
         return fail("no prompt: give --prompt, --prompt-file, or pipe it on stdin")
     if args.max_tokens is not None and args.max_tokens <= 0:
         return fail("--max-tokens must be positive")
+    wait = None
+    if args.wait is not None:
+        from freegin_ai.cli.errors import TimeFormatError
+        from freegin_ai.cli.times import parse_duration
+
+        try:
+            wait = parse_duration(args.wait)
+        except TimeFormatError as error:
+            return fail(f"--wait: {error}")
     workload = Workload.parse(args.workload)
     provider = parse_provider(args.provider) if args.provider else None
     # Checked before anything is opened: bad input is the caller's, not the provider's.
@@ -101,6 +135,7 @@ def generate(args: argparse.Namespace) -> int:
         fallback=args.fallback,
         system=args.system,
         max_tokens=args.max_tokens,
+        wait=wait,
     )
 
     async def run() -> int:
@@ -156,7 +191,7 @@ def _print_decision(decision: Any) -> None:
 def status(args: argparse.Namespace) -> int:
     from freegin_ai.adapters.credentials import CredentialStore
     from freegin_ai.adapters.router import Router
-    from freegin_ai.cli.service_commands import warn_exposed
+    from freegin_ai.cli.output import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
     from freegin_ai.projections.queries import list_health
 
@@ -168,6 +203,7 @@ def status(args: argparse.Namespace) -> int:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)
             not_applied = router.catalog.projector.not_applied(conn)
+        quotas = router.quota_status(only)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
         for name in PROVIDERS:
@@ -192,12 +228,13 @@ def status(args: argparse.Namespace) -> int:
                         }
                         for h in cooling
                     ],
+                    "models": [_quota_json(q) for q in quotas if q.provider == name],
                 }
             )
     finally:
         anyio_close(router)
     if not_applied:
-        from freegin_ai.cli.catalog_commands import render_not_applied
+        from freegin_ai.cli.render import render_not_applied
 
         # On stderr: a warning about the data, and `--json` output keeps its shape.
         print(f"warning: {render_not_applied(not_applied)}", file=sys.stderr)
@@ -212,6 +249,71 @@ def status(args: argparse.Namespace) -> int:
                 f"    {c['model']}: cooling down until {c['until']} after "
                 f"{c['consecutive_failures']} failures ({c['last_error_kind']})"
             )
+        if row["usable"]:
+            for q in row["models"]:
+                print(f"    {q['model']}: {_quota_line(q)}")
+    return 0
+
+
+def _quota_json(q: Any) -> dict[str, Any]:
+    windows: dict[str, dict[str, Any]] = {}
+    for w in q.windows:
+        windows.setdefault(w.window, {"resets_at": _stamp(w.resets_at)})[w.measure] = {
+            "used": w.used,
+            "limit": w.limit,
+            "remaining": w.remaining,
+        }
+    return {
+        "model": q.model,
+        "bucket": q.bucket,
+        "minute": windows.get("minute"),
+        "day": windows.get("day"),
+        "next_reset": _stamp(q.next_reset),
+        "routable": q.routable,
+        "why": q.why,
+        "back_at": _stamp(q.back_at),
+        "limits_source": q.limits_source or None,
+    }
+
+
+def _stamp(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat().replace("+00:00", "Z"))
+
+
+def _quota_line(q: dict[str, Any]) -> str:
+    parts = []
+    for window, label in (("minute", "this minute"), ("day", "today")):
+        counts = q[window] or {}
+        shown = []
+        for measure, short in (("requests", "req"), ("tokens", "tok")):
+            c = counts.get(measure) or {}
+            if c.get("limit") is not None or c.get("used"):
+                limit = "?" if c.get("limit") is None else str(c["limit"])
+                shown.append(f"{c.get('used', 0)}/{limit} {short}")
+        if shown:
+            parts.append(f"{label} {', '.join(shown)}")
+    if q["next_reset"]:
+        parts.append(f"next reset {q['next_reset']}")
+    parts.append("routable" if q["routable"] else f"not routable: {q['why']}")
+    return " · ".join(parts)
+
+
+def clear_provider(args: argparse.Namespace) -> int:
+    from freegin_ai.adapters.catalog import Catalog
+    from freegin_ai.adapters.settings import database_url
+    from freegin_ai.domain.names import check_model_name
+    from freegin_ai.domain.providers import parse_provider
+
+    parse_provider(args.provider)  # names are checked before the database is opened
+    if args.model:
+        check_model_name(args.model)
+    catalog = Catalog.open(database_url(os.environ))
+    try:
+        catalog.clear_provider(args.provider, args.model or "", args.reason)
+    finally:
+        catalog.close()
+    what = f"model {args.model!r} of {args.provider}" if args.model else args.provider
+    print(f"Cleared {what}: the router will try it again")
     return 0
 
 

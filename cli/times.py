@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from freegin_ai.cli.errors import TimeFormatError
+
 _AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-class TimeFormatError(ValueError):
-    """Raised when a time or age cannot be read."""
 
 
 def parse_age(text: str) -> timedelta:
@@ -30,6 +28,18 @@ def before(now: datetime, age: str) -> datetime:
         return now - parse_age(age)
     except OverflowError:
         raise TimeFormatError(f"the age {age.strip()!r} reaches before year 1") from None
+
+
+def parse_duration(text: str) -> float:
+    """`30s`, `2m`, `1h` or a bare number of seconds → seconds (for `--wait`)."""
+    stripped = text.strip()
+    try:
+        seconds = float(stripped)
+    except ValueError:
+        return parse_age(stripped).total_seconds()
+    if not seconds >= 0 or seconds == float("inf"):
+        raise TimeFormatError(f"cannot read {text!r} as a duration (use e.g. 30s, 2m or 1h)")
+    return seconds
 
 
 def parse_time(text: str, now: datetime) -> datetime:

@@ -20,7 +20,7 @@ import anyio
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
-from freegin_ai.adapters.providers.base import WireLimits
+from freegin_ai.adapters.providers.base import ResponseMeta, WireLimits, response_meta
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_for_exception,
@@ -105,10 +105,13 @@ async def send_json(
     headers: Mapping[str, str],
     body: object | None = None,
     params: Mapping[str, str] | None = None,
+    meta: list[ResponseMeta] | None = None,
 ) -> object:
     """Send one request and return the decoded JSON of a 2xx reply, within `limits`.
 
     The client's own timeouts still apply per read; `limits.deadline_seconds` bounds the whole.
+    With `meta`, the response's status and rate-limit headers are appended to it (a failed
+    response carries them on its ProviderError instead).
     """
     async with deadline(ctx, limits.deadline_seconds):
         try:
@@ -123,6 +126,8 @@ async def send_json(
                     text = await read_body(response, ctx, limits.max_reply_bytes, truncate=True)
                     raise error_for_status(ctx, response, text)
                 content = await read_body(response, ctx, limits.max_reply_bytes)
+                if meta is not None:
+                    meta.append(response_meta(response.status_code, response.headers))
         except TRANSPORT_ERRORS as exc:
             raise error_for_exception(ctx, exc) from None
     return decode_json(ctx, content, response.status_code)

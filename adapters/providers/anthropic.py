@@ -18,7 +18,12 @@ from freegin_ai.adapters.providers._wire import (
     send_json,
     usage_dict,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import CallContext
 from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
 
@@ -61,6 +66,7 @@ class AnthropicProvider:
             body["system"] = request.system
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        seen: list[ResponseMeta] = []
         data = await send_json(
             client,
             ctx,
@@ -69,6 +75,7 @@ class AnthropicProvider:
             limits=self._endpoint.limits,
             headers=headers,
             body=body,
+            meta=seen,
         )
         reply = as_dict(ctx, data, "$")
         texts = []
@@ -91,6 +98,7 @@ class AnthropicProvider:
             total_tokens=usage.total_tokens,
             cached_tokens=usage.cached_tokens,
             raw_usage=raw_usage,
+            meta=seen[-1] if seen else None,
         )
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
+
+from freegin_ai.domain.usage import TokenUsage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,6 +20,28 @@ class ChatRequest:
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseMeta:
+    """What the router needs from a response besides its body: the status, the rate-limit
+    headers only (names containing `ratelimit`, and `retry-after*`), and a failed reply's body
+    (Gemini names the spent quota there). Kept in memory; only the normalized facts made of it
+    (adapters.providers.rate_limits) are logged."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+def response_meta(status: int, headers: Mapping[str, str], body: str = "") -> ResponseMeta:
+    """The ResponseMeta of a response: rate-limit headers kept, every other header dropped."""
+    kept = {
+        k.lower(): v
+        for k, v in headers.items()
+        if "ratelimit" in k.lower() or k.lower().startswith("retry-after")
+    }
+    return ResponseMeta(status=status, headers=kept, body=body[:20_000])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +58,19 @@ class ChatReply:
     #: Reasoning ("thinking") tokens (part of completion_tokens).
     reasoning_tokens: int | None = None
     raw_usage: dict[str, object] = field(default_factory=dict)
+    #: The response's status and rate-limit headers, for the quota ledger.
+    meta: ResponseMeta | None = None
+
+    @property
+    def usage(self) -> TokenUsage:
+        """The token counts as the one record that travels on to the usage event."""
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
 
 
 #: One attempt (connect, headers and body together) must end within this many seconds.

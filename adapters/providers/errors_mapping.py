@@ -8,6 +8,7 @@ key: any text taken from a reply is redacted and cut to about 200 characters fir
     status 429                                                -> rate_limited (+ retry_after)
     status 401, 403                                           -> auth
     status 404                                                -> not_found
+    status 410                                                -> gone
     other 4xx                                                 -> bad_request
     5xx                                                       -> server (+ retry_after if sent)
     an `error` object in a 2xx reply (OpenRouter)             -> by its `code`, as above
@@ -33,6 +34,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers.base import response_meta
 from freegin_ai.domain.ranges import clamp_retry_after
 
 #: How much of a provider's reply text goes into a message.
@@ -164,7 +166,9 @@ def error_for_status(
     body = _body_text(response) if content is None else _decode(content, response.encoding)
     kind = kind_for_status(status, body)
     retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
-    return _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
+    error = _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
+    error.meta = response_meta(status, response.headers, body if status == 429 else "")
+    return error
 
 
 def error_in_body(ctx: CallContext, status: int, error: dict[str, object]) -> ProviderError:
@@ -198,6 +202,8 @@ def kind_for_status(status: int, body: str) -> str:
         return "auth"
     if status == 404:
         return "not_found"
+    if status == 410:
+        return "gone"
     if 400 <= status < 500:
         return "bad_request"
     if status >= 500:

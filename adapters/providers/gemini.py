@@ -19,9 +19,15 @@ from freegin_ai.adapters.providers._wire import (
     send_json,
     usage_dict,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
-from freegin_ai.adapters.providers.replies import Usage, checked, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, gemini_usage, unusable_answer
+from freegin_ai.domain.usage import TokenUsage
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -61,8 +67,16 @@ class GeminiProvider:
         if config:
             body["generationConfig"] = config
         url = f"{self._base}/models/{model}:generateContent"
+        seen: list[ResponseMeta] = []
         data = await send_json(
-            client, ctx, "POST", url, limits=self._endpoint.limits, headers=headers, body=body
+            client,
+            ctx,
+            "POST",
+            url,
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
+            meta=seen,
         )
         reply = as_dict(ctx, data, "$")
         metadata = reply.get("usageMetadata")
@@ -80,6 +94,7 @@ class GeminiProvider:
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             raw_usage=usage_dict(metadata),
+            meta=seen[-1] if seen else None,
         )
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
@@ -124,7 +139,7 @@ def _generates_content(entry: dict[str, object]) -> bool:
 
 
 def _candidate_text(
-    ctx: CallContext, reply: dict[str, object], usage: Usage
+    ctx: CallContext, reply: dict[str, object], usage: TokenUsage
 ) -> tuple[str, str | None]:
     """The text of `candidates[0].content.parts[]` (skipping thought summaries), and the
     candidate's finishReason.

@@ -19,7 +19,12 @@ from freegin_ai.adapters.providers._wire import (
     send_json,
     usage_dict,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import CallContext, error_in_body, malformed
 from freegin_ai.adapters.providers.replies import checked, openai_usage, unusable_answer
 
@@ -74,6 +79,7 @@ class OpenAICompatProvider:
             body[_TOKEN_LIMIT_FIELD.get(self._endpoint.name, "max_tokens")] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
+        seen: list[ResponseMeta] = []
         data = await send_json(
             client,
             ctx,
@@ -82,6 +88,7 @@ class OpenAICompatProvider:
             limits=self._endpoint.limits,
             headers=headers,
             body=body,
+            meta=seen,
         )
         reply = as_dict(ctx, data, "$")
         if "choices" not in reply and isinstance(reply.get("error"), dict):
@@ -107,6 +114,7 @@ class OpenAICompatProvider:
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             raw_usage=raw_usage,
+            meta=seen[-1] if seen else None,
         )
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.follower import LogFollower
 from freegin_ai.adapters.store import EventStore
-from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.usage import CallUsage, usage_logged
 
 
 def usage_rows(catalog: Catalog) -> int:
@@ -30,11 +30,9 @@ def append_elsewhere(url: str, count: int) -> None:
                 usage_logged(
                     id=uuid.uuid4(),
                     at=datetime.now(UTC),
-                    provider="groq",
-                    workload="chat",
-                    model="m",
-                    success=True,
-                    latency_ms=5,
+                    usage=CallUsage(
+                        provider="groq", workload="chat", model="m", success=True, latency_ms=5
+                    ),
                 )
                 for _ in range(count)
             ]

@@ -17,9 +17,14 @@ from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.adapters.usage_log import UsageLog, UsageLogClosedError
 from freegin_ai.domain.topics import USAGE_LOGGED
+from freegin_ai.domain.usage import CallUsage
 from tests.conftest import FakeClock
 
-FIELDS = {"provider": "groq", "workload": "chat", "model": "m", "success": True}
+
+def usage(latency_ms: int) -> CallUsage:
+    return CallUsage(
+        provider="groq", workload="chat", model="m", success=True, latency_ms=latency_ms
+    )
 
 
 @pytest.fixture
@@ -48,10 +53,10 @@ async def test_each_call_returns_after_its_event_is_committed(
 ) -> None:
     log = UsageLog(catalog.store, clock)
     for i in range(3):
-        await log.log(latency_ms=i, **FIELDS)
+        await log.log(usage(i))
         # Visible to any other connection at once: committed, not buffered.
         assert logged(catalog.store) == i + 1
-    log.log_sync(latency_ms=9, **FIELDS)
+    log.log_sync(usage(9))
     assert logged(catalog.store) == 4
     log.close()
 
@@ -61,7 +66,7 @@ async def test_concurrent_calls_share_commits(catalog: Catalog, clock: FakeClock
     log = UsageLog(catalog.store, clock)
 
     async def call(i: int) -> None:
-        await log.log(latency_ms=i, **FIELDS)
+        await log.log(usage(i))
 
     async with anyio.create_task_group() as group:
         for i in range(64):
@@ -74,7 +79,7 @@ async def test_concurrent_calls_share_commits(catalog: Catalog, clock: FakeClock
 def test_sync_callers_in_threads_are_all_committed(catalog: Catalog, clock: FakeClock) -> None:
     log = UsageLog(catalog.store, clock)
     threads = [
-        threading.Thread(target=lambda: [log.log_sync(latency_ms=1, **FIELDS) for _ in range(10)])
+        threading.Thread(target=lambda: [log.log_sync(usage(1)) for _ in range(10)])
         for _ in range(8)
     ]
     for t in threads:
@@ -91,14 +96,14 @@ async def test_a_failed_commit_reaches_every_waiter_and_nothing_is_half_written(
 ) -> None:
     catalog = Catalog.open(sqlite_url, clock=clock, seed=False)
     log = UsageLog(catalog.store, clock)
-    await log.log(latency_ms=1, **FIELDS)
+    await log.log(usage(1))
     with catalog.store.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE freegin_events")
     failures: list[BaseException] = []
 
     async def call() -> None:
         try:
-            await log.log(latency_ms=2, **FIELDS)
+            await log.log(usage(2))
         except StorageError as error:
             failures.append(error)
 
@@ -117,8 +122,8 @@ async def test_a_cancelled_caller_s_event_is_still_committed(
     log = UsageLog(catalog.store, clock)
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await log.log(latency_ms=1, **FIELDS)
-    await log.log(latency_ms=2, **FIELDS)
+        await log.log(usage(1))
+    await log.log(usage(2))
     log.close()
     assert logged(catalog.store) == 2
 
@@ -128,15 +133,15 @@ async def test_read_tables_follow_within_a_second_and_are_current_after_close(
     catalog: Catalog, clock: FakeClock
 ) -> None:
     log = UsageLog(catalog.store, clock, after_commit=catalog.projector.catch_up)
-    await log.log(latency_ms=1, **FIELDS)
+    await log.log(usage(1))
     assert usage_rows(catalog) == 0 or usage_rows(catalog) == 1
     deadline = time.monotonic() + 1.0
     while usage_rows(catalog) < 1 and time.monotonic() < deadline:
         await anyio.sleep(0.02)
     assert usage_rows(catalog) == 1  # caught up by the log's own thread, nobody read
     for i in range(20):
-        await log.log(latency_ms=i, **FIELDS)
+        await log.log(usage(i))
     log.close()
     assert usage_rows(catalog) == 21  # closing leaves them current
     with pytest.raises(UsageLogClosedError):
-        await log.log(latency_ms=1, **FIELDS)
+        await log.log(usage(1))
