@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := .build/typecheck/freegin_ai
 LAYERS := domain projections adapters cli
 
-.PHONY: run test lint typecheck imports pytest bench clean typecheck-tree
+.PHONY: run test lint typecheck imports pytest bench bench-peers clean typecheck-tree
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
@@ -41,6 +41,24 @@ test: lint typecheck imports pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The peers we measure against live in their own environments, never in the project's venv.
+PEERS := .build/peers
+LITELLM := $(PEERS)/litellm/bin/python
+LITELLM_PROXY := $(PEERS)/litellm/.proxy-installed
+
+# LiteLLM's proxy with its server's dependencies (tests/bench/peers-requirements.txt).
+$(LITELLM_PROXY): tests/bench/peers-requirements.txt
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
+	@test -x $(LITELLM) || $(PYTHON) -m venv $(PEERS)/litellm
+	$(LITELLM) -m pip install --quiet --upgrade pip
+	$(LITELLM) -m pip install --quiet -r tests/bench/peers-requirements.txt
+	@touch $@
+
+# wrk (a Debian package) loads both gateways the same way.
+bench-peers: $(STAMP) $(LITELLM_PROXY)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m tests.bench.peers_gateway --litellm $(PEERS)/litellm/bin/litellm $(GATEWAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -70,8 +70,22 @@ def gateway(
         yield server
 
 
+_clients: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close every SDK client a test made: a client left to the garbage collector may warn
+    about its socket in whichever test runs next."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def sdk(server: ServeProcess, api_key: str = "anything") -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    _clients.append(client)
+    return client
 
 
 def adopt(server: ServeProcess, provider: str, model: str, workload: str, priority: int) -> None:
@@ -218,6 +232,17 @@ def test_auto_takes_the_workload_header(gateway: ServeProcess, fake: FakeProvide
             model="auto", messages=user("x"), extra_headers={"x-freegin-workload": "poetry"}
         )
     assert caught.value.param == "x-freegin-workload"
+    # x-freegin-wait (seconds to wait for a model out of quota or cooling down) is checked
+    raw = sdk(gateway).chat.completions.with_raw_response.create(
+        model="code", messages=user("x"), extra_headers={"x-freegin-wait": "2.5"}
+    )
+    assert raw.headers["x-freegin-model"] == "code-1"
+    for bad in ("soon", "-1", "inf"):
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk(gateway).chat.completions.create(
+                model="code", messages=user("x"), extra_headers={"x-freegin-wait": bad}
+            )
+        assert caught.value.param == "x-freegin-wait"
 
 
 def test_a_pin_is_a_hard_choice_unless_the_request_asks_for_fallback(
