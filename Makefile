@@ -45,15 +45,22 @@ bench: $(STAMP)
 # The peers we measure against live in their own environments, never in the project's venv.
 PEERS := .build/peers
 LITELLM := $(PEERS)/litellm/bin/python
+LITELLM_PROXY := $(PEERS)/litellm/.proxy-installed
 
-$(LITELLM):
+# LiteLLM (its Router and its proxy with the server's dependencies: tests/bench/peers-requirements.txt).
+$(LITELLM_PROXY): tests/bench/peers-requirements.txt
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
-	$(PYTHON) -m venv $(PEERS)/litellm
+	@test -x $(LITELLM) || $(PYTHON) -m venv $(PEERS)/litellm
 	$(LITELLM) -m pip install --quiet --upgrade pip
-	$(LITELLM) -m pip install --quiet 'litellm>=1.70,<2'
+	$(LITELLM) -m pip install --quiet -r tests/bench/peers-requirements.txt
+	@touch $@
 
-bench-peers: $(STAMP) $(LITELLM)
+# The router against LiteLLM's Router, then the gateway against LiteLLM's proxy, both loaded
+# by wrk (a Debian package), all in front of the same fast fake provider.
+bench-peers: $(STAMP) $(LITELLM_PROXY)
 	$(BIN)/python -m tests.bench.peers --litellm-python $(LITELLM) $(PEERS_ARGS)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m tests.bench.peers_gateway --litellm $(PEERS)/litellm/bin/litellm $(GATEWAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

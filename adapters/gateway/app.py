@@ -235,7 +235,10 @@ class Gateway:
             "yes",
         }
         target = resolve_target(self.router, body.model, workload, fallback)
-        request = _generate_request(body, target, _text_header(scope, b"x-freegin-request-key"))
+        request = replace(
+            _generate_request(body, target, _text_header(scope, b"x-freegin-request-key")),
+            wait=self._wait(_text_header(scope, b"x-freegin-wait")),
+        )
         self.metrics.in_flight.inc()
         try:
             result = await self._generate(request, target)
@@ -292,6 +295,21 @@ class Gateway:
         )
         data = b"".join(b"data: " + _ENCODER.encode(e) + b"\n\n" for e in events)
         await send({"type": "http.response.body", "body": data + b"data: [DONE]\n\n"})
+
+    def _wait(self, value: str | None) -> float | None:
+        """`x-freegin-wait: SECONDS`: how long the router may wait for a candidate out of
+        quota or cooling down (never past the request's own timeout)."""
+        if value is None or not value.strip():
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise ApiError(
+                400, "x-freegin-wait must be a number of seconds", param="x-freegin-wait"
+            )
+        return min(seconds, self.request_timeout)
 
     async def _generate(self, request: GenerateRequest, target: Target) -> GenerateResult:
         try:
