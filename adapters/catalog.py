@@ -194,7 +194,7 @@ class Catalog:
                         model=d.model,
                         priority=d.priority,
                         rationale=d.rationale,
-                        metadata=None,
+                        metadata=d.metadata,
                         source="default",
                         at=at,
                     )

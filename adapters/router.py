@@ -41,6 +41,8 @@ from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.availability import retirement_proposed
+from freegin_ai.domain.defaults import default_metadata
+from freegin_ai.domain.model_api import ModelApi, model_api
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.providers import parse_provider
@@ -107,6 +109,11 @@ class GenerateRequest:
     #: Seconds the request may wait for a candidate out of quota or cooling down to come
     #: back, instead of failing at once (None or 0: never wait).
     wait: float | None = None
+    #: The bare text for task models (the article to summarize, the text to classify);
+    #: chat models always get `prompt`. None: task models get `prompt` too.
+    inputs: str | None = None
+    #: Candidate labels for zero-shot classification models.
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +372,10 @@ class Router:
                     back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
                 ):
                     why, back_at = f"quota: {verdict.reason}", verdict.back_at
+            if why is None:
+                api = self._api_for(c.provider, c.model, workload)
+                if api.needs_labels and not request.labels:
+                    why = f"{api.value} needs candidate labels (--labels)"
             if why is not None:
                 skipped.append(Skipped(c.provider, c.model, why, back_at))
                 return False
@@ -594,6 +605,9 @@ class Router:
                 system=request.system,
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
+                task=self._api_for(c.provider, c.model, decision.workload).value,
+                inputs=request.inputs,
+                labels=request.labels,
             )
             started = self.elapsed()
             try:
@@ -706,6 +720,21 @@ class Router:
             "input_cost_micros": cost_in,
             "output_cost_micros": cost_out,
         }
+
+    def _api_for(self, provider: str, model: str, workload: Workload) -> ModelApi:
+        """Which API a model needs: Hugging Face task models by their Hub pipeline tag (from
+        the catalog's metadata, else what the defaults know); every other model is chat."""
+        if provider != "huggingface":
+            return ModelApi.CHAT
+        meta = self._metadata(Candidate(provider, model, 0), workload)
+        if "pipeline_tag" not in meta:
+            meta = default_metadata(provider, model) or meta
+        tags = meta.get("tags")
+        tag = meta.get("pipeline_tag")
+        return model_api(
+            tag if isinstance(tag, str) else None,
+            [str(t) for t in tags] if isinstance(tags, list) else (),
+        )
 
     def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
         snap = self._snapshot

@@ -31,6 +31,11 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--system", help="a system prompt")
     p.add_argument("--max-tokens", type=int, help="cap on the answer's length in tokens")
+    p.add_argument(
+        "--labels",
+        help="comma-separated candidate labels, for zero-shot classification models "
+        "(e.g. facebook/bart-large-mnli): the answer is the best label",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     p.add_argument(
         "--wait",
@@ -119,6 +124,11 @@ def generate(args: argparse.Namespace) -> int:
             wait = parse_duration(args.wait)
         except TimeFormatError as error:
             return fail(f"--wait: {error}")
+    labels: tuple[str, ...] = ()
+    if args.labels is not None:
+        labels = tuple(dict.fromkeys(x.strip() for x in args.labels.split(",") if x.strip()))
+        if not labels:
+            return fail("--labels needs at least one label, e.g. --labels positive,negative")
     workload = Workload.parse(args.workload)
     provider = parse_provider(args.provider) if args.provider else None
     # Checked before anything is opened: bad input is the caller's, not the provider's.
@@ -134,6 +144,7 @@ def generate(args: argparse.Namespace) -> int:
         system=args.system,
         max_tokens=args.max_tokens,
         wait=wait,
+        labels=labels,
     )
 
     async def run() -> int:

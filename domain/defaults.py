@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from freegin_ai.domain.workloads import Workload
 
@@ -16,6 +17,19 @@ class DefaultModel:
     model: str
     priority: int
     rationale: str
+    #: The Hub's pipeline tag and tags (Hugging Face models): which API the model needs.
+    pipeline_tag: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """What the seeded roster entry records about the model."""
+        meta: dict[str, Any] = {}
+        if self.pipeline_tag:
+            meta["pipeline_tag"] = self.pipeline_tag
+        if self.tags:
+            meta["tags"] = list(self.tags)
+        return meta or None
 
 
 def _entries(
@@ -34,9 +48,16 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "mistralai/Mistral-7B-Instruct-v0.2",
         100,
         "General-purpose chat model",
+        "text-generation",
+        ("conversational",),  # a chat model: served by the chat router
     ),
     DefaultModel(
-        "huggingface", W.CODE, "bigcode/starcoder", 100, "Specialized for code generation"
+        "huggingface",
+        W.CODE,
+        "bigcode/starcoder",
+        100,
+        "Specialized for code generation",
+        "text-generation",
     ),
     DefaultModel(
         "huggingface",
@@ -44,6 +65,7 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "facebook/bart-large-cnn",
         100,
         "Optimized for summarization",
+        "summarization",
     ),
     DefaultModel(
         "huggingface",
@@ -51,6 +73,7 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "tiiuae/falcon-7b-instruct",
         100,
         "Good for information extraction",
+        "text-generation",
     ),
     DefaultModel(
         "huggingface",
@@ -58,6 +81,8 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "mistralai/Mistral-7B-Instruct-v0.2",
         100,
         "Creative writing and ideation",
+        "text-generation",
+        ("conversational",),
     ),
     DefaultModel(
         "huggingface",
@@ -65,6 +90,7 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "facebook/bart-large-mnli",
         100,
         "Text classification and NLI",
+        "zero-shot-classification",
     ),
 )
 
@@ -106,3 +132,11 @@ OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
 )
 
 DEFAULT_MODELS: tuple[DefaultModel, ...] = HUGGINGFACE_DEFAULTS + OTHER_DEFAULTS
+
+
+def default_metadata(provider: str, model: str) -> dict[str, Any] | None:
+    """What the defaults know about a model, for a catalog seeded before they recorded it."""
+    for d in DEFAULT_MODELS:
+        if (d.provider, d.model) == (provider, model) and d.metadata:
+            return d.metadata
+    return None

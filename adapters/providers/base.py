@@ -18,6 +18,13 @@ class ChatRequest:
     system: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    #: The task API a Hugging Face model needs ("summarization", "zero-shot-classification",
+    #: "text-generation"); None or "chat" is a chat completion.
+    task: str | None = None
+    #: The bare text a task model works on (the article, the text to classify); else `prompt`.
+    inputs: str | None = None
+    #: Candidate labels for zero-shot classification.
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +93,7 @@ class ProviderEndpoint:
     """
 
     name: str
-    api: str  # "openai", "gemini" or "anthropic"
+    api: str  # "openai", "huggingface", "gemini" or "anthropic"
     base_url: str
     api_key: str | None = field(default=None, repr=False)
     limits: WireLimits = field(default_factory=WireLimits)

@@ -22,6 +22,7 @@ from freegin_ai.adapters.errors import ConfigError
 from freegin_ai.adapters.providers.anthropic import AnthropicProvider
 from freegin_ai.adapters.providers.base import ChatProvider, ProviderEndpoint
 from freegin_ai.adapters.providers.gemini import GeminiProvider
+from freegin_ai.adapters.providers.huggingface import HuggingFaceProvider
 from freegin_ai.adapters.providers.openai_compat import OpenAICompatProvider
 from freegin_ai.domain.providers import PROVIDERS, parse_provider
 
@@ -43,7 +44,7 @@ class ProviderSpec:
     """What is built in about one provider; `docs` is the page the base URL was taken from."""
 
     name: str
-    api: str  # "openai", "gemini" or "anthropic"
+    api: str  # "openai", "huggingface" (chat router + task API), "gemini" or "anthropic"
     base_url: str
     key_env: tuple[str, ...]
     needs_key: bool = True
@@ -59,7 +60,7 @@ def _key_env(name: str, *customary: str) -> tuple[str, ...]:
 _SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="huggingface",
-        api="openai",
+        api="huggingface",
         base_url="https://router.huggingface.co/v1",
         key_env=_key_env("huggingface", "HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"),
         docs="https://huggingface.co/changelog/inference-providers-openai-compatible",
@@ -227,6 +228,8 @@ def make_provider(endpoint: ProviderEndpoint) -> ChatProvider:
             models_url=models_url,
             require_key=spec.needs_key if spec is not None else False,
         )
+    if endpoint.api == "huggingface":
+        return HuggingFaceProvider(endpoint)
     if endpoint.api == "gemini":
         return GeminiProvider(endpoint)
     if endpoint.api == "anthropic":

@@ -8,6 +8,8 @@ It speaks three wire formats on one ephemeral port, in a background thread:
     POST /v1beta/models/{m}:generateContent   Gemini              (server.gemini_url)
     GET  /v1beta/models                Gemini list, paged by `pageToken`
     GET  /catalog/models               GitHub Models catalog (a bare JSON array)
+    POST /hf-inference/models/{m}      Hugging Face task API (server.tasks[m] says which task:
+                                       summarization, zero-shot-classification, text-generation)
 
 Each model is scripted with behaviours taken in order, the last one repeating:
 
@@ -172,6 +174,8 @@ class FakeProviderServer:
 
     def __init__(self, *, max_stall_seconds: float = 5.0) -> None:
         self.models: list[str] = ["fake-model-a", "fake-model-b"]
+        #: Hugging Face task models: model -> pipeline tag of the task API it speaks.
+        self.tasks: dict[str, str] = {}
         self.gemini_page_size = 1000
         self.anthropic_page_size = 1000
         self.max_stall_seconds = max_stall_seconds
@@ -479,7 +483,22 @@ _GOOGLE_STATUS = {
 }
 
 
+def _task_reply(task: str, reply: Reply, body: Any) -> Any:
+    """The hf-inference task API's reply shapes (as recorded in tests/data/recorded)."""
+    if task == "summarization":
+        return [{"summary_text": reply.text}]
+    if task == "zero-shot-classification":
+        labels = list((body.get("parameters") or {}).get("candidate_labels") or [])
+        # The reply text names the winning label; the rest follow with lower scores.
+        ranked = sorted(labels, key=lambda label: label != reply.text)
+        scores = [0.9] + [0.1 / max(1, len(ranked) - 1)] * (len(ranked) - 1) if ranked else []
+        return {"sequence": body.get("inputs"), "labels": ranked, "scores": scores}
+    return [{"generated_text": reply.text}]
+
+
 def _error_body(api: str, status: int, message: str, code: str | None) -> dict[str, Any]:
+    if api == "hf":
+        return {"error": message}
     if api == "gemini":
         return {
             "error": {
@@ -558,12 +577,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._list("openai")
         elif method == "GET" and path == "/v1beta/models":
             self._gemini_models(query)
+        elif method == "POST" and path.startswith("/hf-inference/models/"):
+            name = path.removeprefix("/hf-inference/models/")
+            self._chat("hf", name, body)
         elif method == "GET" and path == "/catalog/models":
             self._json(200, [{"id": m, "name": m, "publisher": "fake"} for m in self.fake.models])
         else:
             self._json(404, {"error": {"message": f"no route {method} {path}"}})
 
-    def _chat(self, api: str, model: str) -> None:
+    def _chat(self, api: str, model: str, body: Any = None) -> None:
         behaviour = self.fake.next_behaviour(model)
         if behaviour is None:
             message = f"The model `{model}` does not exist"
@@ -579,6 +601,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         match behaviour:
+            case Reply() if api == "hf":
+                task = self.fake.tasks.get(model)
+                if task is None:
+                    self._json(400, _error_body(api, 400, f"{model} is not a task model", None))
+                else:
+                    self._json(200, _task_reply(task, behaviour, body or {}))
             case Reply():
                 self._json(200, _REPLIES[api](model, behaviour), behaviour.headers)
             case Drip(interval=interval, then=reply):
