@@ -95,19 +95,24 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
 )
 
 #: Defaults for the other providers the router supports: priorities from the original tool,
-#: model ids updated to ones the providers still serve in late 2026 (the original tool's
+#: model ids updated to ones the providers serve as of 2026-11-24 (the original tool's
 #: llama-3.3-70b-versatile, deepseek-chat, gemini-2.0-flash and deepseek-r1:free are retired).
+#: Each was checked against the page named beside it (also ProviderSpec.models_docs), and
+#: `sync-models` checks each against the provider's own listing.
 OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
+    # https://console.groq.com/docs/models (production model)
     *_entries(
         "groq",
         "openai/gpt-oss-120b",
         "Fast free-tier open-weight 120B model on Groq",
         {W.CHAT: 10, W.CODE: 10, W.SUMMARIZATION: 20, W.CREATIVE: 15},
     ),
+    # https://api-docs.deepseek.com/quick_start/pricing: "use deepseek-flash"; deepseek-v4-flash
+    # is an old name now served by DeepSeek-V4.1-Flash.
     *_entries(
         "deepseek",
-        "deepseek-v4-flash",
-        "Inexpensive general model (successor of deepseek-chat)",
+        "deepseek-flash",
+        "Inexpensive general model (DeepSeek-V4.1-Flash, successor of deepseek-chat)",
         {
             W.CHAT: 20,
             W.CODE: 15,
@@ -117,12 +122,14 @@ OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
             W.CLASSIFICATION: 25,
         },
     ),
+    # https://ai.google.dev/gemini-api/docs/deprecations (stable, no shutdown date announced)
     *_entries(
         "google",
         "gemini-3.5-flash",
         "Gemini Flash: fast, generous free tier",
         {W.CHAT: 40, W.CODE: 35, W.SUMMARIZATION: 40},
     ),
+    # https://openrouter.ai/docs/guides/routing/routers/free-router
     *_entries(
         "openrouter",
         "openrouter/free",
