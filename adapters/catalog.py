@@ -3,7 +3,7 @@ side (read tables kept by the projector) of the model catalog, over one database
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
 from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
+from freegin_ai.domain.model_info import ListingChanges, ModelInfo
 from freegin_ai.domain.names import check_model_name, check_priority, roster_entry_id, suggestion_id
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.topics import PENDING, TRIAL
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope
 from freegin_ai.projections.health import HealthProjection
+from freegin_ai.projections.listings import ListingProjection
 from freegin_ai.projections.projector import NotApplied, Progress, Projector, RebuildReport
 from freegin_ai.projections.queries import (
     ModelStats,
@@ -133,6 +135,7 @@ class Catalog:
                 UsageStatsProjection(),
                 HealthProjection(),
                 QuotaLedgerProjection(),
+                ListingProjection(),
             ],
         )
 
@@ -614,6 +617,53 @@ class Catalog:
         return self.projector.rebuild(progress=progress)
 
     # -- helpers ----------------------------------------------------------------------
+
+    # -- provider listings (sync-models) ---------------------------------------------
+
+    def listing_changes(self, provider: str, models: Mapping[str, ModelInfo]) -> ListingChanges:
+        """What recording this listing would change (for a dry run); writes nothing."""
+        from freegin_ai.domain.listing import ProviderListing, listing_id
+
+        listing = self._get(ProviderListing, listing_id(provider))
+        if listing is None:
+            return ListingChanges(tuple(sorted(models)), (), ())
+        return listing.changes(models)
+
+    def record_listing(
+        self, provider: str, models: Mapping[str, ModelInfo], *, source: str
+    ) -> tuple[ListingChanges, list[RosterRow]]:
+        """Record a provider's fresh listing, and propose retiring every active roster entry
+        of that provider whose model it no longer lists; all in one append.
+
+        Returns the changes and the entries whose retirement was proposed now.
+        """
+        from freegin_ai.domain.listing import ProviderListing, listing_id
+        from freegin_ai.domain.roster import RosterEntry
+
+        provider = parse_provider(provider)
+
+        def attempt() -> tuple[ListingChanges, list[RosterRow]]:
+            at = self.clock()
+            listing = self._get(ProviderListing, listing_id(provider))
+            if listing is None:
+                listing = ProviderListing.start(provider, at)
+            changes = listing.record(models, source=source, at=at)
+            proposed: list[RosterRow] = []
+            entries: list[RosterEntry] = []
+            for row in self.list_models(provider=provider):
+                if row.model in models:
+                    continue
+                entry = self._get(RosterEntry, roster_entry_id(provider, row.workload, row.model))
+                reason = f"{provider} no longer lists {row.model} (sync-models {at.date()})"
+                if entry is not None and entry.propose_retirement(reason=reason, at=at):
+                    entries.append(entry)
+                    proposed.append(row)
+            self.store.save(listing, *entries)
+            return changes, proposed
+
+        outcome = self._retrying(attempt)
+        self.projector.catch_up()
+        return outcome
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         from eventsourcing.application import AggregateNotFoundError

@@ -41,8 +41,10 @@ from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.availability import retirement_proposed
+from freegin_ai.domain.capabilities import Needs, estimate_tokens, unmet
 from freegin_ai.domain.defaults import default_metadata
 from freegin_ai.domain.model_api import ModelApi, model_api
+from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.providers import parse_provider
@@ -66,6 +68,7 @@ from freegin_ai.domain.quota_limits import quota_bucket
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.health import UNTIL_CLEARED
+from freegin_ai.projections.listings import list_listings
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
@@ -224,6 +227,8 @@ class _Snapshot:
     #: (provider, model) → the most tokens a request was found to fit. With the ledger fixed,
     #: time only frees quota (windows end, reports expire), so a fit stays a fit.
     fits: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: What each provider's listing says about each model it lists (sync-models).
+    listed: dict[tuple[str, str], ModelInfo] = field(default_factory=dict)
 
 
 class Router:
@@ -308,6 +313,7 @@ class Router:
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
             ledger_rows = list_quota_ledger(conn)
+            listings = list_listings(conn)
         trials: dict[str, list[tuple[str, str, float]]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
@@ -337,6 +343,9 @@ class Router:
             ledger.setdefault((q.provider, q.bucket), {})[q.window] = q.usage
         # The position checked before reading: anything appended since reloads next time.
         return _Snapshot(position, roster, cooldowns, failures, cost, trials, ledger)
+        listed = {(x.provider, x.model): x.info for x in listings if x.listed}
+        # The position checked before reading: anything appended since reloads next time.
+        return _Snapshot(position, roster, cooldowns, failures, cost, trials, listed)
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (
@@ -376,6 +385,8 @@ class Router:
                 api = self._api_for(c.provider, c.model, workload)
                 if api.needs_labels and not request.labels:
                     why = f"{api.value} needs candidate labels (--labels)"
+            if why is None:
+                why = unmet(snap.listed.get((c.provider, c.model)), request_needs(request))
             if why is not None:
                 skipped.append(Skipped(c.provider, c.model, why, back_at))
                 return False
@@ -707,7 +718,7 @@ class Router:
     def _spent(self, c: Candidate, workload: Workload, usage: _Tokens) -> dict[str, Any]:
         """The usage fields to log for a reply: its tokens and what they cost."""
         cost_in, cost_out = cost_micros(
-            price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
+            price_for(c.provider, c.model, self.config, self._priced_metadata(c, workload)),
             usage.prompt_tokens,
             usage.completion_tokens,
         )
@@ -728,13 +739,31 @@ class Router:
             return ModelApi.CHAT
         meta = self._metadata(Candidate(provider, model, 0), workload)
         if "pipeline_tag" not in meta:
-            meta = default_metadata(provider, model) or meta
+            info = self._snapshot.listed.get((provider, model)) if self._snapshot else None
+            if info is not None and info.pipeline_tag:
+                meta = {"pipeline_tag": info.pipeline_tag, "tags": list(info.tags)}
+            else:
+                meta = default_metadata(provider, model) or meta
         tags = meta.get("tags")
         tag = meta.get("pipeline_tag")
         return model_api(
             tag if isinstance(tag, str) else None,
             [str(t) for t in tags] if isinstance(tags, list) else (),
         )
+
+    def _priced_metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
+        """The catalog's metadata, with the listed prices where it names none."""
+        meta = self._metadata(c, workload)
+        info = self._snapshot.listed.get((c.provider, c.model)) if self._snapshot else None
+        if info is None or any(k in meta for k in _PRICE_KEYS):
+            return meta
+        listed: dict[str, Any] = {}
+        if info.input_per_1k_micros is not None or info.output_per_1k_micros is not None:
+            listed["input_per_1k_micros"] = info.input_per_1k_micros or 0
+            listed["output_per_1k_micros"] = info.output_per_1k_micros or 0
+        if info.free:
+            listed["free"] = True
+        return {**meta, **listed}
 
     def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
         snap = self._snapshot
@@ -767,6 +796,19 @@ class Router:
             arm=c.arm or None,
             **fields,
         )
+
+
+_PRICE_KEYS = ("input_per_1k_micros", "output_per_1k_micros", "est_cost_per_1k_tokens", "free")
+
+
+def request_needs(request: GenerateRequest) -> Needs:
+    """What a request needs from a model (tools and JSON come with conversation requests)."""
+    return Needs(
+        tools=bool(getattr(request, "tools", None)),
+        json_schema=bool(getattr(request, "response_format", None)),
+        prompt_tokens=estimate_tokens(request.system, request.inputs or request.prompt),
+        max_tokens=request.max_tokens,
+    )
 
 
 def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:

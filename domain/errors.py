@@ -8,7 +8,8 @@ DomainError
 ├── ValueOutOfRangeError
 │   └── InvalidPriorityError
 ├── NotActiveError
-└── SuggestionStateError
+├── SuggestionStateError
+└── InvalidListingError
 """
 
 from __future__ import annotations
@@ -48,3 +49,7 @@ class NotActiveError(DomainError):
 
 class SuggestionStateError(DomainError):
     """Raised when a suggestion cannot move to the asked status from its current one."""
+
+
+class InvalidListingError(DomainError):
+    """Raised when a provider's model listing cannot be recorded (empty, or ill-typed details)."""
