@@ -487,6 +487,15 @@ class Catalog:
                 include_retired=include_retired,
             )
 
+    def not_listed(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Of these (provider, model) pairs, those their synced provider no longer lists,
+        with since when (sync-models)."""
+        from freegin_ai.projections.listing_flags import LISTING_FLAGS_SQL, not_listed
+
+        with self.reading() as conn:
+            rows = [tuple(r) for r in conn.exec_driver_sql(LISTING_FLAGS_SQL)]
+        return not_listed(rows, pairs)
+
     def list_suggestions(
         self, *, provider: str | None = None, workload: Workload | None = None
     ) -> list[SuggestionRow]:
