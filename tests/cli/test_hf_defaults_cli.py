@@ -45,18 +45,18 @@ def fake() -> Iterator[FakeProviderServer]:
         yield server
 
 
-def run(tmp: Path, fake: FakeProviderServer, *args: str) -> subprocess.CompletedProcess[str]:
+def console(tmp: Path, extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The real console script in a temp data dir, with no key from the outer environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FREEGIN_")}
     for name in list(env):
         if name.endswith(("_API_KEY", "_TOKEN")):
             del env[name]
-    env |= {
-        "FREEGIN_DATA_DIR": str(tmp),
-        "FREEGIN_CONFIG_DIR": str(tmp / "config"),
-        "FREEGIN_HUGGINGFACE_BASE_URL": fake.openai_url,
-        "HF_TOKEN": KEY,
-    }
+    env |= {"FREEGIN_DATA_DIR": str(tmp), "FREEGIN_CONFIG_DIR": str(tmp / "config"), **extra}
     return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def run(tmp: Path, fake: FakeProviderServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return console(tmp, {"FREEGIN_HUGGINGFACE_BASE_URL": fake.openai_url, "HF_TOKEN": KEY}, *args)
 
 
 TASK = "/hf-inference/models/"

@@ -4,17 +4,15 @@ the real console script against a fake Groq listing on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli.test_hf_defaults_cli import console
 from tests.fakes.provider_server import FakeProviderServer
 
-SCRIPT = Path(sys.executable).parent / "freegin-ai"
 SEEDED = "openai/gpt-oss-120b"  # Groq's seeded default
 GROQ_ENTRY = {"id": SEEDED, "object": "model", "context_window": 131072,
               "max_completion_tokens": 65536}  # fmt: skip
@@ -27,17 +25,8 @@ def fake() -> Iterator[FakeProviderServer]:
 
 
 def run(tmp: Path, fake: FakeProviderServer, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FREEGIN_")}
-    for name in list(env):
-        if name.endswith(("_API_KEY", "_TOKEN")):
-            del env[name]
-    env |= {
-        "FREEGIN_DATA_DIR": str(tmp),
-        "FREEGIN_CONFIG_DIR": str(tmp / "config"),
-        "FREEGIN_GROQ_BASE_URL": fake.openai_url,
-        "GROQ_API_KEY": "gsk-sync-SECRET-42",
-    }
-    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
+    env = {"FREEGIN_GROQ_BASE_URL": fake.openai_url, "GROQ_API_KEY": "gsk-sync-SECRET-42"}
+    return console(tmp, env, *args)
 
 
 def test_sync_flags_a_seeded_model_the_provider_stopped_listing(
