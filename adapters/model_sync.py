@@ -150,7 +150,9 @@ async def fetch_listing(
     headers = {"authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
     if not endpoint.api_key and spec is not None and spec.needs_key:
         raise no_credentials(endpoint.name, None)
-    data = await send_json(client, ctx, "GET", f"{base}/models", headers=headers)
+    data = await send_json(
+        client, ctx, "GET", f"{base}/models", limits=endpoint.limits, headers=headers
+    )
     items = data if isinstance(data, list) else _dict(data).get("data")
     if not isinstance(items, list):
         raise malformed(ctx, "expected an array at $.data")
@@ -163,7 +165,7 @@ async def fetch_listing(
     if endpoint.api == "huggingface":
         for model in roster_models or []:
             if model not in listing:
-                info = await _hub_info(client, ctx, hub_url, model, headers)
+                info = await _hub_info(client, ctx, endpoint, hub_url, model, headers)
                 if info is not None:
                     listing[model] = info
     return listing
@@ -258,6 +260,7 @@ def _first_live(providers: object) -> dict[str, Any]:
 async def _hub_info(
     client: httpx.AsyncClient,
     ctx: CallContext,
+    endpoint: ProviderEndpoint,
     hub_url: str,
     model: str,
     headers: Mapping[str, str],
@@ -265,7 +268,9 @@ async def _hub_info(
     """The Hub's pipeline tag and tags for a model; None when the Hub does not have it."""
     url = f"{hub_url.rstrip('/')}/api/models/{quote(model, safe='/')}"
     try:
-        data = _dict(await send_json(client, ctx, "GET", url, headers=headers))
+        data = _dict(
+            await send_json(client, ctx, "GET", url, limits=endpoint.limits, headers=headers)
+        )
     except ProviderError as error:
         if error.kind == "not_found":
             return None
@@ -294,7 +299,7 @@ async def _gemini(
     for _ in range(MAX_PAGES):
         params = {"pageSize": "1000", **({"pageToken": token} if token else {})}
         page = _dict(await send_json(client, ctx, "GET", f"{base}/models", headers=headers,
-                                     params=params))  # fmt: skip
+                                     params=params, limits=endpoint.limits))  # fmt: skip
         for item in page.get("models") or []:
             entry = _dict(item)
             methods = entry.get("supportedGenerationMethods")
@@ -324,7 +329,7 @@ async def _anthropic(
     for _ in range(MAX_PAGES):
         params = {"limit": "1000", **({"after_id": after} if after else {})}
         page = _dict(await send_json(client, ctx, "GET", f"{base}/models", headers=headers,
-                                     params=params))  # fmt: skip
+                                     params=params, limits=endpoint.limits))  # fmt: skip
         for item in page.get("data") or []:
             entry = _dict(item)
             model = _model_id(entry.get("id"))

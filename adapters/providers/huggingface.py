@@ -61,7 +61,9 @@ class HuggingFaceProvider:
         body = _task_body(ctx, api, text, request)
         url = f"{self._task_url}/{quote(request.model, safe='/')}"
         headers = {"authorization": f"Bearer {self._endpoint.api_key}"}
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=body)
+        data = await send_json(
+            client, ctx, "POST", url, limits=self._endpoint.limits, headers=headers, body=body
+        )
         answer = _task_answer(ctx, api, data)
         failure = unusable_answer(ctx, answer, None, Usage())
         if failure is not None:

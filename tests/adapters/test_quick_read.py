@@ -34,7 +34,8 @@ def test_a_caught_up_database_gives_the_same_rows_as_the_full_path(
     try:
         catalog.propose([ProposeSuggestion(provider="hf", workload="chat", model="a/b")])
         catalog.adopt_model(AdoptModel(provider="groq", workload="code", model="c", priority=3))
-        full = (catalog.list_models(), catalog.list_suggestions(), {})
+        no_flags: dict[tuple[str, str], str] = {}
+        full = (catalog.list_models(), catalog.list_suggestions(), no_flags)
         assert quick(sqlite_url) == full
         assert quick(sqlite_url, provider="groq", workload="code", include_suggestions=False) == (
             catalog.list_models(provider="groq", workload=Workload.CODE),
