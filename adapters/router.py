@@ -41,7 +41,7 @@ from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.availability import retirement_proposed
-from freegin_ai.domain.capabilities import Needs, estimate_tokens, unmet
+from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.defaults import default_metadata
 from freegin_ai.domain.model_api import ModelApi, model_api
 from freegin_ai.domain.model_info import ModelInfo
@@ -806,7 +806,7 @@ def request_needs(request: GenerateRequest) -> Needs:
     return Needs(
         tools=bool(getattr(request, "tools", None)),
         json_schema=bool(getattr(request, "response_format", None)),
-        prompt_tokens=estimate_tokens(request.system, request.inputs or request.prompt),
+        prompt_tokens=prompt_token_estimate(request.system, request.inputs or request.prompt),
         max_tokens=request.max_tokens,
     )
 

@@ -25,7 +25,7 @@ class Needs:
     max_tokens: int | None = None
 
 
-def estimate_tokens(*texts: str | None) -> int:
+def prompt_token_estimate(*texts: str | None) -> int:
     """A generous estimate of the tokens in some text (rounding up)."""
     chars = sum(len(t) for t in texts if t)
     return -(-chars // CHARS_PER_TOKEN)

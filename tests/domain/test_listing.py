@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from freegin_ai.domain.capabilities import Needs, estimate_tokens, unmet
+from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.errors import InvalidListingError
 from freegin_ai.domain.listing import ProviderListing
 from freegin_ai.domain.model_info import ModelInfo
@@ -64,7 +64,7 @@ def test_capabilities_say_why_a_model_cannot_take_a_request_and_unknown_never_sk
     assert unmet(info, Needs(prompt_tokens=700, max_tokens=150)) is None
     assert unmet(None, Needs(tools=True, max_tokens=10**9)) is None
     assert unmet(ModelInfo(), Needs(tools=True, json_schema=True)) is None
-    assert estimate_tokens("abcd", None, "e") == 2
+    assert prompt_token_estimate("abcd", None, "e") == 2
 
 
 def test_retirement_is_proposed_once_and_a_decision_clears_it() -> None:

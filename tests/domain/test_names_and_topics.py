@@ -24,7 +24,7 @@ from freegin_ai.domain.workloads import Workload
         (topics.MODEL_PRIORITY_CHANGED, RosterEntry.ModelPriorityChanged),
         (topics.MODEL_RETIRED, RosterEntry.ModelRetired),
         (topics.MODEL_REINSTATED, RosterEntry.ModelReinstated),
-        (topics.RETIREMENT_PROPOSED, RosterEntry.RetirementProposed),
+        (topics.MODEL_RETIREMENT_PROPOSED, RosterEntry.RetirementProposed),
         (topics.LISTING_STARTED, ProviderListing.ListingStarted),
         (topics.MODEL_LISTED, ProviderListing.ModelListed),
         (topics.MODEL_DELISTED, ProviderListing.ModelDelisted),
