@@ -341,11 +341,9 @@ class Router:
         ledger: dict[tuple[str, str], dict[str, WindowUsage]] = {}
         for q in ledger_rows:
             ledger.setdefault((q.provider, q.bucket), {})[q.window] = q.usage
-        # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials, ledger)
         listed = {(x.provider, x.model): x.info for x in listings if x.listed}
         # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials, listed)
+        return _Snapshot(position, roster, cooldowns, failures, cost, trials, ledger, listed=listed)
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (
