@@ -58,7 +58,7 @@ async def run_sync(provider: str | None, dry_run: bool) -> SyncReport:
     from freegin_ai.adapters.credentials import CredentialStore, default_credentials_path
     from freegin_ai.adapters.model_sync import sync_models
     from freegin_ai.adapters.provider_set import ProviderSet
-    from freegin_ai.cli.catalog_commands import open_catalog
+    from freegin_ai.cli.common import open_catalog
 
     config = load_config(os.environ)
     providers = ProviderSet(

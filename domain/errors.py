@@ -9,7 +9,9 @@ DomainError
 │   └── InvalidPriorityError
 ├── NotActiveError
 ├── SuggestionStateError
-└── InvalidListingError
+├── InvalidListingError
+├── UnusableResponseError
+└── NoRouteError
 """
 
 from __future__ import annotations
@@ -53,3 +55,11 @@ class SuggestionStateError(DomainError):
 
 class InvalidListingError(DomainError):
     """Raised when a provider's model listing cannot be recorded (empty, or ill-typed details)."""
+
+
+class UnusableResponseError(DomainError):
+    """Raised when an LLM answer is empty or holds no JSON value in an accepted shape."""
+
+
+class NoRouteError(DomainError):
+    """Raised when an explicit model or provider names nothing the router could try."""

@@ -24,8 +24,9 @@ from freegin_ai.adapters.providers._wire import as_dict, as_list, no_credentials
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
 from freegin_ai.adapters.providers.openai_compat import OpenAICompatProvider
-from freegin_ai.adapters.providers.replies import Usage, unusable_answer
+from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.domain.model_api import ModelApi
+from freegin_ai.domain.usage import NO_TOKENS
 
 TASK_PATH = "hf-inference/models"
 
@@ -65,7 +66,7 @@ class HuggingFaceProvider:
             client, ctx, "POST", url, limits=self._endpoint.limits, headers=headers, body=body
         )
         answer = _task_answer(ctx, api, data)
-        failure = unusable_answer(ctx, answer, None, Usage())
+        failure = unusable_answer(ctx, answer, None, NO_TOKENS)
         if failure is not None:
             raise failure
         return ChatReply(text=answer, model=request.model)
