@@ -28,6 +28,7 @@ from freegin_ai.adapters.application.suggestions import SuggestionCommands
 from freegin_ai.adapters.application.writer import Writer, utc_now
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.projections.health import HealthProjection
+from freegin_ai.projections.listings import ListingProjection
 from freegin_ai.projections.projector import Progress, Projector
 from freegin_ai.projections.quota import QuotaLedgerProjection
 from freegin_ai.projections.roster import RosterProjection
@@ -80,6 +81,7 @@ def make_projector(store: EventStore) -> Projector:
             UsageStatsProjection(),
             HealthProjection(),
             QuotaLedgerProjection(),
+            ListingProjection(),
         ],
     )
 

@@ -7,7 +7,7 @@ events and leave the read tables current; queries catch the tables up, then read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,9 @@ from freegin_ai.adapters.application.writer import utc_now as utc_now
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
 from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
+from freegin_ai.domain.model_info import ListingChanges, ModelInfo
+from freegin_ai.domain.names import roster_entry_id
+from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections import log_views
 from freegin_ai.projections.envelope import Envelope
@@ -193,6 +196,15 @@ class Catalog:
                 include_retired=include_retired,
             )
 
+    def not_listed(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Of these (provider, model) pairs, those their synced provider no longer lists,
+        with since when (sync-models)."""
+        from freegin_ai.projections.listing_flags import LISTING_FLAGS_SQL, not_listed
+
+        with self.reading() as conn:
+            rows = [tuple(r) for r in conn.exec_driver_sql(LISTING_FLAGS_SQL)]
+        return not_listed(rows, pairs)
+
     def list_suggestions(
         self, *, provider: str | None = None, workload: Workload | None = None
     ) -> list[SuggestionRow]:
@@ -281,3 +293,49 @@ class Catalog:
     def replay(self, progress: Progress | None = None) -> RebuildReport:
         """Rebuild every read table from the log and compare with what was there."""
         return self.projector.rebuild(progress=progress)
+
+    # -- provider listings (sync-models) ---------------------------------------------
+
+    def listing_changes(self, provider: str, models: Mapping[str, ModelInfo]) -> ListingChanges:
+        """What recording this listing would change (for a dry run); writes nothing."""
+        from freegin_ai.domain.listing import ProviderListing, listing_id
+
+        listing = self._writer.get(ProviderListing, listing_id(provider))
+        if listing is None:
+            return ListingChanges(tuple(sorted(models)), (), ())
+        return listing.changes(models)
+
+    def record_listing(
+        self, provider: str, models: Mapping[str, ModelInfo], *, source: str
+    ) -> tuple[ListingChanges, list[RosterRow]]:
+        """Record a provider's fresh listing, and propose retiring every active roster entry
+        of that provider whose model it no longer lists; all in one append.
+
+        Returns the changes and the entries whose retirement was proposed now.
+        """
+        from freegin_ai.domain.listing import ProviderListing, listing_id
+        from freegin_ai.domain.roster import RosterEntry
+
+        provider = parse_provider(provider)
+
+        def attempt() -> tuple[ListingChanges, list[RosterRow]]:
+            at = self.clock()
+            listing = self._writer.get(ProviderListing, listing_id(provider))
+            if listing is None:
+                listing = ProviderListing.start(provider, at)
+            changes = listing.record(models, source=source, at=at)
+            proposed: list[RosterRow] = []
+            entries: list[RosterEntry] = []
+            for row in self.list_models(provider=provider):
+                if row.model in models:
+                    continue
+                entry_id = roster_entry_id(provider, row.workload, row.model)
+                entry = self._writer.get(RosterEntry, entry_id)
+                reason = f"{provider} no longer lists {row.model} (sync-models {at.date()})"
+                if entry is not None and entry.propose_retirement(reason=reason, at=at):
+                    entries.append(entry)
+                    proposed.append(row)
+            self.store.save(listing, *entries)
+            return changes, proposed
+
+        return self._writer.run(attempt)

@@ -62,6 +62,8 @@ class ProviderSet:
 
     def _why_not(self, name: str) -> str | None:
         spec = PROVIDER_SPECS[name]
+        if spec.retired:
+            return f"retired by the provider on {spec.retired} (its API answers 410 Gone)"
         if not self.config.provider(name).enabled:
             return "disabled in config.toml"
         if spec.needs_key:

@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from freegin_ai.domain.defaults import DEFAULT_MODELS
+from freegin_ai.projections.listing_flags import LISTING_FLAGS_SQL, not_listed
 from freegin_ai.projections.rows import (
     ROSTER_COLUMNS,
     SUGGESTION_COLUMNS,
@@ -41,8 +42,9 @@ def read_catalog(
     workload: str | None,
     include_retired: bool,
     include_suggestions: bool,
-) -> tuple[list[RosterRow], list[SuggestionRow] | None] | None:
-    """The roster (and suggestions) when the tables can be trusted as they are, else None."""
+) -> tuple[list[RosterRow], list[SuggestionRow] | None, dict[tuple[str, str], str]] | None:
+    """The roster (and suggestions, and the active models their provider no longer lists)
+    when the tables can be trusted as they are, else None."""
     path = sqlite_path(url)
     if path is None or not path.is_file():
         return None
@@ -57,7 +59,11 @@ def read_catalog(
             return None
         roster = _roster(db, provider, workload, include_retired)
         suggestions = _suggestions(db, provider, workload) if include_suggestions else None
-        return roster, suggestions
+        flags = not_listed(
+            [tuple(r) for r in db.execute(LISTING_FLAGS_SQL)],
+            [(r.provider, r.model) for r in roster if r.status == "active"],
+        )
+        return roster, suggestions, flags
     except sqlite3.Error:
         return None
     finally:

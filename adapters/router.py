@@ -67,7 +67,11 @@ from freegin_ai.domain.chat import (
     unsupported_reason,
     validate_request,
 )
+from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
+from freegin_ai.domain.defaults import default_metadata
 from freegin_ai.domain.errors import NoRouteError
+from freegin_ai.domain.model_api import ModelApi, model_api
+from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.providers import PROVIDERS, parse_provider
 from freegin_ai.domain.quota import (
@@ -104,6 +108,7 @@ from freegin_ai.domain.routing import Skipped as Skipped
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.usage import NO_TOKENS, CallUsage, TokenUsage
 from freegin_ai.domain.workloads import Workload
+from freegin_ai.projections.listings import list_listings
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
@@ -167,6 +172,8 @@ class _Loaded:
     fits: dict[tuple[str, str], int] = field(default_factory=dict)
     commands: int = 0  # the catalog's command count when loaded
     checked: float = float("-inf")  # when the log position was last compared (elapsed clock)
+    #: What each provider's listing says about each model it lists (sync-models).
+    listed: dict[tuple[str, str], ModelInfo] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +303,7 @@ class Router:
         now = self.clock()
         tokens = _estimated_tokens(request)
         route = Route(
-            workload=(
-                request.workload
-                if isinstance(request.workload, Workload)
-                else Workload.parse(request.workload)
-            ),
+            workload=_workload_of(request),
             provider=parse_provider(request.provider) if request.provider else None,
             model=check_model_name(request.model) if request.model is not None else None,
             fallback=request.fallback,
@@ -315,7 +318,10 @@ class Router:
                 configured_models={
                     name: settings.models for name, settings in self.config.providers.items()
                 },
-                quota=lambda p, m: self._out_of_quota(loaded, p, m, now, tokens),
+                quota=lambda p, m: (
+                    self._cannot_take(loaded, p, m, route.workload, request)
+                    or self._out_of_quota(loaded, p, m, now, tokens)
+                ),
             )
         except NoRouteError as error:
             raise NoCandidateError(str(error)) from None
@@ -386,6 +392,7 @@ class Router:
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
             ledger_rows = list_quota_ledger(conn)
+            listings = list_listings(conn)
         trials: dict[str, list[TrialArm]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
@@ -421,7 +428,44 @@ class Router:
             cost_per_success=cost,
             trials={w: tuple(ts) for w, ts in trials.items()},
         )
-        return _Loaded(position, snapshot, ledger)
+        listed = {(x.provider, x.model): x.info for x in listings if x.listed}
+        return _Loaded(position, snapshot, ledger, listed=listed)
+
+    def _cannot_take(
+        self,
+        loaded: _Loaded,
+        provider: str,
+        model: str,
+        workload: Workload,
+        request: GenerateRequest,
+    ) -> tuple[str, datetime | None] | None:
+        """Why a model cannot take this request at all (a zero-shot model without labels;
+        its listing's limits or features), or None."""
+        api = self._api_for(provider, model, workload)
+        if api.needs_labels and not request.labels:
+            return f"{api.value} needs candidate labels (--labels)", None
+        why = unmet(loaded.listed.get((provider, model)), request_needs(request))
+        return None if why is None else (why, None)
+
+    def _api_for(self, provider: str, model: str, workload: Workload) -> ModelApi:
+        """Which API a model needs: Hugging Face task models by their Hub pipeline tag (from
+        the catalog's metadata, else the synced listing, else what the defaults know); every
+        other model is chat."""
+        if provider != "huggingface":
+            return ModelApi.CHAT
+        meta: Mapping[str, Any] = self._metadata(Candidate(provider, model, 0), workload)
+        if "pipeline_tag" not in meta:
+            info = self._loaded.listed.get((provider, model)) if self._loaded else None
+            if info is not None and info.pipeline_tag:
+                meta = {"pipeline_tag": info.pipeline_tag, "tags": list(info.tags)}
+            else:
+                meta = default_metadata(provider, model) or meta
+        tags = meta.get("tags")
+        tag = meta.get("pipeline_tag")
+        return model_api(
+            tag if isinstance(tag, str) else None,
+            [str(t) for t in tags] if isinstance(tags, list) else (),
+        )
 
     def _out_of_quota(
         self, loaded: _Loaded, provider: str, model: str, now: datetime, tokens: int
@@ -562,7 +606,8 @@ class Router:
             chosen = (request.provider_options or {}).get(key)
             if chosen:
                 options.update(chosen)
-        return ChatRequest.for_model(c.model, request, options)
+        task = self._api_for(c.provider, c.model, _workload_of(request)).value
+        return ChatRequest.for_model(c.model, request, options, task)
 
     async def _generate_once(self, request: GenerateRequest) -> GenerateResult:
         decision = self._plan(request, checked=True)
@@ -833,10 +878,24 @@ class Router:
         if tokens == NO_TOKENS:
             return None, None
         return cost_micros(
-            price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
+            price_for(c.provider, c.model, self.config, self._priced_metadata(c, workload)),
             tokens.prompt_tokens,
             tokens.completion_tokens,
         )
+
+    def _priced_metadata(self, c: Candidate, workload: Workload) -> Mapping[str, Any]:
+        """The catalog's metadata, with the listed prices where it names none."""
+        meta = self._metadata(c, workload)
+        info = self._loaded.listed.get((c.provider, c.model)) if self._loaded else None
+        if info is None or any(k in meta for k in _PRICE_KEYS):
+            return meta
+        listed: dict[str, Any] = {}
+        if info.input_per_1k_micros is not None or info.output_per_1k_micros is not None:
+            listed["input_per_1k_micros"] = info.input_per_1k_micros or 0
+            listed["output_per_1k_micros"] = info.output_per_1k_micros or 0
+        if info.free:
+            listed["free"] = True
+        return {**meta, **listed}
 
     def _metadata(self, c: Candidate, workload: Workload) -> Mapping[str, Any]:
         loaded = self._loaded
@@ -993,6 +1052,29 @@ def _check_finished_early(c: Candidate, end: StreamEnd) -> None:
     failure = unusable_answer(ctx, "", end.finish_reason, end.usage)
     if failure is not None:
         raise failure
+
+
+_PRICE_KEYS = ("input_per_1k_micros", "output_per_1k_micros", "est_cost_per_1k_tokens", "free")
+
+
+def request_needs(request: GenerateRequest) -> Needs:
+    """What a request needs from a model: tools, JSON output, room for its prompt and answer."""
+    texts = (
+        (request.inputs,)
+        if request.inputs is not None
+        else tuple(content_text(m.content) for m in request.conversation())
+    )
+    return Needs(
+        tools=bool(request.tools),
+        json_schema=request.response_format is not None,
+        prompt_tokens=prompt_token_estimate(*texts),
+        max_tokens=request.max_tokens,
+    )
+
+
+def _workload_of(request: GenerateRequest) -> Workload:
+    workload = request.workload
+    return workload if isinstance(workload, Workload) else Workload.parse(workload)
 
 
 def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:

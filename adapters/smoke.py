@@ -33,7 +33,13 @@ async def run_smoke(
     results = []
     for name in models:
         request = GenerateRequest(
-            prompt=case.prompt, workload=workload, provider=provider, model=name, max_tokens=400
+            prompt=case.prompt,
+            workload=workload,
+            provider=provider,
+            model=name,
+            max_tokens=400,
+            inputs=case.text,
+            labels=case.labels,
         )
         try:
             reply = await router.generate(request)

@@ -123,13 +123,16 @@ def list_models(args: argparse.Namespace) -> int:
             include_suggestions=args.include_suggestions,
         )
     if quick is not None:
-        roster, suggestions = quick
+        roster, suggestions, flags = quick
     else:
-        roster, suggestions = _read_catalog(args, provider, workload, as_of)
+        roster, suggestions, flags = _read_catalog(args, provider, workload, as_of)
     if args.json:
         payload: dict[str, Any] = {"models": roster}
         if suggestions is not None:
             payload["suggestions"] = suggestions
+        payload["not_listed"] = [
+            {"provider": p, "model": m, "since": since} for (p, m), since in sorted(flags.items())
+        ]
         emit_json(payload)
         return 0
     if not roster and not suggestions:
@@ -138,13 +141,13 @@ def list_models(args: argparse.Namespace) -> int:
         )
         print(f"No models{' for ' + where if where else ''}.")
         return 0
-    print(render_catalog(roster, suggestions))
+    print(render_catalog(roster, suggestions, flags))
     return 0
 
 
 def _read_catalog(
     args: argparse.Namespace, provider: str | None, workload: Any, as_of: datetime | None
-) -> tuple[list[Any], list[Any] | None]:
+) -> tuple[list[Any], list[Any] | None, dict[tuple[str, str], str]]:
     """The full path: open (catching up, rebuilding or seeding as needed), then read."""
     catalog = open_catalog()
     try:
@@ -161,9 +164,15 @@ def _read_catalog(
             )
             if args.include_suggestions:
                 suggestions = catalog.list_suggestions(provider=provider, workload=workload)
+        # As of a past date, what providers list today says nothing: no flags then.
+        flags = (
+            {}
+            if as_of is not None
+            else catalog.not_listed([(r.provider, r.model) for r in roster if r.status == "active"])
+        )
     finally:
         catalog.close()
-    return roster, suggestions
+    return roster, suggestions, flags
 
 
 def adopt_model(args: argparse.Namespace) -> int:

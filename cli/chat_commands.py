@@ -52,6 +52,11 @@ def add_request_options(p: argparse.ArgumentParser) -> None:
         help="when every candidate is out of quota or cooling down, wait up to this long "
         "(e.g. 30s, 2m) for the first to come back instead of failing",
     )
+    p.add_argument(
+        "--labels",
+        help="comma-separated candidate labels, for zero-shot classification models "
+        "(e.g. facebook/bart-large-mnli): the answer is the best label",
+    )
 
 
 def register(commands: Any) -> None:
@@ -193,6 +198,11 @@ def build_request(
             wait = parse_duration(args.wait)
         except TimeFormatError as error:
             raise ValueError(f"--wait: {error}") from None
+    labels: tuple[str, ...] = ()
+    if args.labels is not None:
+        labels = tuple(dict.fromkeys(x.strip() for x in args.labels.split(",") if x.strip()))
+        if not labels:
+            raise ValueError("--labels needs at least one label, e.g. --labels positive,negative")
     request = GenerateRequest(
         messages=turns,
         system=args.system,
@@ -209,6 +219,7 @@ def build_request(
         model=check_model_name(args.model) if args.model is not None else None,
         fallback=args.fallback,
         wait=wait,
+        labels=labels,
     )
     validate_request(request)
     return request

@@ -20,6 +20,7 @@ from freegin_ai.cli import (
     router_commands,
     serve_commands,
     service_commands,
+    sync_commands,
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     router_commands.register(commands)
     service_commands.register(commands)
     refresh_commands.register(commands)
+    sync_commands.register(commands)
     ops_commands.register(commands)
     serve_commands.register(commands)
     return parser

@@ -166,6 +166,8 @@ async def _run_all(args: argparse.Namespace, via: Via | None, max_age: timedelta
     bar = ProgressBar("Refreshing") if sys.stderr.isatty() else None
     try:
         async with _opened(args.dry_run) as deps:
+            # The listings first: the refresh then checks suggestions against today's models.
+            await _sync_first(deps, args.dry_run)
             report = await refresh_all(
                 deps,
                 max_age=max_age,
@@ -187,6 +189,20 @@ async def _run_all(args: argparse.Namespace, via: Via | None, max_age: timedelta
     if not report.providers:
         return fail("no provider can be called here: add a key with `freegin-ai add-service`", 1)
     return 1 if report.count("failed") else 0
+
+
+async def _sync_first(deps: RefreshDeps, dry_run: bool) -> None:
+    """Run sync-models over every usable provider; its summary and errors go to stderr."""
+    from freegin_ai.adapters.model_sync import sync_models
+    from freegin_ai.cli.sync_commands import render_sync
+
+    sync = await sync_models(deps.catalog, deps.providers, deps.client, dry_run=dry_run)
+    # Under cron or systemd only the errors matter (like the progress bar, see _run_all).
+    if sync.results and sys.stderr.isatty():
+        print(render_sync(sync), file=sys.stderr)
+    for result in sync.results:
+        if result.error:
+            print(f"error: sync-models {result.provider}: {result.error}", file=sys.stderr)
 
 
 # -- rendering ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ def suggestion_line(row: SuggestionRow) -> str:
 def render_catalog(
     roster: list[RosterRow],
     suggestions: list[SuggestionRow] | None,
+    not_listed: dict[tuple[str, str], str] | None = None,
 ) -> str:
     """The `list-models` text: one block per (provider, workload)."""
     keys = sorted(
@@ -53,7 +54,10 @@ def render_catalog(
         live = [r for r in active if r.status == "active"]
         retired = [r for r in active if r.status != "active"]
         lines.append("  Active:")
-        lines.extend(roster_line(r, 4) for r in live)
+        for r in live:
+            since = (not_listed or {}).get((r.provider, r.model))
+            mark = f"  [not listed by provider since {since[:10]}]" if since else ""
+            lines.append(roster_line(r, 4) + mark)
         if not live:
             lines.append("    (none)")
         if retired:

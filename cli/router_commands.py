@@ -45,6 +45,7 @@ def status(args: argparse.Namespace) -> int:
     from freegin_ai.adapters.router import Router
     from freegin_ai.cli.output import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
+    from freegin_ai.projections.listings import list_syncs
     from freegin_ai.projections.queries import list_health
 
     only = parse_provider(args.provider) if args.provider else None
@@ -55,6 +56,9 @@ def status(args: argparse.Namespace) -> int:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)
             not_applied = router.catalog.projector.not_applied(conn)
+            syncs = {s.provider: s for s in list_syncs(conn)}
+        active = router.catalog.list_models(provider=only)
+        flags = router.catalog.not_listed(sorted({(r.provider, r.model) for r in active}))
         quotas = router.quota_status(only)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
@@ -81,6 +85,12 @@ def status(args: argparse.Namespace) -> int:
                         for h in cooling
                     ],
                     "models": [_quota_json(q) for q in quotas if q.provider == name],
+                    "listing_synced_at": syncs[name].synced_at if name in syncs else None,
+                    "not_listed": [
+                        {"model": m, "since": since}
+                        for (p, m), since in sorted(flags.items())
+                        if p == name
+                    ],
                 }
             )
     finally:
@@ -104,6 +114,11 @@ def status(args: argparse.Namespace) -> int:
         if row["usable"]:
             for q in row["models"]:
                 print(f"    {q['model']}: {_quota_line(q)}")
+        for n in row["not_listed"]:
+            print(
+                f"    {n['model']}: active but not listed by the provider since "
+                f"{n['since'][:10]} (retirement proposed; see `history`)"
+            )
     return 0
 
 

@@ -227,6 +227,11 @@ class GenerateRequest(_Value, frozen=True):
     #: Seconds `generate` may wait for a candidate out of quota or cooling down to come back,
     #: instead of failing at once (None or 0: never wait).
     wait: float | None = None
+    #: The bare text for task models (the article to summarize, the text to classify);
+    #: chat models get the conversation. None: task models get the last user turn.
+    inputs: str | None = None
+    #: Candidate labels for zero-shot classification models.
+    labels: tuple[str, ...] = ()
 
     def conversation(self) -> tuple[Message, ...]:
         """The messages to send: `system` and `prompt` as messages, then `messages`."""

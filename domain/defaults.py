@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from freegin_ai.domain.workloads import Workload
 
@@ -16,6 +17,19 @@ class DefaultModel:
     model: str
     priority: int
     rationale: str
+    #: The Hub's pipeline tag and tags (Hugging Face models): which API the model needs.
+    pipeline_tag: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """What the seeded roster entry records about the model."""
+        meta: dict[str, Any] = {}
+        if self.pipeline_tag:
+            meta["pipeline_tag"] = self.pipeline_tag
+        if self.tags:
+            meta["tags"] = list(self.tags)
+        return meta or None
 
 
 def _entries(
@@ -34,9 +48,16 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "mistralai/Mistral-7B-Instruct-v0.2",
         100,
         "General-purpose chat model",
+        "text-generation",
+        ("conversational",),  # a chat model: served by the chat router
     ),
     DefaultModel(
-        "huggingface", W.CODE, "bigcode/starcoder", 100, "Specialized for code generation"
+        "huggingface",
+        W.CODE,
+        "bigcode/starcoder",
+        100,
+        "Specialized for code generation",
+        "text-generation",
     ),
     DefaultModel(
         "huggingface",
@@ -44,6 +65,7 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "facebook/bart-large-cnn",
         100,
         "Optimized for summarization",
+        "summarization",
     ),
     DefaultModel(
         "huggingface",
@@ -51,6 +73,7 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "tiiuae/falcon-7b-instruct",
         100,
         "Good for information extraction",
+        "text-generation",
     ),
     DefaultModel(
         "huggingface",
@@ -58,6 +81,8 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "mistralai/Mistral-7B-Instruct-v0.2",
         100,
         "Creative writing and ideation",
+        "text-generation",
+        ("conversational",),
     ),
     DefaultModel(
         "huggingface",
@@ -65,23 +90,29 @@ HUGGINGFACE_DEFAULTS: tuple[DefaultModel, ...] = (
         "facebook/bart-large-mnli",
         100,
         "Text classification and NLI",
+        "zero-shot-classification",
     ),
 )
 
 #: Defaults for the other providers the router supports: priorities from the original tool,
-#: model ids updated to ones the providers still serve in late 2026 (the original tool's
+#: model ids updated to ones the providers serve as of 2026-11-24 (the original tool's
 #: llama-3.3-70b-versatile, deepseek-chat, gemini-2.0-flash and deepseek-r1:free are retired).
+#: Each was checked against the page named beside it (also ProviderSpec.models_docs), and
+#: `sync-models` checks each against the provider's own listing.
 OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
+    # https://console.groq.com/docs/models (production model)
     *_entries(
         "groq",
         "openai/gpt-oss-120b",
         "Fast free-tier open-weight 120B model on Groq",
         {W.CHAT: 10, W.CODE: 10, W.SUMMARIZATION: 20, W.CREATIVE: 15},
     ),
+    # https://api-docs.deepseek.com/quick_start/pricing: "use deepseek-flash"; deepseek-v4-flash
+    # is an old name now served by DeepSeek-V4.1-Flash.
     *_entries(
         "deepseek",
-        "deepseek-v4-flash",
-        "Inexpensive general model (successor of deepseek-chat)",
+        "deepseek-flash",
+        "Inexpensive general model (DeepSeek-V4.1-Flash, successor of deepseek-chat)",
         {
             W.CHAT: 20,
             W.CODE: 15,
@@ -91,12 +122,14 @@ OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
             W.CLASSIFICATION: 25,
         },
     ),
+    # https://ai.google.dev/gemini-api/docs/deprecations (stable, no shutdown date announced)
     *_entries(
         "google",
         "gemini-3.5-flash",
         "Gemini Flash: fast, generous free tier",
         {W.CHAT: 40, W.CODE: 35, W.SUMMARIZATION: 40},
     ),
+    # https://openrouter.ai/docs/guides/routing/routers/free-router
     *_entries(
         "openrouter",
         "openrouter/free",
@@ -106,3 +139,11 @@ OTHER_DEFAULTS: tuple[DefaultModel, ...] = (
 )
 
 DEFAULT_MODELS: tuple[DefaultModel, ...] = HUGGINGFACE_DEFAULTS + OTHER_DEFAULTS
+
+
+def default_metadata(provider: str, model: str) -> dict[str, Any] | None:
+    """What the defaults know about a model, for a catalog seeded before they recorded it."""
+    for d in DEFAULT_MODELS:
+        if (d.provider, d.model) == (provider, model) and d.metadata:
+            return d.metadata
+    return None

@@ -9,6 +9,7 @@ DomainError
 │   └── InvalidPriorityError
 ├── NotActiveError
 ├── SuggestionStateError
+├── InvalidListingError
 ├── UnusableResponseError
 └── NoRouteError
 """
@@ -50,6 +51,10 @@ class NotActiveError(DomainError):
 
 class SuggestionStateError(DomainError):
     """Raised when a suggestion cannot move to the asked status from its current one."""
+
+
+class InvalidListingError(DomainError):
+    """Raised when a provider's model listing cannot be recorded (empty, or ill-typed details)."""
 
 
 class UnusableResponseError(DomainError):

@@ -54,6 +54,7 @@ class RosterEntry(Aggregate):
             entry.priority = self.new_priority
             if self.rationale is not None:
                 entry.rationale = self.rationale
+            entry.retirement_proposed = False  # a person chose to keep it
 
     class ModelRetired(EntryEvent):
         """An active entry was taken out of use."""
@@ -62,6 +63,7 @@ class RosterEntry(Aggregate):
 
         def apply(self, entry: Any) -> None:
             entry.status = RETIRED
+            entry.retirement_proposed = False
 
     class ModelReinstated(EntryEvent):
         """A retired entry was adopted again."""
@@ -73,11 +75,22 @@ class RosterEntry(Aggregate):
 
         def apply(self, entry: Any) -> None:
             entry.status = ACTIVE
+            entry.retirement_proposed = False
             entry.priority = self.priority
             if self.rationale is not None:
                 entry.rationale = self.rationale
             if self.metadata is not None:
                 entry.metadata = self.metadata
+
+    class RetirementProposed(EntryEvent):
+        """The active entry's provider no longer lists the model: retiring it was proposed
+        for a person to accept (`retire-model`) or decline (`adopt-model`)."""
+
+        reason: str
+        source: str = "sync-models"
+
+        def apply(self, entry: Any) -> None:
+            entry.retirement_proposed = True
 
     def __init__(
         self,
@@ -97,6 +110,7 @@ class RosterEntry(Aggregate):
         self.metadata = metadata
         self.source = source
         self.status = ACTIVE
+        self.retirement_proposed = False
 
     @staticmethod
     def create_id(provider: str, workload: str, model: str) -> UUID:
@@ -183,6 +197,13 @@ class RosterEntry(Aggregate):
                 f"and workload {self.workload!r}"
             )
         self.trigger_event(self.ModelRetired, timestamp=at, **self._key(), reason=reason)
+
+    def propose_retirement(self, *, reason: str, at: datetime) -> bool:
+        """Propose retiring an active entry (once); False when there is nothing to propose."""
+        if self.status != ACTIVE or getattr(self, "retirement_proposed", False):
+            return False
+        self.trigger_event(self.RetirementProposed, timestamp=at, **self._key(), reason=reason)
+        return True
 
     def _key(self) -> dict[str, str]:
         return {"provider": self.provider, "workload": self.workload, "model": self.model}

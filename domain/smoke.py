@@ -25,6 +25,7 @@ _ARTICLE = (
     "a regional transport grant and will not raise local taxes."
 )
 LABELS = ("positive", "negative", "neutral")
+_REVIEW = "The battery died after two days and support never answered."
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,11 @@ class SmokeCase:
     workload: Workload
     prompt: str
     check: Callable[[str], str | None]
+    #: The bare material, for task models that take no instruction (summarization,
+    #: zero-shot classification); chat models get `prompt`.
+    text: str | None = None
+    #: The candidate labels of a classification case.
+    labels: tuple[str, ...] = ()
 
 
 def _chat(answer: str) -> str | None:
@@ -92,7 +98,10 @@ CASES: dict[Workload, SmokeCase] = {
         _code,
     ),
     Workload.SUMMARIZATION: SmokeCase(
-        Workload.SUMMARIZATION, f"Summarize in one sentence:\n\n{_ARTICLE}", _summary
+        Workload.SUMMARIZATION,
+        f"Summarize in one sentence:\n\n{_ARTICLE}",
+        _summary,
+        text=_ARTICLE,
     ),
     Workload.EXTRACTION: SmokeCase(
         Workload.EXTRACTION,
@@ -106,9 +115,10 @@ CASES: dict[Workload, SmokeCase] = {
     Workload.CLASSIFICATION: SmokeCase(
         Workload.CLASSIFICATION,
         f"Classify the sentiment of this review as exactly one of {', '.join(LABELS)}. "
-        'Answer with the label only: "The battery died after two days and support never '
-        'answered."',
+        f'Answer with the label only: "{_REVIEW}"',
         _classification,
+        text=_REVIEW,
+        labels=LABELS,
     ),
 }
 

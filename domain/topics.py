@@ -14,6 +14,7 @@ MODEL_ADOPTED = _ROSTER + "ModelAdopted"
 MODEL_PRIORITY_CHANGED = _ROSTER + "ModelPriorityChanged"
 MODEL_RETIRED = _ROSTER + "ModelRetired"
 MODEL_REINSTATED = _ROSTER + "ModelReinstated"
+MODEL_RETIREMENT_PROPOSED = _ROSTER + "RetirementProposed"
 
 SUGGESTION_PROPOSED = _SUGGESTION + "SuggestionProposed"
 SUGGESTION_REVISED = _SUGGESTION + "SuggestionRevised"
@@ -28,6 +29,12 @@ PROVIDER_CLEARED = "freegin_ai.domain.availability:Availability.ProviderCleared"
 RETIREMENT_PROPOSED = "freegin_ai.domain.availability:Availability.RetirementProposed"
 
 REFRESH_COMPLETED = "freegin_ai.domain.refresh_runs:RefreshRun.RefreshCompleted"
+
+_LISTING = "freegin_ai.domain.listing:ProviderListing."
+LISTING_STARTED = _LISTING + "ListingStarted"
+MODEL_LISTED = _LISTING + "ModelListed"
+MODEL_DELISTED = _LISTING + "ModelDelisted"
+LISTING_SYNCED = _LISTING + "ListingSynced"
 
 # Roster entry statuses.
 ACTIVE = "active"

@@ -8,10 +8,15 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from freegin_ai.domain.topics import (
+    LISTING_STARTED,
+    LISTING_SYNCED,
     MODEL_ADOPTED,
+    MODEL_DELISTED,
+    MODEL_LISTED,
     MODEL_PRIORITY_CHANGED,
     MODEL_REINSTATED,
     MODEL_RETIRED,
+    MODEL_RETIREMENT_PROPOSED,
     PROVIDER_CLEARED,
     RETIREMENT_PROPOSED,
     SUGGESTION_ADOPTED,
@@ -66,7 +71,15 @@ class EventSource(Protocol):
         ...
 
 
-ROSTER_TOPICS = frozenset({MODEL_ADOPTED, MODEL_PRIORITY_CHANGED, MODEL_RETIRED, MODEL_REINSTATED})
+ROSTER_TOPICS = frozenset(
+    {
+        MODEL_ADOPTED,
+        MODEL_PRIORITY_CHANGED,
+        MODEL_RETIRED,
+        MODEL_REINSTATED,
+        MODEL_RETIREMENT_PROPOSED,
+    }
+)
 SUGGESTION_TOPICS = frozenset(
     {
         SUGGESTION_PROPOSED,
@@ -80,6 +93,7 @@ SUGGESTION_TOPICS = frozenset(
 USAGE_TOPICS = frozenset({USAGE_LOGGED})
 #: What people and providers said about availability (domain.availability).
 AVAILABILITY_TOPICS = frozenset({PROVIDER_CLEARED, RETIREMENT_PROPOSED})
+LISTING_TOPICS = frozenset({LISTING_STARTED, MODEL_LISTED, MODEL_DELISTED, LISTING_SYNCED})
 
 #: Everything but usage: what `history` and `--as-of` read.
 CATALOG_TOPICS = ROSTER_TOPICS | SUGGESTION_TOPICS | AVAILABILITY_TOPICS

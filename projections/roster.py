@@ -10,6 +10,7 @@ from freegin_ai.domain.topics import (
     MODEL_PRIORITY_CHANGED,
     MODEL_REINSTATED,
     MODEL_RETIRED,
+    MODEL_RETIREMENT_PROPOSED,
     RETIRED,
 )
 from freegin_ai.projections import versions
@@ -47,6 +48,8 @@ class RosterProjection(ModelKeyedRows):
                 "updated_at": event.at,
             }
             return
+        if event.topic == MODEL_RETIREMENT_PROPOSED:
+            return  # a proposal changes nothing until a person acts; `history` shows it
         row = rows.get(key)
         if row is None:
             raise EventNotApplicable(f"{event.kind}: no roster entry {'/'.join(key)} to change")

@@ -26,10 +26,15 @@ from freegin_ai.domain.ranges import (
     TokenCount,
 )
 from freegin_ai.domain.topics import (
+    LISTING_STARTED,
+    LISTING_SYNCED,
     MODEL_ADOPTED,
+    MODEL_DELISTED,
+    MODEL_LISTED,
     MODEL_PRIORITY_CHANGED,
     MODEL_REINSTATED,
     MODEL_RETIRED,
+    MODEL_RETIREMENT_PROPOSED,
     PROVIDER_CLEARED,
     SUGGESTION_ADOPTED,
     SUGGESTION_PROPOSED,
@@ -130,6 +135,47 @@ class _UsageLogged(msgspec.Struct, frozen=True):
     finish_reason: str | None = None
 
 
+class _RetirementProposed(_Keyed, frozen=True):
+    reason: str
+
+
+class _Listing(msgspec.Struct, frozen=True):
+    """Every listing event names its provider and says when it happened."""
+
+    timestamp: datetime
+    provider: str
+
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+#: Listed prices, micros per 1,000 tokens: non-negative and finite.
+Price = Annotated[float, msgspec.Meta(ge=0, le=1e12)]
+
+
+class _ListedInfo(msgspec.Struct, frozen=True):
+    context_window: Count | None = None
+    max_output_tokens: Count | None = None
+    supports_tools: bool | None = None
+    supports_json: bool | None = None
+    input_per_1k_micros: Price | None = None
+    output_per_1k_micros: Price | None = None
+    free: bool | None = None
+    pipeline_tag: str | None = None
+    tags: list[str] | None = None
+
+
+class _ModelListed(_Listing, frozen=True):
+    model: str
+    info: _ListedInfo
+
+
+class _ModelDelisted(_Listing, frozen=True):
+    model: str
+
+
+class _ListingSynced(_Listing, frozen=True):
+    listed: Count
+
+
 SCHEMAS: dict[str, type[msgspec.Struct]] = {
     MODEL_ADOPTED: _ModelAdopted,
     MODEL_PRIORITY_CHANGED: _ModelPriorityChanged,
@@ -143,6 +189,11 @@ SCHEMAS: dict[str, type[msgspec.Struct]] = {
     TRIAL_ENDED: _TrialEnded,
     USAGE_LOGGED: _UsageLogged,
     PROVIDER_CLEARED: _ProviderCleared,
+    MODEL_RETIREMENT_PROPOSED: _RetirementProposed,
+    LISTING_STARTED: _Listing,
+    MODEL_LISTED: _ModelListed,
+    MODEL_DELISTED: _ModelDelisted,
+    LISTING_SYNCED: _ListingSynced,
 }
 
 

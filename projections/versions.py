@@ -18,6 +18,8 @@ USAGE_STATS = 3
 # 3: out of credit (402) and gone (410) last until a success or ProviderCleared (ADR 0014).
 HEALTH = 3
 QUOTA = 1
+HEALTH = 2
+LISTINGS = 1
 
 #: Projection name → version, as stored in `projection_state`.
 VERSIONS: dict[str, int] = {
@@ -27,4 +29,5 @@ VERSIONS: dict[str, int] = {
     "usage_stats": USAGE_STATS,
     "health": HEALTH,
     "quota": QUOTA,
+    "listings": LISTINGS,
 }

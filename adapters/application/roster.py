@@ -52,7 +52,7 @@ class RosterCommands:
                         model=d.model,
                         priority=d.priority,
                         rationale=d.rationale,
-                        metadata=None,
+                        metadata=d.metadata,
                         source="default",
                         at=at,
                     )

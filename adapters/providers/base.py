@@ -44,10 +44,21 @@ class ChatRequest:
     top_p: float | None = None
     seed: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: The task API a Hugging Face model needs ("summarization", "zero-shot-classification",
+    #: "text-generation"); None or "chat" is a chat completion.
+    task: str | None = None
+    #: The bare text a task model works on (the article, the text to classify); else `prompt`.
+    inputs: str | None = None
+    #: Candidate labels for zero-shot classification.
+    labels: tuple[str, ...] = ()
 
     @classmethod
     def for_model(
-        cls, model: str, request: GenerateRequest, options: Mapping[str, Any] | None = None
+        cls,
+        model: str,
+        request: GenerateRequest,
+        options: Mapping[str, Any] | None = None,
+        task: str | None = None,
     ) -> ChatRequest:
         """The provider request for one candidate model of a router request."""
         return cls(
@@ -62,11 +73,23 @@ class ChatRequest:
             top_p=request.top_p,
             seed=request.seed,
             options=options or {},
+            task=task,
+            inputs=request.inputs,
+            labels=request.labels,
         )
 
     def conversation(self) -> tuple[Message, ...]:
         """`system` and `prompt` as messages, then `messages`."""
         return with_first_turn(self.system, self.prompt, self.messages)
+
+    def task_text(self) -> str:
+        """What a task model works on: `inputs`, else the last user turn's text."""
+        if self.inputs is not None:
+            return self.inputs
+        for message in reversed(self.conversation()):
+            if isinstance(message, UserMessage):
+                return content_text(message.content)
+        return ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +173,7 @@ class ProviderEndpoint:
     """
 
     name: str
-    api: str  # "openai", "gemini" or "anthropic"
+    api: str  # "openai", "huggingface", "gemini" or "anthropic"
     base_url: str
     api_key: str | None = field(default=None, repr=False)
     limits: WireLimits = field(default_factory=WireLimits)

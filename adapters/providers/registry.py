@@ -22,6 +22,7 @@ from freegin_ai.adapters.errors import ConfigError
 from freegin_ai.adapters.providers.anthropic import AnthropicProvider
 from freegin_ai.adapters.providers.base import ChatProvider, ProviderEndpoint
 from freegin_ai.adapters.providers.gemini import GeminiProvider
+from freegin_ai.adapters.providers.huggingface import HuggingFaceProvider
 from freegin_ai.adapters.providers.openai_compat import OpenAICompatProvider
 from freegin_ai.domain.providers import PROVIDERS, parse_provider
 
@@ -40,16 +41,28 @@ class CredentialLookup(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class ProviderSpec:
-    """What is built in about one provider; `docs` is the page the base URL was taken from."""
+    """What is built in about one provider.
+
+    `docs` is the page the base URL and key variables were checked against, `models_docs`
+    the page its seeded default models were checked against, both on CHECKED. `retired` is
+    the date the provider shut its API down (a retired provider is never called).
+    """
 
     name: str
-    api: str  # "openai", "gemini" or "anthropic"
+    api: str  # "openai", "huggingface" (chat router + task API), "gemini" or "anthropic"
     base_url: str
     key_env: tuple[str, ...]
     needs_key: bool = True
     models_url: str | None = None  # where to list models when not `{base_url}/models`
     account_env: tuple[str, ...] = ()  # variables filling `{account_id}` in the base URL
     docs: str = ""
+    models_docs: str = ""
+    retired: str | None = None
+    retired_docs: str = ""
+
+
+#: When every entry below was last checked against its documentation.
+CHECKED = "2026-11-24"
 
 
 def _key_env(name: str, *customary: str) -> tuple[str, ...]:
@@ -59,10 +72,11 @@ def _key_env(name: str, *customary: str) -> tuple[str, ...]:
 _SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="huggingface",
-        api="openai",
+        api="huggingface",
         base_url="https://router.huggingface.co/v1",
         key_env=_key_env("huggingface", "HF_TOKEN", "HUGGINGFACEHUB_API_TOKEN"),
         docs="https://huggingface.co/changelog/inference-providers-openai-compatible",
+        models_docs="https://huggingface.co/docs/inference-providers/tasks/index",
     ),
     ProviderSpec(
         name="google",
@@ -70,6 +84,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://generativelanguage.googleapis.com/v1beta",
         key_env=_key_env("google", "GEMINI_API_KEY", "GOOGLE_API_KEY"),
         docs="https://ai.google.dev/api",
+        models_docs="https://ai.google.dev/gemini-api/docs/deprecations",
     ),
     ProviderSpec(
         name="groq",
@@ -77,6 +92,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.groq.com/openai/v1",
         key_env=_key_env("groq", "GROQ_API_KEY"),
         docs="https://console.groq.com/docs/openai",
+        models_docs="https://console.groq.com/docs/models",
     ),
     ProviderSpec(
         name="deepseek",
@@ -84,6 +100,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://api.deepseek.com",
         key_env=_key_env("deepseek", "DEEPSEEK_API_KEY"),
         docs="https://api-docs.deepseek.com/",
+        models_docs="https://api-docs.deepseek.com/quick_start/pricing",
     ),
     ProviderSpec(
         name="openrouter",
@@ -91,6 +108,7 @@ _SPECS: tuple[ProviderSpec, ...] = (
         base_url="https://openrouter.ai/api/v1",
         key_env=_key_env("openrouter", "OPENROUTER_API_KEY"),
         docs="https://openrouter.ai/docs/quickstart",
+        models_docs="https://openrouter.ai/docs/guides/routing/routers/free-router",
     ),
     ProviderSpec(
         name="openai",
@@ -134,6 +152,8 @@ _SPECS: tuple[ProviderSpec, ...] = (
         key_env=_key_env("github", "GITHUB_TOKEN"),
         models_url="https://models.github.ai/catalog/models",
         docs="https://docs.github.com/en/rest/models/catalog",
+        retired="2026-07-30",
+        retired_docs="https://github.com/orgs/community/discussions/203602",
     ),
     ProviderSpec(
         name="cloudflare",
@@ -227,6 +247,8 @@ def make_provider(endpoint: ProviderEndpoint) -> ChatProvider:
             models_url=models_url,
             require_key=spec.needs_key if spec is not None else False,
         )
+    if endpoint.api == "huggingface":
+        return HuggingFaceProvider(endpoint)
     if endpoint.api == "gemini":
         return GeminiProvider(endpoint)
     if endpoint.api == "anthropic":

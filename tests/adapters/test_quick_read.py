@@ -12,6 +12,7 @@ import pytest
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.quick_read import read_catalog
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion
+from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.roster import RosterEntry
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.tables import projection_state
@@ -33,12 +34,20 @@ def test_a_caught_up_database_gives_the_same_rows_as_the_full_path(
     try:
         catalog.propose([ProposeSuggestion(provider="hf", workload="chat", model="a/b")])
         catalog.adopt_model(AdoptModel(provider="groq", workload="code", model="c", priority=3))
-        full = (catalog.list_models(), catalog.list_suggestions())
+        no_flags: dict[tuple[str, str], str] = {}
+        full = (catalog.list_models(), catalog.list_suggestions(), no_flags)
         assert quick(sqlite_url) == full
         assert quick(sqlite_url, provider="groq", workload="code", include_suggestions=False) == (
             catalog.list_models(provider="groq", workload=Workload.CODE),
             None,
+            {},
         )
+        # Once Groq's listing is synced without "c", both paths flag it the same way.
+        catalog.record_listing("groq", {"other/model": ModelInfo()}, source="test")
+        rows = catalog.list_models(provider="groq")
+        flags = catalog.not_listed([(r.provider, r.model) for r in rows])
+        assert ("groq", "c") in flags
+        assert quick(sqlite_url, provider="groq", include_suggestions=False) == (rows, None, flags)
     finally:
         catalog.close()
 

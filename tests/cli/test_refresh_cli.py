@@ -236,6 +236,11 @@ def test_all_refreshes_every_pair_then_skips_the_recent_ones(
     assert lines[-1] == (
         "Refreshed 6 of 6 pairs across 1 provider; 0 refreshed within 7d skipped; 0 failed."
     )
+    # The listings were synced first.
+    status = json.loads(
+        run(data, "status", "--provider", "groq", "--json", extra=groq(fake)).stdout
+    )
+    assert status[0]["listing_synced_at"] is not None
     again = run(data, "refresh-models", "--all", "--max-age", "7d", extra=groq(fake))
     assert again.returncode == 0, again.stderr
     assert again.stdout == (

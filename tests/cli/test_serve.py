@@ -341,7 +341,7 @@ def test_every_candidate_rate_limited_is_a_429_with_retry_after(
     # 429 when both were tried, and 429 again while both cool down
     adopt(gateway, "groq", "rl-2", "classification", 0)
     fake.script("rl-2", RateLimited(retry_after="30"))
-    fake.script("deepseek-v4-flash", RateLimited(retry_after="25"))
+    fake.script("deepseek-flash", RateLimited(retry_after="25"))
     workload = {"x-freegin-workload": "classification"}
     for listed in ("attempts", "skipped"):  # tried once, then skipped while cooling down
         with pytest.raises(openai.RateLimitError) as caught:
@@ -351,7 +351,7 @@ def test_every_candidate_rate_limited_is_a_429_with_retry_after(
         assert isinstance(body, dict)
         assert {(e["provider"], e["model"]) for e in body[listed]} >= {
             ("groq", "rl-2"),
-            ("deepseek", "deepseek-v4-flash"),
+            ("deepseek", "deepseek-flash"),
         }
 
 

@@ -8,6 +8,7 @@ from eventsourcing.utils import get_topic
 from freegin_ai.domain import topics
 from freegin_ai.domain.availability import Availability
 from freegin_ai.domain.errors import UnknownProviderError, UnknownWorkloadError
+from freegin_ai.domain.listing import ProviderListing
 from freegin_ai.domain.names import roster_entry_id, suggestion_id
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.roster import RosterEntry
@@ -23,6 +24,11 @@ from freegin_ai.domain.workloads import Workload
         (topics.MODEL_PRIORITY_CHANGED, RosterEntry.ModelPriorityChanged),
         (topics.MODEL_RETIRED, RosterEntry.ModelRetired),
         (topics.MODEL_REINSTATED, RosterEntry.ModelReinstated),
+        (topics.MODEL_RETIREMENT_PROPOSED, RosterEntry.RetirementProposed),
+        (topics.LISTING_STARTED, ProviderListing.ListingStarted),
+        (topics.MODEL_LISTED, ProviderListing.ModelListed),
+        (topics.MODEL_DELISTED, ProviderListing.ModelDelisted),
+        (topics.LISTING_SYNCED, ProviderListing.ListingSynced),
         (topics.SUGGESTION_PROPOSED, Suggestion.SuggestionProposed),
         (topics.SUGGESTION_REVISED, Suggestion.SuggestionRevised),
         (topics.SUGGESTION_ADOPTED, Suggestion.SuggestionAdopted),

@@ -8,6 +8,9 @@ It speaks three wire formats on one ephemeral port, in a background thread:
     POST /v1beta/models/{m}:generateContent   Gemini              (server.gemini_url)
     GET  /v1beta/models                Gemini list, paged by `pageToken`
     GET  /catalog/models               GitHub Models catalog (a bare JSON array)
+    GET  /api/models/{id}              Hugging Face Hub model info (server.hub[id], else 404)
+    POST /hf-inference/models/{m}      Hugging Face task API (server.tasks[m] says which task:
+                                       summarization, zero-shot-classification, text-generation)
 
 Each model is scripted with behaviours taken in order, the last one repeating:
 
@@ -209,6 +212,13 @@ class FakeProviderServer:
 
     def __init__(self, *, max_stall_seconds: float = 5.0) -> None:
         self.models: list[str] = ["fake-model-a", "fake-model-b"]
+        #: Hugging Face task models: model -> pipeline tag of the task API it speaks.
+        self.tasks: dict[str, str] = {}
+        #: Full listing entries (OpenAI-style `data[]`, or Gemini `models[]`) to list instead
+        #: of bare ids made from `models`.
+        self.listing: list[dict[str, Any]] | None = None
+        #: Hugging Face Hub model info by model id.
+        self.hub: dict[str, dict[str, Any]] = {}
         self.gemini_page_size = 1000
         self.anthropic_page_size = 1000
         self.max_stall_seconds = max_stall_seconds
@@ -600,7 +610,22 @@ _GOOGLE_STATUS = {
 }
 
 
+def _task_reply(task: str, reply: Reply, body: Any) -> Any:
+    """The hf-inference task API's reply shapes (as recorded in tests/data/recorded)."""
+    if task == "summarization":
+        return [{"summary_text": reply.text}]
+    if task == "zero-shot-classification":
+        labels = list((body.get("parameters") or {}).get("candidate_labels") or [])
+        # The reply text names the winning label; the rest follow with lower scores.
+        ranked = sorted(labels, key=lambda label: label != reply.text)
+        scores = [0.9] + [0.1 / max(1, len(ranked) - 1)] * (len(ranked) - 1) if ranked else []
+        return {"sequence": body.get("inputs"), "labels": ranked, "scores": scores}
+    return [{"generated_text": reply.text}]
+
+
 def _error_body(api: str, status: int, message: str, code: str | None) -> dict[str, Any]:
+    if api == "hf":
+        return {"error": message}
     if api == "gemini":
         return {
             "error": {
@@ -682,6 +707,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._list("openai")
         elif method == "GET" and path == "/v1beta/models":
             self._gemini_models(query)
+        elif method == "POST" and path.startswith("/hf-inference/models/"):
+            name = path.removeprefix("/hf-inference/models/")
+            self._chat("hf", name, body)
+        elif method == "GET" and path.startswith("/api/models/"):
+            info = self.fake.hub.get(path.removeprefix("/api/models/"))
+            if info is None:
+                self._json(404, {"error": "Repository not found"})
+            else:
+                self._json(200, info)
         elif method == "GET" and path == "/catalog/models":
             self._json(200, [{"id": m, "name": m, "publisher": "fake"} for m in self.fake.models])
         else:
@@ -706,6 +740,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(api, model, behaviour, body)
             return
         match behaviour:
+            case Reply() if api == "hf":
+                task = self.fake.tasks.get(model)
+                if task is None:
+                    self._json(400, _error_body(api, 400, f"{model} is not a task model", None))
+                else:
+                    self._json(200, _task_reply(task, behaviour, body or {}))
             case Reply():
                 reply_body = _with_calls(api, _REPLIES[api](model, behaviour), behaviour)
                 self._json(200, reply_body, behaviour.headers)
@@ -805,20 +845,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _list(self, api: str) -> None:
-        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
+        data = self.fake.listing
+        if data is None:
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
         self._json(200, {"object": "list", "data": data})
 
     def _gemini_models(self, query: dict[str, list[str]]) -> None:
         start = int(query.get("pageToken", ["0"])[0])
         size = self.fake.gemini_page_size
-        names = self.fake.models[start : start + size]
-        page: dict[str, Any] = {
-            "models": [
-                {"name": f"models/{n}", "supportedGenerationMethods": ["generateContent"]}
-                for n in names
-            ]
-        }
-        if start + size < len(self.fake.models):
+        entries = self.fake.listing or [
+            {"name": f"models/{n}", "supportedGenerationMethods": ["generateContent"]}
+            for n in self.fake.models
+        ]
+        page: dict[str, Any] = {"models": entries[start : start + size]}
+        if start + size < len(entries):
             page["nextPageToken"] = str(start + size)
         self._json(200, page)
 

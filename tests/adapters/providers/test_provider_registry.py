@@ -7,9 +7,11 @@ import pytest
 
 from freegin_ai.adapters.config import Config, ProviderSettings
 from freegin_ai.adapters.errors import ConfigError, ProviderError
+from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.anthropic import AnthropicProvider
 from freegin_ai.adapters.providers.base import ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.gemini import GeminiProvider
+from freegin_ai.adapters.providers.huggingface import HuggingFaceProvider
 from freegin_ai.adapters.providers.openai_compat import OpenAICompatProvider
 from freegin_ai.adapters.providers.registry import (
     PROVIDER_SPECS,
@@ -17,6 +19,7 @@ from freegin_ai.adapters.providers.registry import (
     make_provider,
     resolve_endpoint,
 )
+from freegin_ai.domain.defaults import OTHER_DEFAULTS
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import PROVIDERS
 from tests.fakes.provider_server import FakeProviderServer, Reply
@@ -25,7 +28,9 @@ from tests.fakes.provider_server import FakeProviderServer, Reply
 def test_every_provider_has_a_spec() -> None:
     assert set(PROVIDER_SPECS) == set(PROVIDERS)
     for name, spec in PROVIDER_SPECS.items():
-        assert spec.api in {"openai", "gemini", "anthropic"}
+        assert spec.api in {"openai", "huggingface", "gemini", "anthropic"}
+        # Every entry names the page it was checked against.
+        assert spec.docs.startswith("https://")
         assert spec.key_env[0] == f"FREEGIN_{name.upper()}_API_KEY"
         expected_scheme = "http://127.0.0.1" if name == "ollama" else "https://"
         assert spec.base_url.startswith(expected_scheme)
@@ -102,7 +107,8 @@ def test_adapter_is_picked_by_api_kind() -> None:
 
     assert isinstance(adapter("google"), GeminiProvider)
     assert isinstance(adapter("anthropic"), AnthropicProvider)
-    for name in ("groq", "huggingface", "github", "ollama", "openrouter"):
+    assert isinstance(adapter("huggingface"), HuggingFaceProvider)
+    for name in ("groq", "github", "ollama", "openrouter"):
         assert isinstance(adapter(name), OpenAICompatProvider)
 
 
@@ -174,3 +180,19 @@ async def test_provider_needing_a_key_fails_without_one(
 
     assert caught.value.kind == "no_credentials"
     assert fake_server.requests == []
+
+
+def test_github_models_is_retired_and_never_called_even_with_a_key() -> None:
+    spec = PROVIDER_SPECS["github"]
+    assert spec.retired == "2026-07-30"
+    assert spec.retired_docs.startswith("https://github.com/")
+    providers = ProviderSet(Config(), {"GITHUB_TOKEN": "gh-token"}, None)
+    reason = providers.unavailable("github")
+    assert reason is not None and "retired by the provider on 2026-07-30" in reason
+    assert "github" not in providers.available()
+
+
+def test_seeded_non_hf_defaults_name_the_page_they_were_checked_against() -> None:
+    for default in OTHER_DEFAULTS:
+        assert PROVIDER_SPECS[default.provider].models_docs.startswith("https://")
+    assert {d.model for d in OTHER_DEFAULTS if d.provider == "deepseek"} == {"deepseek-flash"}

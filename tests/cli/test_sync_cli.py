@@ -1,0 +1,81 @@
+"""`sync-models`, and the flags it leaves in `list-models`, `status` and `history`, through
+the real console script against a fake Groq listing on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_hf_defaults_cli import console
+from tests.fakes.provider_server import FakeProviderServer
+
+SEEDED = "openai/gpt-oss-120b"  # Groq's seeded default
+GROQ_ENTRY = {"id": SEEDED, "object": "model", "context_window": 131072,
+              "max_completion_tokens": 65536}  # fmt: skip
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        yield server
+
+
+def run(tmp: Path, fake: FakeProviderServer, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"FREEGIN_GROQ_BASE_URL": fake.openai_url, "GROQ_API_KEY": "gsk-sync-SECRET-42"}
+    return console(tmp, env, *args)
+
+
+def test_sync_flags_a_seeded_model_the_provider_stopped_listing(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Groq lists its seeded default: nothing is flagged.
+    fake.listing = [GROQ_ENTRY, {"id": "llama-3.1-8b-instant", "context_window": 131072}]
+    first = run(tmp_path, fake, "sync-models", "--json")
+    assert first.returncode == 0, first.stderr
+    [groq] = json.loads(first.stdout)["results"]
+    assert (groq["provider"], groq["listed"], groq["unlisted_active"]) == ("groq", 2, [])
+    assert "Syncing groq" in first.stderr
+
+    # The model is gone: a dry run shows it and records nothing.
+    fake.listing = [{"id": "llama-3.1-8b-instant", "context_window": 131072}]
+    dry = run(tmp_path, fake, "sync-models", "--provider", "groq", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("=== DRY RUN MODE")
+    assert f"! active chat/{SEEDED} is not listed" in dry.stdout
+    assert "retirement proposed" not in dry.stdout
+    assert "not listed" not in run(tmp_path, fake, "list-models", "--provider", "groq").stdout
+
+    # The real sync flags it and proposes retiring it, once per workload.
+    real = run(tmp_path, fake, "sync-models", "--provider", "groq")
+    assert real.returncode == 0, real.stderr
+    assert "groq: 1 listed, 0 new, 0 changed, 1 delisted" in real.stdout
+    assert f"! active chat/{SEEDED} is not listed (retirement proposed)" in real.stdout
+    listed = run(tmp_path, fake, "list-models", "--provider", "groq", "--workload", "chat")
+    assert f"{SEEDED} — " in listed.stdout and "[not listed by provider since " in listed.stdout
+    payload = json.loads(run(tmp_path, fake, "list-models", "--provider", "groq", "--json").stdout)
+    assert [(n["provider"], n["model"]) for n in payload["not_listed"]] == [("groq", SEEDED)]
+    status = run(tmp_path, fake, "status", "--provider", "groq")
+    assert f"{SEEDED}: active but not listed by the provider since" in status.stdout
+    history = run(tmp_path, fake, "history", "--provider", "groq", "--workload", "chat")
+    assert "RetirementProposed" in history.stdout and "no longer lists" in history.stdout
+
+    # A person accepts for chat: the flag goes with the retirement.
+    assert run(tmp_path, fake, "retire-model", "groq", SEEDED, "--workload", "chat").returncode == 0
+    after = run(tmp_path, fake, "list-models", "--provider", "groq", "--workload", "chat")
+    assert "not listed" not in after.stdout
+
+
+def test_sync_errors_and_bad_input(tmp_path: Path, fake: FakeProviderServer) -> None:
+    fake.listing = []
+    empty = run(tmp_path, fake, "sync-models", "--provider", "groq")
+    assert empty.returncode == 1
+    assert "error: groq: groq listed no models; nothing recorded" in empty.stderr
+    bad = run(tmp_path, fake, "sync-models", "--provider", "nosuch")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    retired = run(tmp_path, fake, "sync-models", "--provider", "github")
+    assert retired.returncode == 1 and "retired by the provider on 2026-07-30" in retired.stderr
+    assert "--dry-run" in run(tmp_path, fake, "sync-models", "--help").stdout
