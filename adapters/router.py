@@ -53,6 +53,7 @@ from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.availability import retirement_proposed
+from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
 from freegin_ai.domain.chat import (
     StreamEnd,
@@ -67,7 +68,6 @@ from freegin_ai.domain.chat import (
     unsupported_reason,
     validate_request,
 )
-from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.defaults import default_metadata
 from freegin_ai.domain.errors import NoRouteError
 from freegin_ai.domain.model_api import ModelApi, model_api

@@ -17,6 +17,8 @@ from freegin_ai.domain.chat import (
     Tool,
     ToolCall,
     ToolChoice,
+    UserMessage,
+    content_text,
     with_first_turn,
 )
 from freegin_ai.domain.usage import TokenUsage
