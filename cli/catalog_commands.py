@@ -252,7 +252,7 @@ def _run(command: Callable[[Catalog], object]) -> None:
 
 
 def history(args: argparse.Namespace) -> int:
-    from freegin_ai.cli.render import details_text, workload_label
+    from freegin_ai.cli.render import details_text, printable, workload_label
 
     provider, workload = _provider(args.provider), _workload(args.workload)
     catalog = open_catalog()
@@ -268,8 +268,10 @@ def history(args: argparse.Namespace) -> int:
         return 0
     for e in entries:
         print(
-            f"{e.at}  {e.kind:<21} {e.provider}/{workload_label(e.workload)}  {e.model}"
-            f"  {details_text(e.details)}".rstrip()
+            printable(
+                f"{e.at}  {e.kind:<21} {e.provider}/{workload_label(e.workload)}  {e.model}"
+                f"  {details_text(e.details)}".rstrip()
+            )
         )
     return 0
 

@@ -79,7 +79,7 @@ def _money(micros: float | None) -> str:
 def stats(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from freegin_ai.cli.render import workload_label
+    from freegin_ai.cli.render import printable, workload_label
     from freegin_ai.cli.times import before
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
@@ -143,7 +143,7 @@ def stats(args: argparse.Namespace) -> int:
         if s is total:
             label = "TOTAL"
         else:
-            label = f"{s.provider}/{workload_label(s.workload)}/{s.model or '(unknown)'}"
+            label = printable(f"{s.provider}/{workload_label(s.workload)}/{s.model or '(unknown)'}")
             if s.arm:
                 label += f" [{s.arm}]"
         print(

@@ -20,6 +20,14 @@ def workload_label(value: str) -> str:
         return value or "(unknown)"
 
 
+def printable(text: str) -> str:
+    """Text for one table cell: control characters and line breaks shown escaped, so a name
+    logged by older code (`a\\nb`) cannot break a table's lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _dash(text: str | None) -> str:
     return f" — {text}" if text else " —"
 

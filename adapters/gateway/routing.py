@@ -97,7 +97,7 @@ def _served(router: Router, model: str, workload: Workload) -> bool:
     """Whether some provider's catalog or config.toml serves this model id as it is."""
     try:
         router.explain(GenerateRequest(prompt="", workload=workload, model=model))
-    except NoCandidateError:
+    except (NoCandidateError, DomainError):  # DomainError: no model can have that name
         return False
     return True
 

@@ -101,3 +101,29 @@ def test_replay_json_on_a_fresh_database(tmp_path: Path, database_url: str) -> N
     assert {t["table"] for t in report["tables"]} >= {"provider_models", "provider_usage"}
     assert all(t["equal"] for t in report["tables"])
     assert report["not_applied"] == []
+
+
+def test_names_with_line_breaks_from_older_code_keep_tables_one_line_per_row(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from freegin_ai.domain.topics import MODEL_ADOPTED, USAGE_LOGGED
+    from tests.fakes.poison import adopted, usage
+
+    cli = Cli(tmp_path, sqlite_url)
+    assert cli("list-models").returncode == 0
+    store = EventStore(sqlite_url)
+    try:
+        append_raw(store, USAGE_LOGGED, usage(model="line\nbreak"))
+        append_raw(store, MODEL_ADOPTED, adopted("tab\there", 5))
+    finally:
+        store.close()
+
+    stats = cli("stats")
+    history = cli("history", "--provider", "groq")
+
+    assert "groq/Chat/line\\nbreak" in stats.stdout
+    assert all(
+        line.startswith(("PROVIDER", "groq/", "TOTAL")) for line in stats.stdout.splitlines()
+    )
+    assert "tab\\there" in history.stdout
+    assert all(line.startswith("20") for line in history.stdout.splitlines())

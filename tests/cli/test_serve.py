@@ -310,6 +310,20 @@ def test_bad_parameters_are_400s_that_name_the_parameter(gateway: ServeProcess) 
         assert caught.value.type == "invalid_request_error"
 
 
+def test_impossible_model_names_are_client_errors_never_500(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    before = len(fake.requests)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="two words", messages=user("x"))
+    # A pin to a name no model can have is the caller's fault (ADR 0009): nothing is sent.
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="groq/line\nbreak", messages=user("x"))
+    assert "model name" in caught.value.message
+    assert len(fake.requests) == before
+
+
 def test_malformed_or_oversized_bodies_get_400_and_413_never_500(gateway: ServeProcess) -> None:
     url = f"{gateway.base_url}/chat/completions"
     for body in (b"{not json", b"[1, 2]", b"", b"\xff\xfe", b'{"model": "chat"}'):
