@@ -72,7 +72,7 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Price:
+class PriceSetting:
     """One `[prices."<provider>/<model>"]` table, in millionths of a dollar per 1,000 tokens."""
 
     input_per_1k_micros: int
@@ -89,7 +89,7 @@ class Config:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
-    prices: Mapping[str, Price] = field(default_factory=dict)
+    prices: Mapping[str, PriceSetting] = field(default_factory=dict)
     #: `[limits."provider/model"]`: free-tier limits that override the shipped table.
     quotas: Mapping[str, QuotaLimits] = field(default_factory=dict)
     path: Path | None = None  # the file read; None when there was none
@@ -105,7 +105,7 @@ class Config:
             deadline_seconds=self.timeout_seconds, max_reply_bytes=self.max_reply_bytes
         )
 
-    def price(self, provider: str, model: str) -> Price | None:
+    def price(self, provider: str, model: str) -> PriceSetting | None:
         """The configured price for a model, if any."""
         return self.prices.get(f"{provider}/{model}")
 
@@ -284,8 +284,8 @@ class _Reader:
             raise self.fail(key, "expected a non-negative number")
         return number
 
-    def prices(self, value: object) -> dict[str, Price]:
-        prices: dict[str, Price] = {}
+    def prices(self, value: object) -> dict[str, PriceSetting]:
+        prices: dict[str, PriceSetting] = {}
         for name, entry in self.table(value, "prices", None).items():
             key = f'prices."{name}"'
             provider, slash, model = name.partition("/")
@@ -296,7 +296,7 @@ class _Reader:
                 if needed not in table:
                     raise self.fail(f"{key}.{needed}", "missing")
             canonical = f"{self.provider_name(provider, key)}/{model}"
-            prices[canonical] = Price(
+            prices[canonical] = PriceSetting(
                 input_per_1k_micros=self.bounded(
                     table["input_per_1k_micros"], f"{key}.input_per_1k_micros", 0, PRICE_MICROS_MAX
                 ),

@@ -1,13 +1,16 @@
-"""Adapter errors: what can go wrong outside the domain.
+"""Adapter errors: what can go wrong outside the domain, all in one tree.
 
 AdapterError
 ├── ConfigError
 ├── CredentialError
 ├── StorageError
-│   └── ConcurrentWriteError
+│   ├── ConcurrentWriteError
+│   └── LegacyImportError
 ├── ProviderError
-├── router.NoCandidateError, router.AllAttemptsFailedError
-└── refresh.RefreshFailedError, legacy.LegacyImportError (a StorageError)
+├── RoutingError
+│   ├── NoCandidateError
+│   └── AllAttemptsFailedError
+└── RefreshFailedError
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from freegin_ai.adapters.providers.replies import Usage
+    from freegin_ai.domain.routing import Attempt, Decision
+    from freegin_ai.domain.usage import TokenUsage
 
 
 class AdapterError(Exception):
@@ -38,6 +42,10 @@ class ConcurrentWriteError(StorageError):
     """Raised when another writer kept changing the same stream and retries ran out."""
 
 
+class LegacyImportError(StorageError):
+    """Raised when a file cannot be read as a database of the earlier freegin-ai."""
+
+
 class ProviderError(AdapterError):
     """Raised when a provider call fails; `kind` says how, for routing and health.
 
@@ -56,7 +64,7 @@ class ProviderError(AdapterError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
-        usage: Usage | None = None,
+        usage: TokenUsage | None = None,
         meta: object | None = None,
     ) -> None:
         super().__init__(message)
@@ -84,3 +92,31 @@ class ProviderError(AdapterError):
             "filtered",
             "empty",
         }
+
+
+class RoutingError(AdapterError):
+    """Raised when the router cannot answer a request; `decision` says what it considered."""
+
+
+class NoCandidateError(RoutingError):
+    """Raised when no model can be chosen for a request (nothing configured or all cooling)."""
+
+    def __init__(self, message: str, decision: Decision | None = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class AllAttemptsFailedError(RoutingError):
+    """Raised when every candidate was tried and failed; `attempts` says how each failed."""
+
+    def __init__(self, attempts: list[Attempt], decision: Decision) -> None:
+        super().__init__(f"all {len(attempts)} attempts failed")
+        self.attempts = attempts
+        self.decision = decision
+
+
+class RefreshFailedError(AdapterError):
+    """Raised when the answering LLM fails, times out or says nothing usable.
+
+    No suggestion and no run record is written; the failed call's usage is logged like any call's.
+    """

@@ -21,23 +21,23 @@ from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 
 
 @dataclass(frozen=True, slots=True)
-class Price:
+class TokenPrice:
     """Micros per 1,000 tokens."""
 
     input_per_1k: float
     output_per_1k: float
 
 
-FREE = Price(0.0, 0.0)
+FREE = TokenPrice(0.0, 0.0)
 
 
 def price_for(
     provider: str, model: str, config: Config, metadata: Mapping[str, Any] | None
-) -> Price | None:
+) -> TokenPrice | None:
     """The price of a model, or None when nobody said."""
     configured = config.price(provider, model)
     if configured is not None:
-        return Price(configured.input_per_1k_micros, configured.output_per_1k_micros)
+        return TokenPrice(configured.input_per_1k_micros, configured.output_per_1k_micros)
     meta = metadata or {}
     if provider == "ollama" or model.endswith(":free") or meta.get("free") is True:
         return FREE
@@ -46,11 +46,11 @@ def price_for(
         cost_out = _micros(meta.get("output_per_1k_micros") or 0)
         if cost_in is None or cost_out is None:
             return None
-        return Price(cost_in, cost_out)
+        return TokenPrice(cost_in, cost_out)
     estimate = meta.get("est_cost_per_1k_tokens")
     if isinstance(estimate, int | float) and not isinstance(estimate, bool):
         micros = _micros(float(estimate) * 1_000_000)
-        return None if micros is None else Price(micros, micros)
+        return None if micros is None else TokenPrice(micros, micros)
     return None
 
 
@@ -63,7 +63,7 @@ def _micros(value: object) -> float | None:
 
 
 def cost_micros(
-    price: Price | None, prompt_tokens: int | None, completion_tokens: int | None
+    price: TokenPrice | None, prompt_tokens: int | None, completion_tokens: int | None
 ) -> tuple[int | None, int | None]:
     """(input, output) cost of one call; None where tokens or price are unknown."""
     if price is None:

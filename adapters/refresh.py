@@ -3,36 +3,35 @@ candidate models of a provider, checks the answer against the models the provide
 proposes what it keeps as pending suggestions.
 
 One run asks once per workload, then records every kept suggestion, and one `RefreshRun` per
-workload, with a single `Catalog.propose`: all of it or nothing. A dry run asks the same way
-but writes nothing: the router's usage is discarded while it runs.
+workload, with a single `Catalog.propose`: all of it or nothing. A dry run asks the same way,
+through a dry-run router whose usage log drops everything, and writes nothing.
 
-`refresh_all` is the scheduled refresh: every provider with credentials, every workload,
-skipping the pairs refreshed within a maximum age; one pair failing does not stop the others.
+Its dependencies come in one `RefreshDeps`; the scheduled `--all` run is
+`adapters.scheduled_refresh`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import msgspec
 
 from freegin_ai.adapters.catalog import Catalog, ProposeOutcome
 from freegin_ai.adapters.config import Config
-from freegin_ai.adapters.errors import AdapterError, ProviderError
-from freegin_ai.adapters.providers.errors_mapping import scrub
-from freegin_ai.adapters.router import (
+from freegin_ai.adapters.errors import (
     AllAttemptsFailedError,
-    GenerateRequest,
-    GenerateResult,
     NoCandidateError,
-    Router,
+    ProviderError,
 )
-from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.adapters.errors import RefreshFailedError as RefreshFailedError
+from freegin_ai.adapters.provider_set import ProviderSet
+from freegin_ai.adapters.providers.errors_mapping import scrub
+from freegin_ai.adapters.router import GenerateRequest, GenerateResult, Router
 from freegin_ai.domain.commands import ProposeSuggestion
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.refresh import (
@@ -49,8 +48,7 @@ from freegin_ai.domain.refresh import (
 )
 from freegin_ai.domain.refresh_parsing import MAX_SHOWN_MODEL, clean_text
 from freegin_ai.domain.refresh_runs import RefreshRun
-from freegin_ai.domain.topics import REFRESH_COMPLETED
-from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
+from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import ModelStats
 from freegin_ai.projections.rows import RosterRow
 
@@ -62,24 +60,7 @@ MAX_STORED_RESPONSE = 20_000
 MAX_ERROR = 600
 
 Progress = Callable[[int, int], None]
-
-
-class RefreshFailedError(AdapterError):
-    """Raised when the answering LLM fails, times out or says nothing usable.
-
-    No suggestion and no run record is written; the failed call's usage is logged like any call's.
-    """
-
-
-class DiscardingUsageLog(UsageLog):
-    """A usage log that drops every event: a dry run must leave the database as it was."""
-
-    def log(self, **fields: Any) -> None:
-        """Drop the event."""
-
-    def flush(self) -> int:
-        """Nothing is ever buffered, so nothing is appended (not even at exit)."""
-        return 0
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,34 +136,38 @@ class RefreshReport:
         return [d for a in self.answers for d in a.dropped]
 
 
-@dataclass(frozen=True, slots=True)
-class PairResult:
-    """What the scheduled refresh did with one (provider, workload)."""
-
-    provider: str
-    workload: Workload
-    status: str  # refreshed, recent (skipped) or failed
-    report: RefreshReport | None = None
-    last_refreshed: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduledReport:
-    """Every pair the scheduled refresh looked at, in provider then workload order."""
-
-    providers: list[str]
-    results: list[PairResult] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-
 # -- one provider ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, kw_only=True)
+class RefreshDeps:
+    """Everything a refresh uses, handed in: nothing is reached through another object."""
+
+    #: Where the roster and usage for the context come from, and the suggestions go.
+    catalog: Catalog
+    #: Who answers (a dry run asks through a dry-run router, which logs no usage).
+    router: Router
+    #: Which providers can be called here, to ask for their model lists.
+    providers: ProviderSet
+    client: httpx.AsyncClient
+    config: Config
+    clock: Clock
+
+    @classmethod
+    def of(cls, router: Router) -> RefreshDeps:
+        """The dependencies a router was wired with (`adapters.bootstrap`)."""
+        return cls(
+            catalog=router.catalog,
+            router=router,
+            providers=router.providers,
+            client=router.client,
+            config=router.config,
+            clock=router.clock,
+        )
+
+
 async def refresh(
-    router: Router,
+    deps: RefreshDeps,
     *,
     provider: str,
     workloads: Sequence[Workload] = (Workload.CHAT,),
@@ -196,13 +181,13 @@ async def refresh(
     unusable.
     """
     provider = parse_provider(provider)
-    via = via if via is not None else Via.choose(None, router.config)
-    listing = await list_provider_models(router, provider)
-    return await _refresh(router, provider, workloads, via, dry_run, listing, progress)
+    via = via if via is not None else Via.choose(None, deps.config)
+    listing = await list_provider_models(deps, provider)
+    return await refresh_workloads(deps, provider, workloads, via, dry_run, listing, progress)
 
 
-async def _refresh(
-    router: Router,
+async def refresh_workloads(
+    deps: RefreshDeps,
     provider: str,
     workloads: Sequence[Workload],
     via: Via,
@@ -210,33 +195,39 @@ async def _refresh(
     listing: Listing,
     progress: Progress | None,
 ) -> RefreshReport:
+    """Ask about each workload, then record everything kept in one transaction (unless a
+    dry run, which asks through a dry-run router and records nothing)."""
     answers: list[Answer] = []
     seen: set[tuple[Workload, str]] = set()
     if progress is not None:
         progress(0, len(workloads))
-    with _usage_discarded(router, dry_run):
+    asker = deps.router.rewired(dry_run=True) if dry_run else deps.router
+    try:
         for done, workload in enumerate(workloads, 1):
-            answer = await _ask(router, provider, workload, via, listing)
+            answer = await _ask(deps, asker, provider, workload, via, listing)
             answers.append(_checked(answer, listing, seen))
             if progress is not None:
                 progress(done, len(workloads))
+    finally:
+        if asker is not deps.router:
+            asker.usage.close()
     report = RefreshReport(
         provider=provider, dry_run=dry_run, via=str(via), answers=answers, listing=listing
     )
     if dry_run:
         return report
-    outcome = _record(router.catalog, provider, answers)
-    router.usage.flush()
+    outcome = _record(deps.catalog, provider, answers)
+    deps.router.usage.flush()
     return dataclasses.replace(report, outcome=outcome)
 
 
-async def list_provider_models(router: Router, provider: str) -> Listing:
+async def list_provider_models(deps: RefreshDeps, provider: str) -> Listing:
     """The models `provider` lists, when it can be called here and answers."""
-    why = router.providers.unavailable(provider)
+    why = deps.providers.unavailable(provider)
     if why is not None:
         return Listing(None, f"{provider} cannot be asked for its models: {why}")
     try:
-        models = await router.providers.adapter(provider).list_models(router.client)
+        models = await deps.providers.adapter(provider).list_models(deps.client)
     except ProviderError as error:
         return Listing(None, f"listing {provider}'s models failed: {_one_line(str(error))}")
     if not models:
@@ -244,26 +235,16 @@ async def list_provider_models(router: Router, provider: str) -> Listing:
     return Listing(tuple(models))
 
 
-@contextmanager
-def _usage_discarded(router: Router, dry_run: bool) -> Iterator[None]:
-    """In a dry run, give the router a usage log that drops everything, then put it back."""
-    if not dry_run:
-        yield
-        return
-    saved = router.usage
-    router.usage = DiscardingUsageLog(router.catalog.store, router.clock)
-    try:
-        yield
-    finally:
-        router.usage.close()
-        router.usage = saved
-
-
 async def _ask(
-    router: Router, provider: str, workload: Workload, via: Via, listing: Listing
+    deps: RefreshDeps,
+    asker: Router,
+    provider: str,
+    workload: Workload,
+    via: Via,
+    listing: Listing,
 ) -> Answer:
     """Ask the LLM about one workload and parse its answer; raise RefreshFailedError."""
-    catalog = router.catalog
+    catalog = deps.catalog
     roster = catalog.list_models(provider=provider)
     context = build_context(
         provider=provider,
@@ -274,17 +255,20 @@ async def _ask(
             if r.workload == workload.value
         ],
         totals=_totals(catalog.usage_stats(provider, workload)),
-        recent=_totals(catalog.usage_stats(provider, workload, since_day=_window_start(router))),
+        recent=_totals(
+            catalog.usage_stats(provider, workload, since_day=_window_start(deps.clock))
+        ),
         window_days=WINDOW_DAYS,
         constraints=Constraints(
-            max_cost_per_1k_tokens=router.config.max_cost_per_1k_tokens,
-            max_latency_ms=router.config.max_latency_ms,
+            max_cost_per_1k_tokens=deps.config.max_cost_per_1k_tokens,
+            max_latency_ms=deps.config.max_latency_ms,
         ),
         known_models=listing.models,
     )
     system, user = build_prompt(context)
-    result = await _generate(router, provider, workload, via, system, user)
-    response = _scrubbed(router, result.text)
+    result = await _generate(asker, provider, workload, via, system, user)
+    # An answer is stored and printed; no key in use may ride along in it.
+    response = scrub(result.text, deps.providers.secrets())
     try:
         parsed = parse_suggestions(
             response,
@@ -301,7 +285,7 @@ async def _ask(
         workload=workload,
         provider=result.provider,
         model=result.model,
-        at=router.clock().isoformat(),
+        at=deps.clock().isoformat(),
         prompt_sha256=prompt_hash(system, user),
         response=response,
         kept=parsed.kept,
@@ -407,91 +391,13 @@ def _totals(stats: ModelStats) -> UsageTotals:
     )
 
 
-def _window_start(router: Router) -> str:
-    return (router.clock() - timedelta(days=WINDOW_DAYS - 1)).date().isoformat()
+def _window_start(clock: Clock) -> str:
+    return (clock() - timedelta(days=WINDOW_DAYS - 1)).date().isoformat()
 
 
 def _active(roster: list[RosterRow]) -> list[tuple[Workload, str]]:
     return [(Workload(r.workload), r.model) for r in roster]
 
 
-def _scrubbed(router: Router, text: str) -> str:
-    # An answer is stored and printed; no key in use may ride along in it.
-    return scrub(text, router.providers.secrets())
-
-
 def _one_line(text: str) -> str:
     return clean_text(text, MAX_ERROR)
-
-
-# -- the scheduled refresh ------------------------------------------------------------------
-
-
-def last_refreshes(catalog: Catalog) -> dict[tuple[str, str], datetime]:
-    """When each (provider, stored workload name) was last refreshed for real."""
-    latest: dict[tuple[str, str], datetime] = {}
-    position = 0
-    topics = frozenset({REFRESH_COMPLETED})
-    while batch := catalog.store.read(position, 5_000, topics=topics):
-        for event in batch:
-            if event.state.get("dry_run"):
-                continue
-            key = (event.state["provider"], event.state["workload"])
-            at = datetime.fromisoformat(event.at)
-            if key not in latest or at > latest[key]:
-                latest[key] = at
-        position = batch[-1].position
-    return latest
-
-
-async def refresh_all(
-    router: Router,
-    *,
-    max_age: timedelta = timedelta(days=7),
-    via: Via | None = None,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-) -> ScheduledReport:
-    """Refresh every workload of every provider with credentials, each pair on its own.
-
-    A pair refreshed within `max_age` is skipped; a pair that fails is reported and the rest
-    go on. Nothing here asks anything of a person: it is meant for cron and systemd timers.
-    """
-    via = via if via is not None else Via.choose(None, router.config)
-    providers = router.providers.available()
-    report = ScheduledReport(providers=providers)
-    latest = last_refreshes(router.catalog)
-    cutoff = router.clock() - max_age
-    total = len(providers) * len(ALL_WORKLOADS)
-    for p_index, provider in enumerate(providers):
-        listing: Listing | None = None
-        for w_index, workload in enumerate(ALL_WORKLOADS):
-            last = latest.get((provider, workload.value))
-            if last is not None and last > cutoff:
-                report.results.append(
-                    PairResult(provider, workload, "recent", last_refreshed=last.isoformat())
-                )
-            else:
-                if listing is None:
-                    listing = await list_provider_models(router, provider)
-                report.results.append(
-                    await _refresh_pair(router, provider, workload, via, dry_run, listing)
-                )
-            if progress is not None:
-                progress(p_index * len(ALL_WORKLOADS) + w_index + 1, total)
-    return report
-
-
-async def _refresh_pair(
-    router: Router,
-    provider: str,
-    workload: Workload,
-    via: Via,
-    dry_run: bool,
-    listing: Listing,
-) -> PairResult:
-    try:
-        pair = await _refresh(router, provider, (workload,), via, dry_run, listing, None)
-    except RefreshFailedError as error:
-        return PairResult(provider, workload, "failed", error=str(error))
-    return PairResult(provider, workload, "refreshed", report=pair)

@@ -1,38 +1,36 @@
-"""The router: picks the model for each request from the catalog, calls the provider over
-HTTP, falls back on failure, and logs every attempt as a UsageLogged event.
+"""The router: loads a snapshot of the read side, asks the routing policy
+(`domain/routing.py`) for the candidates, calls the providers over HTTP in that order, and
+logs every attempt as a UsageLogged event.
 
-Selection, as the guide says:
-1. an explicit `model` is used as given: on the pinned provider, or on every configured
-   provider whose catalog lists it;
-2. a pinned `provider` is used as given (its active models for the workload, by priority),
-   and only that provider unless `fallback=True`;
-3. otherwise every configured provider's active models for the workload are ranked: catalog
-   priority first, then health (fewer consecutive failures), then cost per successful call.
-A candidate cooling down after failures, on a sidelined provider, or whose free-tier quota
-cannot take the request (domain.quota, ADR 0014), is skipped (explicit choices are not), and
-a request slot is reserved in the database before anything is sent, so processes sharing the
-database never overrun a limit together. A request may `wait` for the first candidate that
-comes back within that many seconds. A failed attempt (429, 5xx, timeout, connection error,
-malformed reply, …) moves on to the next candidate. `explain()` tells what was considered
-and skipped, and why.
+The policy (explicit model, pinned provider, catalog ranking, trials, cooldowns) is pure and
+documented in `freegin_ai.domain.routing`; `explain()` tells what was considered and skipped,
+and why. A failed attempt (429, 5xx, timeout, connection error, malformed reply, …) moves on
+to the next candidate.
+
+A candidate whose free-tier quota cannot take the request (domain.quota, ADR 0014) is skipped
+too, and a request slot is reserved in the database before anything is sent, so processes
+sharing the database never overrun a limit together. A request may `wait` for the first
+candidate that comes back within that many seconds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from uuid import uuid4
 
 import anyio
 import httpx
 
+from freegin_ai.adapters import bootstrap
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
-from freegin_ai.adapters.errors import AdapterError, ProviderError
+from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
+from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
+from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest, ResponseMeta
@@ -41,9 +39,10 @@ from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.availability import retirement_proposed
+from freegin_ai.domain.errors import NoRouteError
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.prompts import check_prompt
-from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.providers import PROVIDERS, parse_provider
 from freegin_ai.domain.quota import (
     DAY,
     REQUESTS,
@@ -61,9 +60,23 @@ from freegin_ai.domain.quota import (
     window_states,
 )
 from freegin_ai.domain.quota_limits import quota_bucket
+from freegin_ai.domain.routing import Attempt as Attempt
+from freegin_ai.domain.routing import Candidate as Candidate
+from freegin_ai.domain.routing import (
+    Cooldown,
+    Listed,
+    Route,
+    RoutingSnapshot,
+    TrialArm,
+    cooling_reason,
+    decide,
+    no_usable_model,
+)
+from freegin_ai.domain.routing import Decision as Decision
+from freegin_ai.domain.routing import Skipped as Skipped
 from freegin_ai.domain.topics import TRIAL
+from freegin_ai.domain.usage import NO_TOKENS, CallUsage, TokenUsage
 from freegin_ai.domain.workloads import Workload
-from freegin_ai.projections.health import UNTIL_CLEARED
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
@@ -71,23 +84,6 @@ from freegin_ai.projections.queries import (
     list_usage_stats,
 )
 from freegin_ai.projections.quota import list_quota_ledger
-
-
-class NoCandidateError(AdapterError):
-    """Raised when no model can be chosen for a request (nothing configured or all cooling)."""
-
-    def __init__(self, message: str, decision: Decision | None = None) -> None:
-        super().__init__(message)
-        self.decision = decision
-
-
-class AllAttemptsFailedError(AdapterError):
-    """Raised when every candidate was tried and failed; `attempts` says how each failed."""
-
-    def __init__(self, attempts: list[Attempt], decision: Decision) -> None:
-        super().__init__(f"all {len(attempts)} attempts failed")
-        self.attempts = attempts
-        self.decision = decision
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,51 +106,6 @@ class GenerateRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidate:
-    """A (provider, model) the router may try, with what ranked it."""
-
-    provider: str
-    model: str
-    priority: int
-    consecutive_failures: int = 0
-    cost_per_success_micros: float | None = None
-    arm: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """A (provider, model) the router did not try, and why."""
-
-    provider: str
-    model: str
-    reason: str
-    #: When it can be tried again, if that is known (a cooldown's end, a quota's reset).
-    back_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """How the router chose: the mode, the candidates in order, and what it skipped."""
-
-    mode: str  # explicit-model, pinned-provider or catalog
-    workload: Workload
-    candidates: tuple[Candidate, ...]
-    skipped: tuple[Skipped, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One call to a provider; `error` is redacted."""
-
-    provider: str
-    model: str
-    success: bool
-    latency_ms: int
-    error_kind: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class GenerateResult:
     """The answer, who gave it, and everything tried on the way."""
 
@@ -172,19 +123,17 @@ class GenerateResult:
     reasoning_tokens: int | None = None
 
 
-class _Tokens(Protocol):
-    """Token counts, as a ChatReply or a failed reply's Usage carries them."""
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A routing snapshot, valid while the log does not move past `position`, and the quota
+    ledger read with it."""
 
-    @property
-    def prompt_tokens(self) -> int | None: ...
-    @property
-    def completion_tokens(self) -> int | None: ...
-    @property
-    def total_tokens(self) -> int | None: ...
-    @property
-    def cached_tokens(self) -> int | None: ...
-    @property
-    def reasoning_tokens(self) -> int | None: ...
+    position: int
+    snapshot: RoutingSnapshot
+    ledger: dict[tuple[str, str], dict[str, WindowUsage]]  # (provider, bucket) → period → use
+    #: (provider, model) → the most tokens a request was found to fit. With the ledger fixed,
+    #: time only frees quota (windows end, reports expire), so a fit stays a fit.
+    fits: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,22 +152,6 @@ class ModelQuota:
     limits_source: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The read side the router ranks with, valid while the log does not move."""
-
-    position: int
-    roster: dict[str, list[tuple[str, str, int, dict[str, Any]]]]  # workload → rows
-    cooldowns: dict[tuple[str, str], tuple[datetime, int, str]]  # → until, failures, kind
-    failures: dict[tuple[str, str], int]
-    cost_per_success: dict[tuple[str, str], float]
-    trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
-    ledger: dict[tuple[str, str], dict[str, WindowUsage]]  # (provider, bucket) → period → use
-    #: (provider, model) → the most tokens a request was found to fit. With the ledger fixed,
-    #: time only frees quota (windows end, reports expire), so a fit stays a fit.
-    fits: dict[tuple[str, str], int] = field(default_factory=dict)
-
-
 class Router:
     """Chooses, calls, falls back, logs. Use `async with Router.open() as router:`."""
 
@@ -232,23 +165,23 @@ class Router:
         timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
+        dry_run: bool = False,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
         self.config: Config = providers.config
-        self.usage = usage or UsageLog(catalog.store, clock)
+        self.dry_run = dry_run
+        self.usage = usage or bootstrap.usage_log(catalog.store, clock, dry_run=dry_run)
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(seconds, connect=min(10.0, seconds))
-        )
+        self.client = client or bootstrap.http_client(seconds)
         self.clock = clock
         self.elapsed = elapsed
         self.sleep = sleep
         self.gate = QuotaGate(catalog.store.engine)
         self._quota_limits: dict[tuple[str, str], QuotaLimits] = {}
-        self._snapshot: _Snapshot | None = None
+        self._loaded: _Loaded | None = None
         self._secrets = providers.secrets()
 
     @classmethod
@@ -258,16 +191,33 @@ class Router:
         *,
         catalog: Catalog | None = None,
         client: httpx.AsyncClient | None = None,
+        dry_run: bool = False,
     ) -> Router:
-        """A router configured from the environment, config.toml and the credential store."""
-        from freegin_ai.adapters.config import load_config
-        from freegin_ai.adapters.credentials import CredentialStore, default_credentials_path
+        """A router configured from the environment, config.toml and the credential store.
+
+        A dry-run router calls providers as usual but logs no usage.
+        """
         from freegin_ai.adapters.settings import database_url
 
-        config = load_config(env)
-        credentials = CredentialStore(default_credentials_path(env))
-        providers = ProviderSet(config, env, credentials)
-        return cls(catalog or Catalog.open(database_url(env)), providers, client=client)
+        return cls(
+            catalog or Catalog.open(database_url(env)),
+            bootstrap.provider_set(env),
+            client=client,
+            dry_run=dry_run,
+        )
+
+    def rewired(self, *, client: httpx.AsyncClient | None = None, dry_run: bool = False) -> Router:
+        """A router over the same catalog and providers with another HTTP client (not owned)
+        and, for a dry run, a usage log that drops everything; this one is left as it is."""
+        return Router(
+            self.catalog,
+            self.providers,
+            usage=None if dry_run else self.usage,
+            client=client or self.client,
+            clock=self.clock,
+            elapsed=self.elapsed,
+            dry_run=dry_run,
+        )
 
     async def __aenter__(self) -> Router:
         return self
@@ -285,15 +235,51 @@ class Router:
 
     def explain(self, request: GenerateRequest) -> Decision:
         """The routing decision for a request, without calling anyone."""
-        return self._decide(request, self._current())
+        loaded = self._current()
+        now = self.clock()
+        tokens = _estimated_tokens(request)
+        route = Route(
+            workload=(
+                request.workload
+                if isinstance(request.workload, Workload)
+                else Workload.parse(request.workload)
+            ),
+            provider=parse_provider(request.provider) if request.provider else None,
+            model=check_model_name(request.model) if request.model is not None else None,
+            fallback=request.fallback,
+            arm_key=request.request_key or uuid4().hex,
+        )
+        try:
+            return decide(
+                route,
+                loaded.snapshot,
+                now=now,
+                unavailable=self._unavailable(),
+                configured_models={
+                    name: settings.models for name, settings in self.config.providers.items()
+                },
+                quota=lambda p, m: self._out_of_quota(loaded, p, m, now, tokens),
+            )
+        except NoRouteError as error:
+            raise NoCandidateError(str(error)) from None
 
-    def _current(self) -> _Snapshot:
+    def _unavailable(self) -> dict[str, str]:
+        """Why each provider that cannot be called here cannot (resolved once per provider)."""
+        reasons = {}
+        for name in PROVIDERS:
+            why = self.providers.unavailable(name)
+            if why is not None:
+                reasons[name] = why
+        return reasons
+
+    def _current(self) -> _Loaded:
         position = self.catalog.store.last_position()
-        if self._snapshot is None or self._snapshot.position != position:
-            self._snapshot = self._load(position)
-        return self._snapshot
+        if self._loaded is None or self._loaded.position != position:
+            # The position checked before reading: anything appended since reloads next time.
+            self._loaded = self._load(position)
+        return self._loaded
 
-    def _load(self, position: int) -> _Snapshot:
+    def _load(self, position: int) -> _Loaded:
         since = (self.clock() - timedelta(days=30)).date().isoformat()
         with self.catalog.reading() as conn:
             rows = list_roster(conn)
@@ -301,149 +287,52 @@ class Router:
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
             ledger_rows = list_quota_ledger(conn)
-        trials: dict[str, list[tuple[str, str, float]]] = {}
+        trials: dict[str, list[TrialArm]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
             if percent > 0:
-                trials.setdefault(t.workload, []).append((t.provider, t.model, percent))
-        roster: dict[str, list[tuple[str, str, int, dict[str, Any]]]] = {}
+                trials.setdefault(t.workload, []).append(TrialArm(t.provider, t.model, percent))
+        roster: dict[str, list[Listed]] = {}
         for r in rows:
-            roster.setdefault(r.workload, []).append((r.provider, r.model, r.priority, r.metadata))
-        cooldowns: dict[tuple[str, str], tuple[datetime, int, str]] = {}
+            roster.setdefault(r.workload, []).append(
+                Listed(r.provider, r.model, r.priority, r.metadata)
+            )
+        cooldowns: dict[tuple[str, str], Cooldown] = {}
         failures: dict[tuple[str, str], int] = {}
         for h in health:
             failures[(h.provider, h.model)] = h.consecutive_failures
             if h.cooldown_until:
-                until = datetime.fromisoformat(h.cooldown_until)
-                cooldowns[(h.provider, h.model)] = (
-                    until,
-                    h.consecutive_failures,
-                    h.last_error_kind or "error",
+                cooldowns[(h.provider, h.model)] = Cooldown(
+                    until=datetime.fromisoformat(h.cooldown_until),
+                    consecutive_failures=h.consecutive_failures,
+                    kind=h.last_error_kind or "error",
                 )
         cost: dict[tuple[str, str], float] = {}
-        for s in stats:
-            per_success = s.cost_per_success_micros
-            if per_success is not None and s.cost_micros:
-                cost[(s.provider, s.model)] = per_success
+        for st in stats:
+            per_success = st.cost_per_success_micros
+            if per_success is not None and st.cost_micros:
+                cost[(st.provider, st.model)] = per_success
         ledger: dict[tuple[str, str], dict[str, WindowUsage]] = {}
         for q in ledger_rows:
             ledger.setdefault((q.provider, q.bucket), {})[q.window] = q.usage
-        # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials, ledger)
-
-    def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
-        workload = (
-            request.workload
-            if isinstance(request.workload, Workload)
-            else Workload.parse(request.workload)
+        snapshot = RoutingSnapshot(
+            roster={w: tuple(es) for w, es in roster.items()},
+            cooldowns=cooldowns,
+            failures=failures,
+            cost_per_success=cost,
+            trials={w: tuple(ts) for w, ts in trials.items()},
         )
-        pinned = parse_provider(request.provider) if request.provider else None
-        rows = snap.roster.get(workload.value, [])
-        skipped: list[Skipped] = []
-        now = self.clock()
-        tokens = _estimated_tokens(request)
+        return _Loaded(position, snapshot, ledger)
 
-        def candidate(provider: str, model: str, priority: int) -> Candidate:
-            return Candidate(
-                provider=provider,
-                model=model,
-                priority=priority,
-                consecutive_failures=snap.failures.get((provider, model), 0),
-                cost_per_success_micros=snap.cost_per_success.get((provider, model)),
-            )
-
-        def usable(c: Candidate, explicit: bool) -> bool:
-            why = self.providers.unavailable(c.provider)
-            back_at: datetime | None = None
-            if why is None and not explicit:
-                # Cooling down and out of quota: the later return is the one to tell.
-                cooling = _cooling(snap, c.provider, c.model, now)
-                if cooling is not None:
-                    why, back_at = cooling
-                verdict = self.quota_verdict(snap, c.provider, c.model, now, tokens)
-                if not verdict.routable and (
-                    back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
-                ):
-                    why, back_at = f"quota: {verdict.reason}", verdict.back_at
-            if why is not None:
-                skipped.append(Skipped(c.provider, c.model, why, back_at))
-                return False
-            return True
-
-        if request.model is not None:
-            model = check_model_name(request.model)
-            if pinned:
-                providers = [pinned]
-            else:
-                listed = {p for rs in snap.roster.values() for p, m, _, _ in rs if m == model}
-                configured = {
-                    name
-                    for name, settings in self.config.providers.items()
-                    if model in settings.models
-                }
-                providers = sorted(listed | configured)
-                if not providers:
-                    raise NoCandidateError(
-                        f"no provider in the catalog or config.toml serves model {model!r}; "
-                        "pin one with --provider"
-                    )
-            priorities = {p: pr for p, m, pr, _ in rows if m == model}
-            found = [candidate(p, model, priorities.get(p, 0)) for p in providers]
-            chosen = [c for c in found if usable(c, explicit=pinned is not None)]
-            return Decision("explicit-model", workload, tuple(chosen), tuple(skipped))
-
-        found = [candidate(p, m, pr) for p, m, pr, _ in rows]
-        if pinned and not any(c.provider == pinned for c in found):
-            raise NoCandidateError(
-                f"provider {pinned!r} has no active model for workload {workload.value!r}; "
-                f"adopt one with `freegin-ai adopt-model {pinned} MODEL --workload "
-                f"{workload.value}`"
-            )
-        ranked = sorted(found, key=_rank)
-        if pinned:
-            first = [c for c in ranked if c.provider == pinned]
-            rest = [c for c in ranked if c.provider != pinned] if request.fallback else []
-            ordered = first + rest
-            mode = "pinned-provider"
-        else:
-            ordered, mode = ranked, "catalog"
-            trials = snap.trials.get(workload.value)
-            if trials:
-                ordered = self._with_trial_arm(ordered, trials, request, candidate)
-                mode = "catalog-trial" if ordered and ordered[0].arm == TRIAL else mode
-        chosen = [c for c in ordered if usable(c, explicit=False)]
-        return Decision(mode, workload, tuple(chosen), tuple(skipped))
-
-    def _with_trial_arm(
-        self,
-        incumbents: list[Candidate],
-        trials: list[tuple[str, str, float]],
-        request: GenerateRequest,
-        candidate: Callable[[str, str, int], Candidate],
-    ) -> list[Candidate]:
-        """Send about `percent` % of requests to each trial model, the same key to the same arm.
-
-        The trial model goes first and the incumbents follow as fallback; every candidate is
-        labelled with its arm so `stats` can compare them.
-        """
-        point = _arm_point(request.request_key or uuid4().hex)
-        cumulative = 0.0
-        chosen: Candidate | None = None
-        for provider, model, percent in sorted(trials):
-            cumulative += percent
-            if point < cumulative:
-                chosen = replace(candidate(provider, model, -1), arm=TRIAL)
-                break
-        rest = [replace(c, arm="incumbent") for c in incumbents]
-        if chosen is None:
-            return rest
-        return [
-            chosen,
-            *(c for c in rest if (c.provider, c.model) != (chosen.provider, chosen.model)),
-        ]
+    def _out_of_quota(
+        self, loaded: _Loaded, provider: str, model: str, now: datetime, tokens: int
+    ) -> tuple[str, datetime | None] | None:
+        """Why the model's quota cannot take the request now and when it is back, or None."""
+        verdict = self.quota_verdict(loaded, provider, model, now, tokens)
+        return None if verdict.routable else (f"quota: {verdict.reason}", verdict.back_at)
 
     def quota_verdict(
-        self, snap: _Snapshot, provider: str, model: str, now: datetime, tokens: int
+        self, snap: _Loaded, provider: str, model: str, now: datetime, tokens: int
     ) -> Verdict:
         """Whether the model's free-tier quota can take a request of about `tokens` now."""
         fit = snap.fits.get((provider, model))
@@ -463,7 +352,7 @@ class Router:
         per minute and per day, the next reset, and routable or why not."""
         snap = self._current()
         now = self.clock()
-        models = {(p, m) for rows in snap.roster.values() for p, m, _, _ in rows}
+        models = {(e.provider, e.model) for es in snap.snapshot.roster.values() for e in es}
         out = []
         for p, m in sorted(models):
             if provider is not None and p != provider:
@@ -475,7 +364,7 @@ class Router:
             why = self.providers.unavailable(p)
             back_at: datetime | None = None
             if why is None:
-                cooling = _cooling(snap, p, m, now)
+                cooling = cooling_reason(snap.snapshot.cooldowns, p, m, now)
                 if cooling is not None:
                     why, back_at = cooling
                 verdict = self.quota_verdict(snap, p, m, now, 0)
@@ -565,12 +454,7 @@ class Router:
     async def _generate_once(self, request: GenerateRequest) -> GenerateResult:
         decision = self.explain(request)
         if not decision.candidates:
-            reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
-            raise NoCandidateError(
-                f"no usable model for workload {decision.workload.value!r}"
-                + (f" ({reasons})" if reasons else " (the catalog has none)"),
-                decision,
-            )
+            raise NoCandidateError(no_usable_model(decision), decision)
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
         explicit = decision.mode == "explicit-model" and request.provider is not None
@@ -607,33 +491,30 @@ class Router:
                     self._propose_retirement(c, decision.workload, message)
                 attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
                 # A reply that arrived but failed (filtered, empty) still cost its tokens.
-                tokens = (
-                    {} if error.usage is None else self._spent(c, decision.workload, error.usage)
-                )
-                self._log(
-                    request,
-                    decision,
-                    c,
-                    False,
-                    latency,
-                    error=message,
-                    error_kind=error.kind,
-                    retry_after_s=error.retry_after,
-                    **tokens,
-                    rate_limits=seen,
-                )
+                spent = error.usage or NO_TOKENS
+                cost_in, cost_out = self._cost(c, decision.workload, spent)
+                self.usage.log(
+                    self._usage(request, decision, c, False, latency, tokens=spent,
+                                input_cost_micros=cost_in, output_cost_micros=cost_out,
+                                error=message, error_kind=error.kind,
+                                retry_after_s=error.retry_after, rate_limits=seen)
+                )  # fmt: skip
                 # A failure should reach the health view (and other processes) at once.
                 self.usage.flush()
                 continue
             latency = _ms(self.elapsed() - started)
             seen = self._observed(c.provider, reply.meta)
-            spent = self._spent(c, decision.workload, reply)
-            self._log(request, decision, c, True, latency, **spent, rate_limits=seen)
+            tokens = reply.usage
+            cost_in, cost_out = self._cost(c, decision.workload, tokens)
+            self.usage.log(
+                self._usage(request, decision, c, True, latency, tokens=tokens,
+                            input_cost_micros=cost_in, output_cost_micros=cost_out,
+                            rate_limits=seen)
+            )  # fmt: skip
             attempts.append(Attempt(c.provider, c.model, True, latency))
             if c.consecutive_failures or _says_spent(seen):
                 # A cleared cooldown or a spent quota: let every process see it now.
                 self.usage.flush()
-            cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )
@@ -644,14 +525,14 @@ class Router:
                 provider=c.provider,
                 model=c.model,
                 latency_ms=latency,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                total_tokens=reply.total_tokens,
+                prompt_tokens=tokens.prompt_tokens,
+                completion_tokens=tokens.completion_tokens,
+                total_tokens=tokens.total_tokens,
                 cost_micros=total_cost,
                 attempts=tuple(attempts),
                 decision=decision,
-                cached_tokens=reply.cached_tokens,
-                reasoning_tokens=reply.reasoning_tokens,
+                cached_tokens=tokens.cached_tokens,
+                reasoning_tokens=tokens.reasoning_tokens,
             )
         if refused:
             decision = replace(decision, skipped=decision.skipped + tuple(refused))
@@ -664,8 +545,8 @@ class Router:
 
     def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
         """A 410 Gone: stop routing to the model (health) and propose its retirement, once."""
-        entry = self._current().cooldowns.get((c.provider, c.model))
-        if entry is not None and entry[2] == "gone":
+        entry = self._current().snapshot.cooldowns.get((c.provider, c.model))
+        if entry is not None and entry.kind == "gone":
             return  # already proposed; the model stays out until retired or cleared
         self.catalog.store.append_new_streams(
             [
@@ -691,53 +572,59 @@ class Router:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
         return run_sync(self, request)
 
-    def _spent(self, c: Candidate, workload: Workload, usage: _Tokens) -> dict[str, Any]:
-        """The usage fields to log for a reply: its tokens and what they cost."""
-        cost_in, cost_out = cost_micros(
+    def _cost(
+        self, c: Candidate, workload: Workload, tokens: TokenUsage
+    ) -> tuple[int | None, int | None]:
+        """What a reply's tokens cost, input and output (None where unknown)."""
+        if tokens == NO_TOKENS:
+            return None, None
+        return cost_micros(
             price_for(c.provider, c.model, self.config, self._metadata(c, workload)),
-            usage.prompt_tokens,
-            usage.completion_tokens,
+            tokens.prompt_tokens,
+            tokens.completion_tokens,
         )
-        return {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-            "cached_tokens": usage.cached_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "input_cost_micros": cost_in,
-            "output_cost_micros": cost_out,
-        }
 
-    def _metadata(self, c: Candidate, workload: Workload) -> dict[str, Any]:
-        snap = self._snapshot
-        if snap is None:
+    def _metadata(self, c: Candidate, workload: Workload) -> Mapping[str, Any]:
+        loaded = self._loaded
+        if loaded is None:
             return {}
-        for provider, model, _, metadata in snap.roster.get(workload.value, []):
-            if provider == c.provider and model == c.model:
-                return metadata
-        return {}
+        entry = loaded.snapshot.listed(workload.value, c.provider, c.model)
+        return entry.metadata if entry is not None else {}
 
     def _redact(self, text: str) -> str:
         return scrub(text, self._secrets)
 
-    def _log(
-        self,
+    @staticmethod
+    def _usage(
         request: GenerateRequest,
         decision: Decision,
         c: Candidate,
         success: bool,
         latency_ms: int,
-        **fields: Any,
-    ) -> None:
-        self.usage.log(
+        *,
+        tokens: TokenUsage = NO_TOKENS,
+        input_cost_micros: int | None = None,
+        output_cost_micros: int | None = None,
+        error: str | None = None,
+        error_kind: str | None = None,
+        retry_after_s: float | None = None,
+        rate_limits: list[dict[str, Any]] | None = None,
+    ) -> CallUsage:
+        return CallUsage(
             provider=c.provider,
             workload=decision.workload.value,
             model=c.model,
             success=success,
             latency_ms=latency_ms,
+            tokens=tokens,
+            input_cost_micros=input_cost_micros,
+            output_cost_micros=output_cost_micros,
+            error=error,
+            error_kind=error_kind,
+            retry_after_s=retry_after_s,
             request_key=request.request_key,
             arm=c.arm or None,
-            **fields,
+            rate_limits=rate_limits,
         )
 
 
@@ -745,64 +632,11 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
     """Run one request on its own event loop with a client made for it."""
 
     async def once() -> GenerateResult:
-        timeout = router.client.timeout
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            saved, router.client = router.client, client
-            try:
-                return await router.generate(request)
-            finally:
-                router.client = saved
+        # An AsyncClient belongs to the event loop it first ran on: this loop gets its own.
+        async with httpx.AsyncClient(timeout=router.client.timeout) as client:
+            return await router.rewired(client=client, dry_run=router.dry_run).generate(request)
 
     return anyio.run(once)
-
-
-def _arm_point(key: str) -> float:
-    """A stable point in [0, 100) for a request key."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 10_000 / 100
-
-
-def _rank(c: Candidate) -> tuple[int, int, float, str, str]:
-    cost = c.cost_per_success_micros
-    return (
-        c.priority,
-        c.consecutive_failures,
-        cost if cost is not None else 0.0,
-        c.provider,
-        c.model,
-    )
-
-
-def _cooling(
-    snap: _Snapshot, provider: str, model: str, now: datetime
-) -> tuple[str, datetime | None] | None:
-    for key, what in (((provider, ""), "provider sidelined"), ((provider, model), "cooling down")):
-        entry = snap.cooldowns.get(key)
-        if entry is not None and entry[0] > now:
-            until, failures, kind = entry
-            if until >= _UNTIL_CLEARED:
-                return _sidelined_reason(provider, model, kind), None
-            return (
-                f"{what} until {until.strftime('%H:%M:%S')} UTC after {failures} "
-                f"consecutive failure{'s' if failures != 1 else ''} ({kind})",
-                until,
-            )
-    return None
-
-
-_UNTIL_CLEARED = datetime.fromisoformat(UNTIL_CLEARED)
-
-
-def _sidelined_reason(provider: str, model: str, kind: str) -> str:
-    if kind == "gone":
-        return (
-            f"gone (410): retirement proposed; `freegin-ai retire-model {provider} {model}`, "
-            f"or `freegin-ai clear-provider {provider} --model {model}` to try it again"
-        )
-    return (
-        "provider sidelined: out of credit (402) until a call succeeds or "
-        f"`freegin-ai clear-provider {provider}`"
-    )
 
 
 def _estimated_tokens(request: GenerateRequest) -> int:

@@ -8,7 +8,7 @@ faster without it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from freegin_ai.adapters.database_errors import describe
 from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.domain.codec import decode_raw
@@ -38,8 +39,6 @@ from freegin_ai.projections.envelope import Envelope
 
 if TYPE_CHECKING:
     from eventsourcing.application import Application
-
-    from freegin_ai.adapters.legacy import ImportReport
 
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
@@ -71,7 +70,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except Exception as error:  # bad URLs fail in many ways (ArgumentError, missing driver)
-        raise StorageError(f"cannot use database URL: {_describe(error)}") from None
+        raise StorageError(f"cannot use database URL: {describe(error)}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _tune_sqlite)
     return engine
@@ -121,26 +120,19 @@ class EventStore:
             try:
                 self._app = _build_application(self.url)
             except Exception as error:  # the library wraps driver errors in many ways
-                raise StorageError(f"cannot open the event store: {_describe(error)}") from None
+                raise StorageError(f"cannot open the event store: {describe(error)}") from None
         return self._app
 
-    def ensure_log(self, progress: Callable[[int, int], None] | None = None) -> ImportReport | None:
-        """Make sure the events table exists (a new database has none).
-
-        A database of the earlier freegin-ai is imported first, in place (adapters.legacy);
-        returns its report.
-        """
+    def has_log(self) -> bool:
+        """Whether the events table exists (a new database, or the earlier tool's, has none)."""
         try:
-            exists = inspect(self.engine).has_table(EVENTS_TABLE)
+            return inspect(self.engine).has_table(EVENTS_TABLE)
         except Exception as error:
-            raise StorageError(f"cannot open the database: {_describe(error)}") from None
-        if exists:
-            return None
-        from freegin_ai.adapters.legacy import migrate_in_place
+            raise StorageError(f"cannot open the database: {describe(error)}") from None
 
-        report = migrate_in_place(self, progress)
+    def create_log(self) -> None:
+        """Create the events table (building the Application does) if it is missing."""
         _ = self.app
-        return report
 
     def save(self, *objects: Any) -> None:
         """Append the pending events of aggregates (and bare events) in one transaction."""
@@ -159,24 +151,16 @@ class EventStore:
         app = self.app
         recorder: Any = app.recorder
         table = recorder.events_record_cls.__table__
-        rows = []
-        for domain_event in events:
-            stored = app.mapper.to_stored_event(domain_event)
-            rows.append(
-                {
-                    "originator_id": stored.originator_id,
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state,
-                }
-            )
+        from freegin_ai.adapters.transcoder import stored_rows
+
+        rows = stored_rows(app.mapper, events)
         try:
             with recorder.transaction(commit=True) as session:
                 if self.dialect == "postgresql":
                     session.execute(text(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"))
                 session.execute(table.insert(), rows)
         except Exception as error:
-            raise StorageError(f"cannot append usage: {_describe(error)}") from None
+            raise StorageError(f"cannot append usage: {describe(error)}") from None
 
     def read(
         self,
@@ -222,9 +206,3 @@ class EventStore:
             if isinstance(engine, Engine):
                 engine.dispose()
         self.engine.dispose()
-
-
-def _describe(error: BaseException) -> str:
-    """A one-line description of a database error, without driver noise."""
-    text = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return text[0] if text else type(error).__name__

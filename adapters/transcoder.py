@@ -6,6 +6,7 @@ eventsourcing's persistence module costs start-up time that queries do not need.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -27,3 +28,19 @@ class MsgspecTranscoder(Transcoder):
 def make_mapper() -> Mapper[UUID]:
     """A mapper that stores events exactly as the catalog's Application does."""
     return Mapper(transcoder=MsgspecTranscoder())
+
+
+def stored_rows(mapper: Mapper[UUID], events: Sequence[Any]) -> list[dict[str, Any]]:
+    """Events as rows of eventsourcing-sqlalchemy's events table, for one bulk insert."""
+    rows = []
+    for event in events:
+        stored = mapper.to_stored_event(event)
+        rows.append(
+            {
+                "originator_id": stored.originator_id,
+                "originator_version": stored.originator_version,
+                "topic": stored.topic,
+                "state": stored.state,
+            }
+        )
+    return rows

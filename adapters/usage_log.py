@@ -12,11 +12,10 @@ import threading
 import weakref
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from freegin_ai.adapters.store import EventStore
-from freegin_ai.domain.usage import UsageRecord, usage_logged
+from freegin_ai.domain.usage import CallUsage, UsageRecord, usage_logged
 
 
 class UsageLog:
@@ -41,9 +40,9 @@ class UsageLog:
         self._atexit = lambda: (log := ref()) is not None and log.flush()
         atexit.register(self._atexit)
 
-    def log(self, **fields: Any) -> None:
-        """Buffer one usage event (the fields of domain.usage.usage_logged)."""
-        event = usage_logged(id=self.new_id(), at=self.clock(), **fields)
+    def log(self, usage: CallUsage) -> None:
+        """Buffer one usage event."""
+        event = usage_logged(id=self.new_id(), at=self.clock(), usage=usage)
         with self._lock:
             self._buffer.append(event)
             full = len(self._buffer) >= self.max_buffer
@@ -70,3 +69,14 @@ class UsageLog:
     def close(self) -> None:
         self.flush()
         atexit.unregister(self._atexit)
+
+
+class DiscardingUsageLog(UsageLog):
+    """A usage log that drops every event: a dry run must leave the database as it was."""
+
+    def log(self, usage: CallUsage) -> None:
+        """Drop the event."""
+
+    def flush(self) -> int:
+        """Nothing is ever buffered, so nothing is appended (not even at exit)."""
+        return 0

@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from freegin_ai.cli.common import (
+    add_filter_arguments,
+    add_json_argument,
+    add_model_arguments,
+    check_names,
+    open_catalog,
+)
+from freegin_ai.cli.common import provider_option as _provider
+from freegin_ai.cli.common import workload_option as _workload
 from freegin_ai.cli.output import emit_json
 
 if TYPE_CHECKING:
     from freegin_ai.adapters.catalog import Catalog
-
-
-def open_catalog() -> Catalog:
-    """Open the catalog where the environment says, showing progress if tables are rebuilt."""
-    from freegin_ai.adapters.catalog import Catalog
-    from freegin_ai.adapters.settings import database_url
-    from freegin_ai.cli.progress import ProgressBar
-
-    bar = ProgressBar("Preparing the catalog")
-    try:
-        catalog = Catalog.open(database_url(os.environ), progress=bar)
-    finally:
-        bar.close()
-    if catalog.imported is not None:
-        from freegin_ai.cli.legacy_commands import render_report
-
-        print("Imported the database of the earlier freegin-ai:", file=sys.stderr)
-        print(render_report(catalog.imported), file=sys.stderr)
-    return catalog
+    from freegin_ai.domain.workloads import Workload
 
 
 def register(commands: Any) -> None:
@@ -40,8 +31,7 @@ def register(commands: Any) -> None:
         help="show the active roster (and optionally suggestions)",
         description="Show active models per provider and workload, lowest priority number first.",
     )
-    p.add_argument("--provider", help="only this provider (huggingface, google, groq, ...)")
-    p.add_argument("--workload", help="only this workload (chat, code, summarization, ...)")
+    add_filter_arguments(p, model=False)
     p.add_argument("--include-suggestions", action="store_true", help="also show suggestions")
     p.add_argument("--include-retired", action="store_true", help="also show retired models")
     p.add_argument(
@@ -49,7 +39,7 @@ def register(commands: Any) -> None:
         metavar="TIME",
         help="the roster as it stood at TIME (2026-11-01, 2026-11-01T12:00Z, or an age: 7d)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=list_models)
 
     p = commands.add_parser(
@@ -61,9 +51,7 @@ def register(commands: Any) -> None:
             "pending suggestion for the model is marked adopted."
         ),
     )
-    p.add_argument("provider", help="provider name (huggingface, google, groq, ...)")
-    p.add_argument("model", help="model identifier, e.g. mistralai/Mistral-7B-Instruct-v0.2")
-    p.add_argument("--workload", default="chat", help="workload type (default: chat)")
+    add_model_arguments(p)
     p.add_argument(
         "--priority",
         type=int,
@@ -80,9 +68,7 @@ def register(commands: Any) -> None:
         help="take a model out of the active roster",
         description="Retire an active model; it stays in the catalog with status 'retired'.",
     )
-    p.add_argument("provider")
-    p.add_argument("model")
-    p.add_argument("--workload", required=True, help="workload type (chat, code, ...)")
+    add_model_arguments(p, workload_default=None)
     p.add_argument("--reason", default="", help="why it is retired (kept in the history)")
     p.set_defaults(handler=retire_model)
 
@@ -91,9 +77,7 @@ def register(commands: Any) -> None:
         help="turn a suggestion down",
         description="Mark a pending (or on-trial) suggestion rejected.",
     )
-    p.add_argument("provider")
-    p.add_argument("model")
-    p.add_argument("--workload", default="chat", help="workload type (default: chat)")
+    add_model_arguments(p)
     p.add_argument("--reason", default="", help="why (kept in the history)")
     p.set_defaults(handler=reject_suggestion)
 
@@ -102,10 +86,8 @@ def register(commands: Any) -> None:
         help="the audit trail of roster and suggestion changes",
         description="Every catalog event, oldest first: when, what happened, and its details.",
     )
-    p.add_argument("--provider")
-    p.add_argument("--workload")
-    p.add_argument("--model")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_filter_arguments(p)
+    add_json_argument(p)
     p.set_defaults(handler=history)
 
     p = commands.add_parser(
@@ -116,27 +98,8 @@ def register(commands: Any) -> None:
             "tables equal what was there."
         ),
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_argument(p, "the report as JSON")
     p.set_defaults(handler=replay)
-
-
-def _workload(text: str | None) -> Any:
-    from freegin_ai.domain.workloads import Workload
-
-    return Workload.parse(text) if text else None
-
-
-def check_names(provider: str, workload: str, model: str) -> None:
-    """Refuse bad names before the database is opened (opening may seed it)."""
-    from freegin_ai.domain.names import check_model_name
-
-    _provider(provider), _workload(workload), check_model_name(model)
-
-
-def _provider(text: str | None) -> str | None:
-    from freegin_ai.domain.providers import parse_provider
-
-    return parse_provider(text) if text else None
 
 
 def list_models(args: argparse.Namespace) -> int:
@@ -206,10 +169,8 @@ def _read_catalog(
 def adopt_model(args: argparse.Namespace) -> int:
     from freegin_ai.cli.render import render_roster_block
     from freegin_ai.domain.commands import AdoptModel
-    from freegin_ai.domain.names import check_priority
 
-    if args.priority is not None:
-        check_priority(args.priority)  # before anything is opened or written
+    # Making the command checks the priority and the names, before anything is opened.
     command = AdoptModel(
         provider=args.provider,
         workload=args.workload,
@@ -217,7 +178,6 @@ def adopt_model(args: argparse.Namespace) -> int:
         priority=args.priority,
         rationale=args.rationale,
     )
-    check_names(command.provider, command.workload, command.model)
     catalog = open_catalog()
     try:
         outcome = catalog.adopt_model(command)
@@ -244,20 +204,11 @@ def adopt_model(args: argparse.Namespace) -> int:
 def retire_model(args: argparse.Namespace) -> int:
     from freegin_ai.domain.commands import RetireModel
 
-    check_names(args.provider, args.workload, args.model)
-    provider, workload = _provider(args.provider), _workload(args.workload)
-    catalog = open_catalog()
-    try:
-        catalog.retire_model(
-            RetireModel(
-                provider=provider or "",
-                workload=workload.value,
-                model=args.model,
-                reason=args.reason,
-            )
-        )
-    finally:
-        catalog.close()
+    provider, workload = _names(args)
+    command = RetireModel(
+        provider=provider, workload=workload.value, model=args.model, reason=args.reason
+    )
+    _run(lambda catalog: catalog.retire_model(command))
     print(
         f"Retired model '{args.model.strip()}' for provider '{provider}' and workload "
         f"'{workload.display}'"
@@ -268,22 +219,27 @@ def retire_model(args: argparse.Namespace) -> int:
 def reject_suggestion(args: argparse.Namespace) -> int:
     from freegin_ai.domain.commands import RejectSuggestion
 
-    check_names(args.provider, args.workload, args.model)
-    provider, workload = _provider(args.provider), _workload(args.workload)
-    catalog = open_catalog()
-    try:
-        catalog.reject_suggestion(
-            RejectSuggestion(
-                provider=provider or "",
-                workload=workload.value,
-                model=args.model,
-                reason=args.reason,
-            )
-        )
-    finally:
-        catalog.close()
+    provider, workload = _names(args)
+    command = RejectSuggestion(
+        provider=provider, workload=workload.value, model=args.model, reason=args.reason
+    )
+    _run(lambda catalog: catalog.reject_suggestion(command))
     print(f"Rejected suggestion '{args.model.strip()}' for {provider} / {workload.display}")
     return 0
+
+
+def _names(args: argparse.Namespace) -> tuple[str, Workload]:
+    """The canonical provider and the workload of PROVIDER MODEL --workload, checked."""
+    return check_names(args.provider, args.workload, args.model)
+
+
+def _run(command: Callable[[Catalog], object]) -> None:
+    """Open the catalog, run one command on it, close it."""
+    catalog = open_catalog()
+    try:
+        command(catalog)
+    finally:
+        catalog.close()
 
 
 def history(args: argparse.Namespace) -> int:
@@ -331,15 +287,7 @@ def replay(args: argparse.Namespace) -> int:
     else:
         print("Some tables differed from the log; they now hold what the log says.")
     if report.not_applied:
+        from freegin_ai.cli.render import render_not_applied
+
         print(render_not_applied(report.not_applied))
     return 0
-
-
-def render_not_applied(failures: Any) -> str:
-    """The events the read side recorded as not applied, one line each (ADR 0009)."""
-    lines = [
-        f"{len(failures)} event{'s' if len(failures) != 1 else ''} could not be applied and "
-        "were skipped (the log keeps them):"
-    ]
-    lines += [f"  #{f.position} {f.kind} [{f.projection}]: {f.reason}" for f in failures]
-    return "\n".join(lines)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
-
-if TYPE_CHECKING:
-    from freegin_ai.adapters.legacy import ImportReport
 
 
 def register(commands: Any) -> None:
@@ -28,7 +26,7 @@ def register(commands: Any) -> None:
         ),
     )
     p.add_argument("path", metavar="PATH", help="the earlier tool's app.db (or a copy of it)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_argument(p, "the report as JSON")
     p.set_defaults(handler=import_legacy)
 
 
@@ -41,6 +39,7 @@ def import_legacy(args: argparse.Namespace) -> int:
     )
     from freegin_ai.adapters.settings import database_url
     from freegin_ai.cli.progress import ProgressBar
+    from freegin_ai.cli.render import render_import_report
 
     path = Path(args.path).expanduser()
     try:
@@ -68,50 +67,5 @@ def import_legacy(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report)
         return 0
-    print(render_report(report))
+    print(render_import_report(report))
     return 0
-
-
-def render_report(report: ImportReport) -> str:
-    """The report for people: what was appended, skipped and left alone."""
-    if report.nothing_new:
-        lines = [
-            f"Already imported: {report.source} ({report.already_imported} rows already in "
-            "the catalog; nothing appended)."
-        ]
-    else:
-        lines = [f"Imported {report.source}: {report.events} events."]
-        statuses = ", ".join(f"{n} {status}" for status, n in report.suggestions.items())
-        lines += [
-            f"  roster entries  {report.roster_entries:>8}  ({report.retired} retired)",
-            f"  suggestions     {report.suggestion_count:>8}"
-            + (f"  ({statuses})" if statuses else ""),
-            f"  usage rows      {report.usage_rows:>8}"
-            + (f"  ({report.usage_without_model} without a model)" if report.usage_rows else ""),
-        ]
-        if report.already_imported:
-            lines.append(
-                f"{report.already_imported} rows were already in the catalog; "
-                "nothing appended for them."
-            )
-    if report.updated_at_not_kept:
-        lines.append(
-            f"Changed after adoption in the earlier tool: {report.updated_at_not_kept} active "
-            "model(s); what changed is unknown, so only the adoption time is kept."
-        )
-    if report.missing_usage_columns:
-        lines.append(
-            "The file's provider_usage has no "
-            f"{', '.join(report.missing_usage_columns)} column(s): those values are unknown."
-        )
-    if report.skipped:
-        lines.append(f"Skipped {len(report.skipped)} rows:")
-        lines += [f"  {s.table} {s.row}: {s.reason}" for s in report.skipped]
-    for old, new in report.tables_renamed.items():
-        lines.append(f"Kept {old} as {new}.")
-    if report.extra_tables:
-        lines.append(
-            f"Not imported: {', '.join(report.extra_tables)} (add credentials again with "
-            "add-service)."
-        )
-    return "\n".join(lines)

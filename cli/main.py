@@ -77,13 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     from freegin_ai.adapters.errors import AdapterError, ConfigError
+    from freegin_ai.cli.errors import CliError
     from freegin_ai.cli.output import fail
-    from freegin_ai.cli.times import TimeFormatError
     from freegin_ai.domain.errors import DomainError
 
     try:
         return handler(args)
-    except (DomainError, ConfigError, TimeFormatError) as error:
+    except (DomainError, ConfigError, CliError) as error:
         return fail(str(error), 2)
     except AdapterError as error:
         return fail(str(error), 1)

@@ -6,7 +6,13 @@ import argparse
 import os
 from typing import Any
 
-from freegin_ai.cli.catalog_commands import check_names, open_catalog
+from freegin_ai.cli.common import (
+    add_filter_arguments,
+    add_json_argument,
+    add_model_arguments,
+    check_names,
+    open_catalog,
+)
 from freegin_ai.cli.output import emit_json, fail
 
 
@@ -20,11 +26,9 @@ def register(commands: Any) -> None:
             "shown apart. Read from running totals, never by scanning usage rows."
         ),
     )
-    p.add_argument("--provider", help="only this provider")
-    p.add_argument("--workload", help="only this workload")
-    p.add_argument("--model", help="only this model")
+    add_filter_arguments(p)
     p.add_argument("--since", help="only the last N days/weeks (7d, 2w; whole UTC days)")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=stats)
 
     p = commands.add_parser(
@@ -37,8 +41,8 @@ def register(commands: Any) -> None:
     )
     p.add_argument("--provider", required=True)
     p.add_argument("--workload", required=True)
-    p.add_argument("--model")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--model", help="only this model")
+    add_json_argument(p)
     p.set_defaults(handler=smoke)
 
     p = commands.add_parser(
@@ -49,9 +53,7 @@ def register(commands: Any) -> None:
             "the same request key always to the same arm. Compare with `stats`."
         ),
     )
-    p.add_argument("provider")
-    p.add_argument("model")
-    p.add_argument("--workload", required=True)
+    add_model_arguments(p, workload_default=None)
     p.add_argument("--percent", type=float, required=True, help="share of requests, 0 < N <= 100")
     p.set_defaults(handler=trial_model)
 
@@ -60,9 +62,7 @@ def register(commands: Any) -> None:
         help="end a trial by adopting or rejecting the model",
         description="Stop a trial: --adopt moves the model into the roster, --reject drops it.",
     )
-    p.add_argument("provider")
-    p.add_argument("model")
-    p.add_argument("--workload", required=True)
+    add_model_arguments(p, workload_default=None)
     outcome = p.add_mutually_exclusive_group(required=True)
     outcome.add_argument("--adopt", action="store_true")
     outcome.add_argument("--reject", action="store_true")

@@ -17,3 +17,10 @@ def fail(message: str, code: int = 2) -> int:
     """Print `error: message` on stderr and return the exit code."""
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def warn_exposed(store: Any) -> None:
+    """Warn on stderr when the credentials file can be read by group or others."""
+    exposed = store.exposure()
+    if exposed is not None:
+        print(f"warning: {exposed}", file=sys.stderr)

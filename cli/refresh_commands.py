@@ -11,11 +11,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
-    from freegin_ai.adapters.refresh import RefreshReport, ScheduledReport, Via
-    from freegin_ai.adapters.router import Router
+    from freegin_ai.adapters.refresh import RefreshDeps, RefreshReport, Via
+    from freegin_ai.adapters.scheduled_refresh import ScheduledReport
     from freegin_ai.domain.refresh import Dropped, ParsedSuggestion
     from freegin_ai.domain.workloads import Workload
 
@@ -55,7 +56,7 @@ def register(commands: Any) -> None:
         metavar="PROVIDER[/MODEL]",
         help="the LLM that answers (default: [refresh] via in config.toml, else the router's pick)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=refresh_models)
 
 
@@ -111,15 +112,17 @@ def refresh_models(args: argparse.Namespace) -> int:
 
 
 @asynccontextmanager
-async def _opened_router() -> AsyncIterator[Router]:
-    """The router over the catalog where the environment says; both closed afterwards."""
+async def _opened(dry_run: bool) -> AsyncIterator[RefreshDeps]:
+    """The catalog where the environment says and a router over it (a dry-run router for a
+    dry run), as a refresh's dependencies; both closed afterwards."""
+    from freegin_ai.adapters.refresh import RefreshDeps
     from freegin_ai.adapters.router import Router
-    from freegin_ai.cli.catalog_commands import open_catalog
+    from freegin_ai.cli.common import open_catalog
 
     catalog = open_catalog()
     try:
-        async with Router.open(os.environ, catalog=catalog) as router:
-            yield router
+        async with Router.open(os.environ, catalog=catalog, dry_run=dry_run) as router:
+            yield RefreshDeps.of(router)
     finally:
         catalog.close()
 
@@ -132,9 +135,9 @@ async def _run_one(
 
     bar = ProgressBar(f"Refreshing {provider}") if len(workloads) > 1 else None
     try:
-        async with _opened_router() as router:
+        async with _opened(args.dry_run) as deps:
             report = await refresh(
-                router,
+                deps,
                 provider=provider,
                 workloads=workloads,
                 via=via,
@@ -156,15 +159,15 @@ async def _run_one(
 
 
 async def _run_all(args: argparse.Namespace, via: Via | None, max_age: timedelta) -> int:
-    from freegin_ai.adapters.refresh import refresh_all
+    from freegin_ai.adapters.scheduled_refresh import refresh_all
     from freegin_ai.cli.progress import ProgressBar
 
     # Under cron or systemd nobody watches a bar; its lines would only fill the mail or journal.
     bar = ProgressBar("Refreshing") if sys.stderr.isatty() else None
     try:
-        async with _opened_router() as router:
+        async with _opened(args.dry_run) as deps:
             report = await refresh_all(
-                router,
+                deps,
                 max_age=max_age,
                 via=via,
                 dry_run=args.dry_run,

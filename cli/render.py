@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.rows import RosterRow, SuggestionRow
+
+if TYPE_CHECKING:
+    from freegin_ai.adapters.legacy import ImportReport
 
 
 def workload_label(value: str) -> str:
@@ -87,3 +90,58 @@ def details_text(details: dict[str, Any]) -> str:
         else:
             parts.append(f"{key}={value}")
     return " ".join(parts)
+
+
+def render_import_report(report: ImportReport) -> str:
+    """The report for people: what was appended, skipped and left alone."""
+    if report.nothing_new:
+        lines = [
+            f"Already imported: {report.source} ({report.already_imported} rows already in "
+            "the catalog; nothing appended)."
+        ]
+    else:
+        lines = [f"Imported {report.source}: {report.events} events."]
+        statuses = ", ".join(f"{n} {status}" for status, n in report.suggestions.items())
+        lines += [
+            f"  roster entries  {report.roster_entries:>8}  ({report.retired} retired)",
+            f"  suggestions     {report.suggestion_count:>8}"
+            + (f"  ({statuses})" if statuses else ""),
+            f"  usage rows      {report.usage_rows:>8}"
+            + (f"  ({report.usage_without_model} without a model)" if report.usage_rows else ""),
+        ]
+        if report.already_imported:
+            lines.append(
+                f"{report.already_imported} rows were already in the catalog; "
+                "nothing appended for them."
+            )
+    if report.updated_at_not_kept:
+        lines.append(
+            f"Changed after adoption in the earlier tool: {report.updated_at_not_kept} active "
+            "model(s); what changed is unknown, so only the adoption time is kept."
+        )
+    if report.missing_usage_columns:
+        lines.append(
+            "The file's provider_usage has no "
+            f"{', '.join(report.missing_usage_columns)} column(s): those values are unknown."
+        )
+    if report.skipped:
+        lines.append(f"Skipped {len(report.skipped)} rows:")
+        lines += [f"  {s.table} {s.row}: {s.reason}" for s in report.skipped]
+    for old, new in report.tables_renamed.items():
+        lines.append(f"Kept {old} as {new}.")
+    if report.extra_tables:
+        lines.append(
+            f"Not imported: {', '.join(report.extra_tables)} (add credentials again with "
+            "add-service)."
+        )
+    return "\n".join(lines)
+
+
+def render_not_applied(failures: Any) -> str:
+    """The events the read side recorded as not applied, one line each (ADR 0009)."""
+    lines = [
+        f"{len(failures)} event{'s' if len(failures) != 1 else ''} could not be applied and "
+        "were skipped (the log keeps them):"
+    ]
+    lines += [f"  #{f.position} {f.kind} [{f.projection}]: {f.reason}" for f in failures]
+    return "\n".join(lines)

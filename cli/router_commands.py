@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from freegin_ai.cli.common import add_json_argument
 from freegin_ai.cli.output import emit_json, fail
 
 
@@ -53,7 +54,7 @@ def register(commands: Any) -> None:
         ),
     )
     p.add_argument("--provider", help="only this provider")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=status)
 
     p = commands.add_parser(
@@ -113,7 +114,8 @@ def generate(args: argparse.Namespace) -> int:
         return fail("--max-tokens must be positive")
     wait = None
     if args.wait is not None:
-        from freegin_ai.cli.times import TimeFormatError, parse_duration
+        from freegin_ai.cli.errors import TimeFormatError
+        from freegin_ai.cli.times import parse_duration
 
         try:
             wait = parse_duration(args.wait)
@@ -189,7 +191,7 @@ def _print_decision(decision: Any) -> None:
 def status(args: argparse.Namespace) -> int:
     from freegin_ai.adapters.credentials import CredentialStore
     from freegin_ai.adapters.router import Router
-    from freegin_ai.cli.service_commands import warn_exposed
+    from freegin_ai.cli.output import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
     from freegin_ai.projections.queries import list_health
 
@@ -232,7 +234,7 @@ def status(args: argparse.Namespace) -> int:
     finally:
         anyio_close(router)
     if not_applied:
-        from freegin_ai.cli.catalog_commands import render_not_applied
+        from freegin_ai.cli.render import render_not_applied
 
         # On stderr: a warning about the data, and `--json` output keeps its shape.
         print(f"warning: {render_not_applied(not_applied)}", file=sys.stderr)

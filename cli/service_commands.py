@@ -12,7 +12,8 @@ import os
 import sys
 from typing import Any
 
-from freegin_ai.cli.output import emit_json, fail
+from freegin_ai.cli.common import add_json_argument
+from freegin_ai.cli.output import emit_json, fail, warn_exposed
 
 
 def register(commands: Any) -> None:
@@ -32,7 +33,7 @@ def register(commands: Any) -> None:
         help="show where each provider's key comes from",
         description="For every provider: key from the environment, stored, or none.",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_json_argument(p)
     p.set_defaults(handler=list_services)
 
     p = commands.add_parser(
@@ -88,13 +89,6 @@ def list_services(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['provider']:<12} {row['key']}")
     return 0
-
-
-def warn_exposed(store: Any) -> None:
-    """Warn on stderr when the credentials file can be read by group or others."""
-    exposed = store.exposure()
-    if exposed is not None:
-        print(f"warning: {exposed}", file=sys.stderr)
 
 
 def remove_service(args: argparse.Namespace) -> int:

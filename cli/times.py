@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from freegin_ai.cli.errors import TimeFormatError
+
 _AGE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-class TimeFormatError(ValueError):
-    """Raised when a time or age cannot be read."""
 
 
 def parse_age(text: str) -> timedelta:

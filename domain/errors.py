@@ -8,7 +8,9 @@ DomainError
 ├── ValueOutOfRangeError
 │   └── InvalidPriorityError
 ├── NotActiveError
-└── SuggestionStateError
+├── SuggestionStateError
+├── UnusableResponseError
+└── NoRouteError
 """
 
 from __future__ import annotations
@@ -48,3 +50,11 @@ class NotActiveError(DomainError):
 
 class SuggestionStateError(DomainError):
     """Raised when a suggestion cannot move to the asked status from its current one."""
+
+
+class UnusableResponseError(DomainError):
+    """Raised when an LLM answer is empty or holds no JSON value in an accepted shape."""
+
+
+class NoRouteError(DomainError):
+    """Raised when an explicit model or provider names nothing the router could try."""

@@ -6,12 +6,12 @@ This module gathers their public names so callers import from one place.
 
 from __future__ import annotations
 
+from freegin_ai.domain.errors import UnusableResponseError
 from freegin_ai.domain.refresh_parsing import (
     MAX_SUGGESTIONS,
     Dropped,
     ParsedSuggestion,
     ParseResult,
-    UnusableResponseError,
     parse_suggestions,
 )
 from freegin_ai.domain.refresh_prompt import (

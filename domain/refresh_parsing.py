@@ -23,10 +23,10 @@ from typing import Any
 import msgspec
 
 from freegin_ai.domain.errors import (
-    DomainError,
     InvalidModelNameError,
     UnknownProviderError,
     UnknownWorkloadError,
+    UnusableResponseError,
 )
 from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.providers import parse_provider
@@ -44,10 +44,6 @@ MAX_RESPONSE_CHARS = 200_000
 MAX_CANDIDATES = 100
 #: A model name shown in a drop reason is cut to this many characters.
 MAX_SHOWN_MODEL = 80
-
-
-class UnusableResponseError(DomainError):
-    """Raised when an LLM answer is empty or holds no JSON value in an accepted shape."""
 
 
 class ParsedSuggestion(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,6 +3,7 @@ so concurrent loggers never contend on a shared stream."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -55,58 +56,77 @@ class UsageRecord(Aggregate):
 _TOPIC = get_topic(UsageRecord)
 
 
-def usage_logged(
-    *,
-    id: UUID,
-    at: datetime,
-    provider: str,
-    workload: str | None,
-    model: str | None,
-    success: bool,
-    latency_ms: int,
-    error: str | None = None,
-    error_kind: str | None = None,
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    total_tokens: int | None = None,
-    input_cost_micros: int | None = None,
-    output_cost_micros: int | None = None,
-    total_cost_micros: int | None = None,
-    retry_after_s: float | None = None,
-    request_key: str | None = None,
-    arm: str | None = None,
-    cached_tokens: int | None = None,
-    reasoning_tokens: int | None = None,
-    rate_limits: list[dict[str, Any]] | None = None,
-) -> UsageRecord.UsageLogged:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TokenUsage:
+    """The token counts a provider reported for one call (None where it did not say)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    #: Prompt tokens served from the provider's cache (part of prompt_tokens).
+    cached_tokens: int | None = None
+    #: Reasoning ("thinking") tokens (part of completion_tokens).
+    reasoning_tokens: int | None = None
+
+
+NO_TOKENS = TokenUsage()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallUsage:
+    """One provider call as it is logged: who was called, how it went, what it used and cost."""
+
+    provider: str
+    workload: str | None
+    model: str | None
+    success: bool
+    latency_ms: int
+    tokens: TokenUsage = NO_TOKENS
+    input_cost_micros: int | None = None
+    output_cost_micros: int | None = None
+    total_cost_micros: int | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    retry_after_s: float | None = None
+    request_key: str | None = None
+    arm: str | None = None
+    #: Normalized quota facts the response carried (domain.quota.observation_fields).
+    rate_limits: list[dict[str, Any]] | None = None
+
+
+def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
     Usage is logged on every call, so this skips the aggregate object on the hot path. Every
     number is checked against domain.ranges (ValueOutOfRangeError): the read side must be able
     to apply whatever is logged.
     """
-    if total_tokens is None and prompt_tokens is not None and completion_tokens is not None:
-        total_tokens = prompt_tokens + completion_tokens
+    tokens = usage.tokens
+    total_tokens = tokens.total_tokens
+    prompt, completion = tokens.prompt_tokens, tokens.completion_tokens
+    if total_tokens is None and prompt is not None and completion is not None:
+        total_tokens = prompt + completion
+    total_cost_micros = usage.total_cost_micros
     if total_cost_micros is None and (
-        input_cost_micros is not None or output_cost_micros is not None
+        usage.input_cost_micros is not None or usage.output_cost_micros is not None
     ):
-        total_cost_micros = (input_cost_micros or 0) + (output_cost_micros or 0)
-    check_latency(latency_ms)
+        total_cost_micros = (usage.input_cost_micros or 0) + (usage.output_cost_micros or 0)
+    check_latency(usage.latency_ms)
     for name, count in (
-        ("prompt_tokens", prompt_tokens),
-        ("completion_tokens", completion_tokens),
+        ("prompt_tokens", prompt),
+        ("completion_tokens", completion),
         ("total_tokens", total_tokens),
-        ("cached_tokens", cached_tokens),
-        ("reasoning_tokens", reasoning_tokens),
+        ("cached_tokens", tokens.cached_tokens),
+        ("reasoning_tokens", tokens.reasoning_tokens),
     ):
         check_tokens(name, count)
     for name, cost in (
-        ("input_cost_micros", input_cost_micros),
-        ("output_cost_micros", output_cost_micros),
+        ("input_cost_micros", usage.input_cost_micros),
+        ("output_cost_micros", usage.output_cost_micros),
         ("total_cost_micros", total_cost_micros),
     ):
         check_cost(name, cost)
-    retry_after_s = check_retry_after(retry_after_s)
+    retry_after_s = check_retry_after(usage.retry_after_s)
     # The event class is made a dataclass by eventsourcing's metaclass, which mypy cannot see.
     event_class: Any = UsageRecord.UsageLogged
     event: UsageRecord.UsageLogged = event_class(
@@ -114,24 +134,24 @@ def usage_logged(
         originator_version=1,
         timestamp=at,
         originator_topic=_TOPIC,
-        provider=provider,
-        workload=workload,
-        model=model,
-        success=success,
-        latency_ms=latency_ms,
-        error=error,
-        error_kind=error_kind,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
+        provider=usage.provider,
+        workload=usage.workload,
+        model=usage.model,
+        success=usage.success,
+        latency_ms=usage.latency_ms,
+        error=usage.error,
+        error_kind=usage.error_kind,
+        prompt_tokens=tokens.prompt_tokens,
+        completion_tokens=tokens.completion_tokens,
         total_tokens=total_tokens,
-        input_cost_micros=input_cost_micros,
-        output_cost_micros=output_cost_micros,
+        input_cost_micros=usage.input_cost_micros,
+        output_cost_micros=usage.output_cost_micros,
         total_cost_micros=total_cost_micros,
         retry_after_s=retry_after_s,
-        request_key=request_key,
-        arm=arm,
-        cached_tokens=cached_tokens,
-        reasoning_tokens=reasoning_tokens,
-        rate_limits=rate_limits or None,
+        request_key=usage.request_key,
+        arm=usage.arm,
+        cached_tokens=tokens.cached_tokens,
+        reasoning_tokens=tokens.reasoning_tokens,
+        rate_limits=usage.rate_limits or None,
     )
     return event

@@ -182,3 +182,13 @@ class KeyedRows:
 def _chunks(items: list[Key], size: int) -> Iterable[list[Key]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class ModelKeyedRows(KeyedRows):
+    """A read model with one row per (provider, workload, model): the roster, suggestions."""
+
+    key_columns: ClassVar[tuple[str, ...]] = ("provider", "workload", "model")
+
+    def key_of(self, event: Envelope) -> Key:
+        s = event.state
+        return (s["provider"], s["workload"], s["model"])

@@ -1,11 +1,9 @@
 """The health read model: `model_health`, a cooldown per (provider, model) derived from usage.
 
-A failed call starts or lengthens a cooldown that doubles with each consecutive failure
-(30 s, 60 s, 120 s, … up to an hour) and is never shorter than the provider's Retry-After.
-Authentication failures sideline the whole provider (the row whose model is ''), also with a
-growing cooldown. Out of credit (402) sidelines the provider, and 410 Gone the model, until a
-call succeeds or a person clears it (`ProviderCleared`): their cooldown ends at UNTIL_CLEARED.
-A success clears the model's row and the provider's sideline.
+The rules (backoff, which failures sideline a whole provider: the row whose model is '') are
+the domain's health policy (domain/health.py). Out of credit (402) sidelines the provider, and
+410 Gone the model, until a call succeeds or a person clears it (`ProviderCleared`): their
+cooldown ends at UNTIL_CLEARED. A success clears the model's row and the provider's sideline.
 Times come from the events, so a replay gives the same rows and every process agrees.
 """
 
@@ -16,22 +14,18 @@ from typing import ClassVar
 
 from sqlalchemy import Column, Integer, PrimaryKeyConstraint, Table, Text
 
+from freegin_ai.domain.health import (
+    NEUTRAL_KINDS,
+    PROVIDER_WIDE_KINDS,
+    UNTIL_CLEARED,
+    UNTIL_CLEARED_KINDS,
+    cooldown_seconds,
+)
 from freegin_ai.domain.topics import PROVIDER_CLEARED
 from freegin_ai.projections import versions
 from freegin_ai.projections.base import Key, KeyedRows, Row
 from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
 from freegin_ai.projections.tables import metadata
-
-BASE_COOLDOWN_S = 30.0
-MAX_COOLDOWN_S = 3600.0
-PROVIDER_WIDE_KINDS = frozenset({"auth", "credit", "no_credentials"})
-#: Failures that last until a success or a person clears them, not for a backoff.
-UNTIL_CLEARED_KINDS = frozenset({"credit", "gone"})
-#: The cooldown end of a sideline that waits for a success or a person.
-UNTIL_CLEARED = "9999-12-31T23:59:59Z"
-#: Failures that say nothing about the model's health (the request itself was wrong, or the
-#: provider's filter withheld the answer to this prompt).
-NEUTRAL_KINDS = frozenset({"bad_request", "filtered"})
 
 model_health = Table(
     "model_health",
@@ -46,12 +40,6 @@ model_health = Table(
     Column("last_success_at", Text),
     PrimaryKeyConstraint("provider", "model"),
 )
-
-
-def cooldown_seconds(consecutive_failures: int, retry_after_s: float | None) -> float:
-    """Exponential backoff: 30 s doubled per consecutive failure, capped, at least Retry-After."""
-    backoff = min(MAX_COOLDOWN_S, BASE_COOLDOWN_S * 2.0 ** max(0, consecutive_failures - 1))
-    return max(backoff, float(retry_after_s or 0.0))
 
 
 def _until(at: str, seconds: float) -> str:

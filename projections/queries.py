@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, distinct, select
 
 from freegin_ai.projections.health import model_health
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
@@ -208,3 +208,9 @@ def list_health(conn: Connection, *, provider: str | None = None) -> list[Health
     if provider:
         query = query.where(model_health.c.provider == provider)
     return [HealthRow(**dict(r)) for r in conn.execute(query).mappings()]
+
+
+def list_roster_pairs(conn: Connection) -> set[tuple[str, str]]:
+    """Every (provider, workload) that ever had a roster entry, active or retired."""
+    query = select(distinct(provider_models.c.provider), provider_models.c.workload)
+    return {(str(p), str(w)) for p, w in conn.execute(query)}

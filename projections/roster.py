@@ -13,23 +13,18 @@ from freegin_ai.domain.topics import (
     RETIRED,
 )
 from freegin_ai.projections import versions
-from freegin_ai.projections.base import EventNotApplicable, Key, KeyedRows, Row, json_text
+from freegin_ai.projections.base import EventNotApplicable, Key, ModelKeyedRows, Row, json_text
 from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_models
 
 
-class RosterProjection(KeyedRows):
+class RosterProjection(ModelKeyedRows):
     """Keeps `provider_models`."""
 
     name: ClassVar[str] = "roster"
     version: ClassVar[int] = versions.ROSTER
     table = provider_models
-    key_columns = ("provider", "workload", "model")
     topics = ROSTER_TOPICS
-
-    def key_of(self, event: Envelope) -> Key:
-        s = event.state
-        return (s["provider"], s["workload"], s["model"])
 
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
         s = event.state

@@ -23,7 +23,7 @@ from freegin_ai.domain.topics import (
     TRIAL_STARTED,
 )
 from freegin_ai.projections import versions
-from freegin_ai.projections.base import EventNotApplicable, Key, KeyedRows, Row, json_text
+from freegin_ai.projections.base import EventNotApplicable, Key, ModelKeyedRows, Row, json_text
 from freegin_ai.projections.envelope import SUGGESTION_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_model_suggestions
 
@@ -44,18 +44,13 @@ def suggestion_metadata(state: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-class SuggestionProjection(KeyedRows):
+class SuggestionProjection(ModelKeyedRows):
     """Keeps `provider_model_suggestions`."""
 
     name: ClassVar[str] = "suggestions"
     version: ClassVar[int] = versions.SUGGESTIONS
     table = provider_model_suggestions
-    key_columns = ("provider", "workload", "model")
     topics = SUGGESTION_TOPICS
-
-    def key_of(self, event: Envelope) -> Key:
-        s = event.state
-        return (s["provider"], s["workload"], s["model"])
 
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
         s = event.state

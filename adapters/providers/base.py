@@ -8,6 +8,8 @@ from typing import Protocol
 
 import httpx
 
+from freegin_ai.domain.usage import TokenUsage
+
 
 @dataclass(frozen=True, kw_only=True)
 class ChatRequest:
@@ -58,6 +60,17 @@ class ChatReply:
     raw_usage: dict[str, object] = field(default_factory=dict)
     #: The response's status and rate-limit headers, for the quota ledger.
     meta: ResponseMeta | None = None
+
+    @property
+    def usage(self) -> TokenUsage:
+        """The token counts as the one record that travels on to the usage event."""
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            cached_tokens=self.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+        )
 
 
 #: One attempt (connect, headers and body together) must end within this many seconds.

@@ -26,7 +26,8 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed, snippet
-from freegin_ai.adapters.providers.replies import Usage, checked, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, gemini_usage, unusable_answer
+from freegin_ai.domain.usage import TokenUsage
 
 #: At most this many pages of the model list are read (1,000 models a page).
 MAX_MODEL_PAGES = 10
@@ -138,7 +139,7 @@ def _generates_content(entry: dict[str, object]) -> bool:
 
 
 def _candidate_text(
-    ctx: CallContext, reply: dict[str, object], usage: Usage
+    ctx: CallContext, reply: dict[str, object], usage: TokenUsage
 ) -> tuple[str, str | None]:
     """The text of `candidates[0].content.parts[]` (skipping thought summaries), and the
     candidate's finishReason.

@@ -17,27 +17,14 @@ the same way. What real providers do that naive parsing gets wrong:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._wire import nested_int, optional_int
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
 from freegin_ai.domain.errors import ValueOutOfRangeError
 from freegin_ai.domain.ranges import check_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts of one reply; None where the provider said nothing."""
-
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    #: Prompt tokens served from the provider's cache (part of prompt_tokens).
-    cached_tokens: int | None = None
-    #: Reasoning ("thinking") tokens (part of completion_tokens).
-    reasoning_tokens: int | None = None
-
+from freegin_ai.domain.usage import TokenUsage
 
 #: Finish reasons that mean the provider withheld the answer (per wire format).
 FILTERED_FINISH = frozenset(
@@ -67,12 +54,12 @@ def _sum(*parts: int | None) -> int | None:
     return total
 
 
-def openai_usage(usage: Mapping[str, object]) -> Usage:
+def openai_usage(usage: Mapping[str, object]) -> TokenUsage:
     """OpenAI's `usage`: prompt_tokens already includes cached tokens, completion the reasoning."""
     prompt = optional_int(usage.get("prompt_tokens"))
     completion = optional_int(usage.get("completion_tokens"))
     total = optional_int(usage.get("total_tokens"))
-    return Usage(
+    return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=total if total is not None else _sum(prompt, completion),
@@ -81,14 +68,14 @@ def openai_usage(usage: Mapping[str, object]) -> Usage:
     )
 
 
-def anthropic_usage(usage: Mapping[str, object]) -> Usage:
+def anthropic_usage(usage: Mapping[str, object]) -> TokenUsage:
     """Anthropic's `usage`: the prompt is input + cache creation + cache read tokens."""
     uncached = optional_int(usage.get("input_tokens"))
     written = optional_int(usage.get("cache_creation_input_tokens")) or 0
     read = optional_int(usage.get("cache_read_input_tokens"))
     prompt = None if uncached is None else uncached + written + (read or 0)
     completion = optional_int(usage.get("output_tokens"))
-    return Usage(
+    return TokenUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=_sum(prompt, completion),
@@ -96,20 +83,20 @@ def anthropic_usage(usage: Mapping[str, object]) -> Usage:
     )
 
 
-def gemini_usage(usage: Mapping[str, object] | None) -> Usage:
+def gemini_usage(usage: Mapping[str, object] | None) -> TokenUsage:
     """Gemini's `usageMetadata`: absent counts are 0; thoughts are output.
 
     With no `usageMetadata` at all nothing is known, and every count stays None.
     """
     if usage is None:
-        return Usage()
+        return TokenUsage()
     prompt = optional_int(usage.get("promptTokenCount")) or 0
     answer = optional_int(usage.get("candidatesTokenCount")) or 0
     thoughts = optional_int(usage.get("thoughtsTokenCount")) or 0
     tools = optional_int(usage.get("toolUsePromptTokenCount")) or 0
     completion = answer + thoughts
     total = optional_int(usage.get("totalTokenCount"))
-    return Usage(
+    return TokenUsage(
         prompt_tokens=prompt + tools,
         completion_tokens=completion,
         total_tokens=total if total is not None else prompt + tools + completion,
@@ -118,7 +105,7 @@ def gemini_usage(usage: Mapping[str, object] | None) -> Usage:
     )
 
 
-def checked(ctx: CallContext, usage: Usage) -> Usage:
+def checked(ctx: CallContext, usage: TokenUsage) -> TokenUsage:
     """The usage, when every count is within the domain's range (domain.ranges); a reply
     claiming a negative count or 2^70 tokens is malformed, so the router falls back and
     nothing the read side cannot apply is logged."""
@@ -131,7 +118,7 @@ def checked(ctx: CallContext, usage: Usage) -> Usage:
 
 
 def unusable_answer(
-    ctx: CallContext, text: str, finish_reason: str | None, usage: Usage | None = None
+    ctx: CallContext, text: str, finish_reason: str | None, usage: TokenUsage | None = None
 ) -> ProviderError | None:
     """The failure for an answer that must not count as a success, or None when it is usable.
 
@@ -139,7 +126,9 @@ def unusable_answer(
     with no text at all (e.g. every output token spent on thinking). The reply's usage rides
     on the error, so the tokens it cost are still logged.
     """
-    reason = f" (finish reason {finish_reason})" if finish_reason else ""
+    # A finish reason is the provider's text: one line, of bounded length, in the message.
+    shown = " ".join((finish_reason or "").split())[:80]
+    reason = f" (finish reason {shown})" if shown else ""
     if finish_reason in FILTERED_FINISH:
         return ProviderError(
             "filtered",

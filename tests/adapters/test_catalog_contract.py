@@ -12,6 +12,7 @@ from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RetireModel
 from freegin_ai.domain.defaults import DEFAULT_MODELS, HUGGINGFACE_DEFAULTS
 from freegin_ai.domain.errors import NotActiveError, UnknownProviderError
+from freegin_ai.domain.usage import CallUsage, TokenUsage
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.tables import provider_models
 from tests.conftest import FakeClock
@@ -186,15 +187,18 @@ def test_history_is_oldest_first_and_filtered(catalog: Catalog) -> None:
 def test_usage_stats_are_kept_per_provider_workload_and_model(catalog: Catalog) -> None:
     for latency, ok in [(100, True), (300, True), (900, False)]:
         catalog.log_usage(
-            provider="groq",
-            workload="chat",
-            model="m",
-            success=ok,
-            latency_ms=latency,
-            prompt_tokens=10,
-            completion_tokens=5,
+            CallUsage(
+                provider="groq",
+                workload="chat",
+                model="m",
+                success=ok,
+                latency_ms=latency,
+                tokens=TokenUsage(prompt_tokens=10, completion_tokens=5),
+            )
         )
-    catalog.log_usage(provider="groq", workload="code", model="m", success=True, latency_ms=50)
+    catalog.log_usage(
+        CallUsage(provider="groq", workload="code", model="m", success=True, latency_ms=50)
+    )
     chat = catalog.usage_stats("groq", Workload.CHAT)
     assert (chat.calls, chat.successes, chat.total_tokens) == (3, 2, 45)
     assert chat.avg_latency_ms == pytest.approx(1300 / 3)

@@ -9,7 +9,7 @@ import pytest
 
 from freegin_ai.adapters.config import (
     Config,
-    Price,
+    PriceSetting,
     ProviderSettings,
     config_dir,
     load_config,
@@ -73,7 +73,7 @@ def test_full_file(tmp_path: Path) -> None:
     assert config.timeout_seconds == 12.5
     assert config.max_cost_per_1k_tokens == 0.002
     assert config.max_latency_ms == 8000
-    assert config.price("openrouter", "deepseek/deepseek-r1") == Price(
+    assert config.price("openrouter", "deepseek/deepseek-r1") == PriceSetting(
         input_per_1k_micros=550, output_per_1k_micros=2190
     )
     assert config.price("openrouter", "other") is None

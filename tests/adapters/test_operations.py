@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from freegin_ai.adapters.catalog import Catalog
-from freegin_ai.adapters.config import Config, Price
+from freegin_ai.adapters.config import Config, PriceSetting
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import GenerateRequest, Router
 from freegin_ai.adapters.smoke import run_smoke
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.smoke import smoke_case
+from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import Workload
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import FakeProviderServer, Reply, ServerError
@@ -45,7 +46,7 @@ async def router(
     catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
 ) -> AsyncIterator[Router]:
     config = Config(
-        prices={"groq/priced": Price(input_per_1k_micros=1000, output_per_1k_micros=3000)}
+        prices={"groq/priced": PriceSetting(input_per_1k_micros=1000, output_per_1k_micros=3000)}
     )
     r = make_router(catalog, fake, clock, config)
     yield r
@@ -97,10 +98,11 @@ async def test_cost_per_success_breaks_ties_between_equal_priorities(
 ) -> None:
     for model in ("dear", "cheap"):
         catalog.adopt_model(AdoptModel(provider="groq", workload="chat", model=model, priority=5))
-    catalog.log_usage(provider="groq", workload="chat", model="dear", success=True,
-                      latency_ms=10, total_cost_micros=900)  # fmt: skip
-    catalog.log_usage(provider="groq", workload="chat", model="cheap", success=True,
-                      latency_ms=10, total_cost_micros=100)  # fmt: skip
+    for model, cost in (("dear", 900), ("cheap", 100)):
+        catalog.log_usage(
+            CallUsage(provider="groq", workload="chat", model=model, success=True,
+                      latency_ms=10, total_cost_micros=cost)
+        )  # fmt: skip
     order = [c.model for c in router.explain(GenerateRequest(prompt="x")).candidates]
     assert order == ["cheap", "dear"]
 

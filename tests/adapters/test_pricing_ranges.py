@@ -10,7 +10,7 @@ import pytest
 
 from freegin_ai.adapters.config import Config, load_config_file
 from freegin_ai.adapters.errors import ConfigError
-from freegin_ai.adapters.pricing import Price, cost_micros, price_for
+from freegin_ai.adapters.pricing import TokenPrice, cost_micros, price_for
 from freegin_ai.domain.ranges import COST_MICROS_MAX, PRICE_MICROS_MAX, TOKENS_MAX
 
 
@@ -33,13 +33,13 @@ def test_an_implausible_price_in_metadata_is_unknown(metadata: dict[str, Any]) -
 
 
 def test_a_plausible_price_in_metadata_is_used() -> None:
-    assert price_for("groq", "m", Config(), {"est_cost_per_1k_tokens": 0.002}) == Price(
+    assert price_for("groq", "m", Config(), {"est_cost_per_1k_tokens": 0.002}) == TokenPrice(
         2000.0, 2000.0
     )
 
 
 def test_the_dearest_price_times_the_most_tokens_fits_a_cost() -> None:
-    dearest = Price(PRICE_MICROS_MAX, PRICE_MICROS_MAX)
+    dearest = TokenPrice(PRICE_MICROS_MAX, PRICE_MICROS_MAX)
     cost_in, cost_out = cost_micros(dearest, TOKENS_MAX, TOKENS_MAX)
     assert cost_in == cost_out == COST_MICROS_MAX
 

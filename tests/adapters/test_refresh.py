@@ -15,20 +15,16 @@ from eventsourcing.utils import get_topic
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
+from freegin_ai.adapters.errors import RefreshFailedError
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.refresh import (
-    MAX_STORED_RESPONSE,
-    DiscardingUsageLog,
-    RefreshFailedError,
-    Via,
-    last_refreshes,
-    refresh,
-    refresh_all,
-)
+from freegin_ai.adapters.refresh import MAX_STORED_RESPONSE, RefreshDeps, Via, refresh
 from freegin_ai.adapters.router import Router
+from freegin_ai.adapters.scheduled_refresh import refresh_all
+from freegin_ai.adapters.usage_log import DiscardingUsageLog
 from freegin_ai.domain.commands import AdoptModel, RetireModel
 from freegin_ai.domain.refresh_runs import RefreshRun
 from freegin_ai.domain.topics import REFRESH_COMPLETED, SUGGESTION_PROPOSED
+from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import FakeProviderServer, Reply, ServerError, Stall
@@ -115,7 +111,7 @@ async def test_kept_suggestions_are_pending_with_provenance_and_the_run_is_recor
     fake.script(ASKED, Reply(text=raw))
 
     # When groq is refreshed for Chat.
-    report = await refresh(router, provider="groq")
+    report = await refresh(RefreshDeps.of(router), provider="groq")
 
     # Then both are proposed, pending, and marked listed or not by the provider.
     assert report.outcome is not None and report.outcome.proposed == ["new/model-a", "new/unlisted"]
@@ -143,7 +139,7 @@ async def test_the_context_holds_roster_usage_constraints_and_known_models(
     router: Router, fake: FakeProviderServer
 ) -> None:
     fake.script(ASKED, Reply(text=answer("new/model-a")))
-    await refresh(router, provider="groq")
+    await refresh(RefreshDeps.of(router), provider="groq")
     body = chat_requests(fake)[-1].body
     user = body["messages"][-1]["content"]
     context = json.loads(user.split("Context:\n", 1)[1].split("\n\nAnswer with ONLY", 1)[0])
@@ -170,7 +166,7 @@ async def test_fenced_and_chatty_answers_are_read(
     router: Router, catalog: Catalog, fake: FakeProviderServer, text: str
 ) -> None:
     fake.script(ASKED, Reply(text=text))
-    report = await refresh(router, provider="groq")
+    report = await refresh(RefreshDeps.of(router), provider="groq")
     assert [s.model for s in report.kept] == ["new/model-a", "new/model-b"]
     assert {s.model for s in catalog.list_suggestions()} == {"new/model-a", "new/model-b"}
 
@@ -193,7 +189,7 @@ async def test_hostile_suggestions_are_dropped_each_with_a_reason(
         }
     )
     fake.script(ASKED, Reply(text=hostile))
-    report = await refresh(router, provider="groq")
+    report = await refresh(RefreshDeps.of(router), provider="groq")
     assert [s.model for s in report.kept] == ["new/model-a"]
     reasons = [d.reason for d in report.dropped]
     assert len(reasons) == 6 and all(reasons)
@@ -222,7 +218,7 @@ async def test_a_failed_or_unusable_answer_writes_no_suggestion(
     before = catalog.store.last_position()
     async with make_router(catalog, fake, clock) as router:
         with pytest.raises(RefreshFailedError) as failure:
-            await refresh(router, provider="groq")
+            await refresh(RefreshDeps.of(router), provider="groq")
     assert "\n" not in str(failure.value) and "groq" in str(failure.value)
     assert catalog.list_suggestions() == []
     assert written(catalog, REFRESH_COMPLETED) == 0
@@ -237,7 +233,7 @@ async def test_an_overlong_answer_is_cut_in_the_provenance(
 ) -> None:
     raw = answer("new/model-a") + " " + "x" * 30_000
     fake.script(ASKED, Reply(text=raw))
-    await refresh(router, provider="groq")
+    await refresh(RefreshDeps.of(router), provider="groq")
     [entry] = catalog.history(model="new/model-a")
     assert entry.details["provenance"]["response"] == raw[:MAX_STORED_RESPONSE]
 
@@ -247,9 +243,9 @@ async def test_proposing_a_pending_suggestion_again_revises_it(
     router: Router, catalog: Catalog, fake: FakeProviderServer
 ) -> None:
     fake.script(ASKED, Reply(text=answer("new/model-a", rationale="first")))
-    await refresh(router, provider="groq")
+    await refresh(RefreshDeps.of(router), provider="groq")
     fake.script(ASKED, Reply(text=answer("new/model-a", rationale="second thoughts")))
-    report = await refresh(router, provider="groq")
+    report = await refresh(RefreshDeps.of(router), provider="groq")
     assert report.outcome is not None and report.outcome.revised == ["new/model-a"]
     [row] = catalog.list_suggestions()
     assert (row.status, row.rationale) == ("pending", "second thoughts")
@@ -261,12 +257,12 @@ async def test_an_adopted_suggestion_stays_adopted(
 ) -> None:
     # Given a suggestion that was adopted, and whose roster entry was retired since.
     fake.script(ASKED, Reply(text=answer("new/model-a")))
-    await refresh(router, provider="groq")
+    await refresh(RefreshDeps.of(router), provider="groq")
     catalog.adopt_model(AdoptModel(provider="groq", workload="chat", model="new/model-a"))
     catalog.retire_model(RetireModel(provider="groq", workload="chat", model="new/model-a"))
     # When the LLM suggests it again.
     fake.script(ASKED, Reply(text=answer("new/model-a", rationale="try again")))
-    report = await refresh(router, provider="groq")
+    report = await refresh(RefreshDeps.of(router), provider="groq")
     # Then it is skipped, and stays adopted with its old rationale.
     assert report.outcome is not None
     assert report.outcome.skipped == [("new/model-a", "already adopted")]
@@ -281,7 +277,7 @@ async def test_a_dry_run_writes_no_event_and_no_usage(
     fake.script(ASKED, Reply(text=answer("new/model-a", "new/model-b")))
     before = catalog.store.last_position()
     saved_usage = router.usage
-    report = await refresh(router, provider="groq", dry_run=True)
+    report = await refresh(RefreshDeps.of(router), provider="groq", dry_run=True)
     assert [s.model for s in report.kept] == ["new/model-a", "new/model-b"]
     assert report.outcome is None
     # The router's own usage log is back, with nothing buffered for later.
@@ -293,7 +289,7 @@ async def test_a_dry_run_writes_no_event_and_no_usage(
 
 def test_the_discarding_usage_log_never_appends(catalog: Catalog, clock: FakeClock) -> None:
     log = DiscardingUsageLog(catalog.store, clock, max_buffer=1)
-    log.log(provider="groq", workload="chat", model="m", success=True, latency_ms=1)
+    log.log(CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1))
     assert log.flush() == 0 and log.pending == 0
     log.close()
     assert usage_count(catalog) == 0
@@ -304,7 +300,7 @@ async def test_via_picks_the_answering_provider_and_model(
     router: Router, catalog: Catalog, fake: FakeProviderServer
 ) -> None:
     fake.script("g-other", Reply(text=answer("new/model-a")))
-    await refresh(router, provider="groq", via=Via.parse("groq/g-other"))
+    await refresh(RefreshDeps.of(router), provider="groq", via=Via.parse("groq/g-other"))
     assert [r.body["model"] for r in chat_requests(fake)] == ["g-other"]
     [entry] = catalog.history(model="new/model-a")
     assert entry.details["provenance"]["model"] == "g-other"
@@ -327,7 +323,7 @@ async def test_without_a_listing_the_mark_is_left_out(
     # OpenRouter has no key here, so its models cannot be listed; groq answers.
     fake.script(ASKED, Reply(text=answer("vendor/model")))
     async with make_router(catalog, fake, clock) as router:
-        report = await refresh(router, provider="openrouter")
+        report = await refresh(RefreshDeps.of(router), provider="openrouter")
     assert report.listing.models is None and "no API key" in (report.listing.problem or "")
     [row] = catalog.list_suggestions(provider="openrouter")
     assert "listed_by_provider" not in row.metadata
@@ -341,7 +337,10 @@ async def test_all_workloads_go_in_one_transaction_or_not_at_all(
     fake.script(ASKED, Reply(text=answer("new/model-a")))
     progress: list[tuple[int, int]] = []
     report = await refresh(
-        router, provider="groq", workloads=ALL_WORKLOADS, progress=lambda *p: progress.append(p)
+        RefreshDeps.of(router),
+        provider="groq",
+        workloads=ALL_WORKLOADS,
+        progress=lambda *p: progress.append(p),
     )
     assert progress[-1] == (6, 6)
     assert report.outcome is not None and len(report.outcome.proposed) == 6
@@ -351,7 +350,7 @@ async def test_all_workloads_go_in_one_transaction_or_not_at_all(
     fake.script(ASKED, Reply(text=answer("new/model-b")), Reply(text=answer("new/model-b")),
                 Reply(text=""))  # fmt: skip
     with pytest.raises(RefreshFailedError):
-        await refresh(router, provider="groq", workloads=ALL_WORKLOADS)
+        await refresh(RefreshDeps.of(router), provider="groq", workloads=ALL_WORKLOADS)
     assert "new/model-b" not in {s.model for s in catalog.list_suggestions()}
     assert written(catalog, REFRESH_COMPLETED) == 6
 
@@ -361,7 +360,9 @@ async def test_a_model_suggested_twice_in_one_run_is_kept_once(
     router: Router, catalog: Catalog, fake: FakeProviderServer
 ) -> None:
     fake.script(ASKED, Reply(text=answer("new/model-a", workload="Code")))
-    report = await refresh(router, provider="groq", workloads=(Workload.CHAT, Workload.CODE))
+    report = await refresh(
+        RefreshDeps.of(router), provider="groq", workloads=(Workload.CHAT, Workload.CODE)
+    )
     assert [(s.model, s.workload) for s in report.kept] == [("new/model-a", Workload.CODE)]
     assert report.dropped[0].reason == "already suggested for Code in this run"
     assert written(catalog, SUGGESTION_PROPOSED) == 1
@@ -373,21 +374,21 @@ async def test_the_scheduled_refresh_skips_pairs_refreshed_recently(
 ) -> None:
     # Given groq is the only provider with a key, and chat was refreshed a moment ago.
     fake.script(ASKED, Reply(text=answer("new/model-a")))
-    await refresh(router, provider="groq")
+    await refresh(RefreshDeps.of(router), provider="groq")
     # When every provider is refreshed, chat is skipped and the other five are asked.
-    first = await refresh_all(router, max_age=timedelta(days=7))
+    first = await refresh_all(RefreshDeps.of(router), max_age=timedelta(days=7))
     assert first.providers == ["groq"]
     assert [(r.workload, r.status) for r in first.results] == [
         (w, "recent" if w is Workload.CHAT else "refreshed") for w in ALL_WORKLOADS
     ]
     # And right after, everything is recent.
-    again = await refresh_all(router, max_age=timedelta(days=7))
+    again = await refresh_all(RefreshDeps.of(router), max_age=timedelta(days=7))
     assert again.count("recent") == 6 and again.count("refreshed") == 0
     # Eight days on, every pair is due again.
     clock.now += timedelta(days=8)
-    later = await refresh_all(router, max_age=timedelta(days=7))
+    later = await refresh_all(RefreshDeps.of(router), max_age=timedelta(days=7))
     assert later.count("refreshed") == 6
-    assert set(last_refreshes(catalog)) == {("groq", w.value) for w in ALL_WORKLOADS}
+    assert set(catalog.last_refreshes()) == {("groq", w.value) for w in ALL_WORKLOADS}
 
 
 @pytest.mark.anyio
@@ -397,11 +398,11 @@ async def test_a_failing_pair_does_not_stop_the_scheduled_refresh(
     # An answer with no suggestions in it (an empty one is a provider failure, which cools
     # the model down and would fail the other pairs too).
     fake.script(ASKED, Reply(text="Sorry, I cannot help."), Reply(text=answer("new/model-a")))
-    report = await refresh_all(router)
+    report = await refresh_all(RefreshDeps.of(router))
     assert [r.status for r in report.results] == ["failed"] + ["refreshed"] * 5
     assert report.results[0].error and "no usable answer" in report.results[0].error
     assert written(catalog, REFRESH_COMPLETED) == 5
     # A dry run of the failed pair records nothing either.
-    dry = await refresh_all(router, dry_run=True)
+    dry = await refresh_all(RefreshDeps.of(router), dry_run=True)
     assert [r.status for r in dry.results] == ["refreshed"] + ["recent"] * 5
     assert written(catalog, REFRESH_COMPLETED) == 5

@@ -336,3 +336,23 @@ async def test_a_safety_blocked_answer_falls_back_logs_its_tokens_and_cools_noth
     # while the 5xx model is.
     assert ("google", "gem-1") not in health or health[("google", "gem-1")].cooldown_until is None
     assert health[("groq", "g-fast")].cooldown_until is not None
+
+
+@pytest.mark.anyio
+async def test_a_dry_run_router_answers_and_logs_nothing(
+    catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    # Given a router wired for a dry run (not a router whose log was swapped).
+    fake.script("g-fast", Reply("dry answer"))
+    before = catalog.store.last_position()
+    providers = ProviderSet(Config(), env_for(fake), {})
+    async with Router(catalog, providers, timeout=0.5, clock=clock, dry_run=True) as router:
+        # When it answers, and a twin with its own client answers too,
+        result = await router.generate(GenerateRequest(prompt="hi"))
+        async with httpx.AsyncClient() as client:
+            twin = router.rewired(client=client, dry_run=True)
+            await twin.generate(GenerateRequest(prompt="hi"))
+        assert twin.client is client and router.client is not client
+    # then the answers came, and nothing was appended.
+    assert result.text == "dry answer"
+    assert catalog.store.last_position() == before

@@ -34,7 +34,7 @@ from freegin_ai.adapters.providers.base import ChatProvider, ChatReply, ChatRequ
 from freegin_ai.adapters.router import GenerateRequest, Router
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.commands import AdoptModel
-from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.usage import CallUsage, TokenUsage, usage_logged
 from freegin_ai.domain.workloads import Workload
 
 MODELS = [f"model-{i}" for i in range(8)]
@@ -56,14 +56,15 @@ def fill_usage(catalog: Catalog, count: int, days: int = 30, chunk: int = 5_000)
             usage_logged(
                 id=uuid.uuid4(),
                 at=start + step * i,
-                provider="groq" if i % 2 else "huggingface",
-                workload=WORKLOADS[i % len(WORKLOADS)],
-                model=MODELS[i % len(MODELS)],
-                success=i % 17 != 0,
-                latency_ms=50 + (i * 37) % 3000,
-                prompt_tokens=100,
-                completion_tokens=50,
-                total_cost_micros=i % 5,
+                usage=CallUsage(
+                    provider="groq" if i % 2 else "huggingface",
+                    workload=WORKLOADS[i % len(WORKLOADS)],
+                    model=MODELS[i % len(MODELS)],
+                    success=i % 17 != 0,
+                    latency_ms=50 + (i * 37) % 3000,
+                    tokens=TokenUsage(prompt_tokens=100, completion_tokens=50),
+                    total_cost_micros=i % 5,
+                ),
             )
             for i in range(offset, min(offset + chunk, count))
         ]
@@ -180,8 +181,11 @@ def bench_usage_log(directory: Path, events: int) -> None:
         started = time.perf_counter()
         for i in range(events):
             log.log(
-                provider="groq", workload="chat", model=MODELS[i % 8], success=True,
-                latency_ms=i % 700, prompt_tokens=10, completion_tokens=20,
+                CallUsage(
+                    provider="groq", workload="chat", model=MODELS[i % 8], success=True,
+                    latency_ms=i % 700,
+                    tokens=TokenUsage(prompt_tokens=10, completion_tokens=20),
+                )
             )  # fmt: skip
         log.close()
         rate = events / (time.perf_counter() - started)

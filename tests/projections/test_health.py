@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-
 from freegin_ai.domain.topics import USAGE_LOGGED
 from freegin_ai.projections.base import Key, Row
 from freegin_ai.projections.envelope import Envelope
-from freegin_ai.projections.health import HealthProjection, cooldown_seconds
+from freegin_ai.projections.health import HealthProjection
 
 T0 = datetime.fromisoformat("2026-11-01T12:00:00+00:00")
 
@@ -25,16 +23,6 @@ def usage(position: int, success: bool, kind: str | None = None, **extra: Any) -
 def seconds_until(row: Row, position: int) -> float:
     until = datetime.fromisoformat(row["cooldown_until"])
     return (until - (T0 + timedelta(seconds=position))).total_seconds()
-
-
-@pytest.mark.parametrize(
-    ("failures", "retry_after", "expected"),
-    [(1, None, 30), (2, None, 60), (3, None, 120), (20, None, 3600), (1, 600, 600), (3, 5, 120)],
-)
-def test_backoff_doubles_is_capped_and_never_shorter_than_retry_after(
-    failures: int, retry_after: float | None, expected: float
-) -> None:
-    assert cooldown_seconds(failures, retry_after) == expected
 
 
 def test_consecutive_failures_lengthen_the_cooldown_and_a_success_resets() -> None:

@@ -15,6 +15,7 @@ import pytest
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.topics import MODEL_ADOPTED, MODEL_RETIRED
+from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import Workload
 from tests.conftest import FakeClock
 from tests.fakes.poison import POISONS, WHEN, adopted, append_raw, usage
@@ -44,7 +45,7 @@ def test_a_poison_event_is_recorded_and_the_next_events_still_apply(
     # After the poison: an ordinary adoption and an ordinary call.
     catalog.adopt_model(AdoptModel(provider="groq", workload="chat", model="after/ok", priority=3))
     catalog.log_usage(
-        provider="groq", workload="chat", model="after/ok", success=True, latency_ms=9
+        CallUsage(provider="groq", workload="chat", model="after/ok", success=True, latency_ms=9)
     )
 
     assert groq_chat(catalog)["after/ok"] == 3
@@ -72,7 +73,9 @@ def test_the_reason_names_the_field_and_the_bound(catalog: Catalog) -> None:
 def test_replay_reports_the_poison_and_rebuilds_the_same_tables(catalog: Catalog) -> None:
     append_raw(catalog.store, MODEL_ADOPTED, adopted("big/priority", 2**63))
     append_raw(catalog.store, *POISONS["3e9 prompt tokens"])
-    catalog.log_usage(provider="groq", workload="chat", model="m-1", success=True, latency_ms=5)
+    catalog.log_usage(
+        CallUsage(provider="groq", workload="chat", model="m-1", success=True, latency_ms=5)
+    )
     incremental = catalog.not_applied()
 
     report = catalog.replay()
@@ -161,8 +164,9 @@ def test_usage_poison_leaves_stats_and_health_working(catalog: Catalog) -> None:
     append_raw(catalog.store, *POISONS["Retry-After of centuries"])
     append_raw(catalog.store, *POISONS["2^70 prompt tokens"])
     catalog.log_usage(
-        provider="groq", workload="chat", model="poison-model", success=True, latency_ms=1
-    )
+        CallUsage(provider="groq", workload="chat", model="poison-model", success=True,
+                  latency_ms=1)
+    )  # fmt: skip
 
     [stats] = catalog.model_stats(provider="groq", model="poison-model")
     assert stats.calls == 1

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
+from freegin_ai.domain.usage import CallUsage, TokenUsage
 from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
 from freegin_ai.projections.projector import Projector
 from freegin_ai.projections.tables import (
@@ -53,14 +54,15 @@ def busy_catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
     c.reject_suggestion(RejectSuggestion(provider="hf", workload="code", model="s/two"))
     for i in range(30):
         c.log_usage(
-            provider="groq",
-            workload="chat" if i % 3 else "code",
-            model="a-1",
-            success=i % 4 != 0,
-            latency_ms=40 * i,
-            prompt_tokens=i,
-            completion_tokens=2 * i,
-            total_cost_micros=i,
+            CallUsage(
+                provider="groq",
+                workload="chat" if i % 3 else "code",
+                model="a-1",
+                success=i % 4 != 0,
+                latency_ms=40 * i,
+                tokens=TokenUsage(prompt_tokens=i, completion_tokens=2 * i),
+                total_cost_micros=i,
+            )
         )
     c.projector.catch_up()
     yield c

@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from freegin_ai.adapters.errors import ProviderError
-from freegin_ai.adapters.pricing import Price, cost_micros
+from freegin_ai.adapters.pricing import TokenPrice, cost_micros
 from freegin_ai.adapters.providers.base import ChatRequest, ProviderEndpoint
 from freegin_ai.adapters.providers.registry import make_provider
 from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 from freegin_ai.domain.topics import USAGE_LOGGED
-from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.usage import CallUsage, TokenUsage, usage_logged
 from freegin_ai.projections.envelope import Envelope
 from freegin_ai.projections.schemas import event_problem
 
@@ -169,23 +169,27 @@ def parse(api: str, body: bytes) -> Any:
 def assert_loggable(counts_from: Any, success: bool) -> None:
     """Log the counts as the router does (at the dearest price) and check every projection
     could apply the event."""
-    price = Price(PRICE_MICROS_MAX, PRICE_MICROS_MAX)
+    price = TokenPrice(PRICE_MICROS_MAX, PRICE_MICROS_MAX)
     cost_in, cost_out = cost_micros(price, counts_from.prompt_tokens, counts_from.completion_tokens)
     event = usage_logged(
         id=uuid4(),
         at=datetime.now(UTC),
-        provider="groq",
-        workload="chat",
-        model="m",
-        success=success,
-        latency_ms=5,
-        prompt_tokens=counts_from.prompt_tokens,
-        completion_tokens=counts_from.completion_tokens,
-        total_tokens=counts_from.total_tokens,
-        cached_tokens=counts_from.cached_tokens,
-        reasoning_tokens=counts_from.reasoning_tokens,
-        input_cost_micros=cost_in,
-        output_cost_micros=cost_out,
+        usage=CallUsage(
+            provider="groq",
+            workload="chat",
+            model="m",
+            success=success,
+            latency_ms=5,
+            tokens=TokenUsage(
+                prompt_tokens=counts_from.prompt_tokens,
+                completion_tokens=counts_from.completion_tokens,
+                total_tokens=counts_from.total_tokens,
+                cached_tokens=counts_from.cached_tokens,
+                reasoning_tokens=counts_from.reasoning_tokens,
+            ),
+            input_cost_micros=cost_in,
+            output_cost_micros=cost_out,
+        ),
     )
     state = {k: v for k, v in vars(event).items() if not k.startswith("originator_")}
     state["timestamp"] = event.timestamp.isoformat()

@@ -1,110 +1,54 @@
-"""Legacy import: the earlier (Rust) freegin-ai's tables, turned into the events that would have
-produced them.
-
-The earlier tool kept the guide's three tables in app.db: `provider_models`,
-`provider_model_suggestions` and `provider_usage` (older files lack `provider_usage.model` and
-the token and cost columns), next to `provider_credentials` and `provider_health`, which are
-left alone and reported. Each row becomes:
-
-    provider_models row             ModelAdopted (source "import") at created_at, followed by
-                                    ModelRetired at updated_at when it is retired
-    provider_model_suggestions row  SuggestionProposed at created_at, followed at updated_at by
-                                    SuggestionAdopted, TrialStarted (10 %), SuggestionRejected,
-                                    or SuggestionRevised (a pending row proposed again)
-    provider_usage row              UsageLogged at created_at; the workload is unknown, and so
-                                    is the model when the column is missing or NULL
-
-Two ways in, each all or nothing in one transaction:
-
-- `migrate_in_place`: the database itself is the earlier tool's (it has no event log): the
-  three tables are renamed `legacy_…` (never emptied), the event log is created and the events
-  appended. Runs before anything else touches the database.
-- `import_legacy_file`: another SQLite file, opened read-only and left as it is (a file in WAL
-  mode gets its -wal and -shm side files back, as any reader makes them). Usage streams get
-  ids derived from their source rows, and roster and suggestion streams have natural-key ids,
-  so importing the same file again appends nothing.
-
-A row that cannot be read (unknown provider or workload, a timestamp that is not one, ...) is
-skipped and reported with its reason; one bad row never fails the import.
-"""
+"""The import itself: legacy rows turned into the events that would have produced them, all
+appended in one transaction (in place, or from another file)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-from uuid import UUID, uuid5
+from uuid import UUID
 
-import msgspec
 from eventsourcing.persistence import Mapper
-from sqlalchemy import Connection, Engine, Table, create_engine, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
-from freegin_ai.adapters.errors import StorageError
+from freegin_ai.adapters.database_errors import describe
+from freegin_ai.adapters.errors import LegacyImportError, StorageError
+from freegin_ai.adapters.legacy.detection import (
+    RENAMED_PREFIX,
+    USAGE_OPTIONAL_COLUMNS,
+    LegacyLayout,
+    find_legacy_tables,
+    layout_of_file,
+    read_only,
+    refuse_missing_columns,
+)
+from freegin_ai.adapters.legacy.values import (
+    BadRow,
+    read_metadata,
+    read_optional_whole,
+    read_text,
+    read_time,
+    read_whole,
+    suggestion_details,
+    usage_stream_id,
+)
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.adapters.store import EventStore
-from freegin_ai.adapters.transcoder import make_mapper
+from freegin_ai.adapters.transcoder import make_mapper, stored_rows
 from freegin_ai.domain.errors import DomainError
-from freegin_ai.domain.names import STREAM_NAMESPACE, check_model_name, check_priority
+from freegin_ai.domain.names import check_model_name, check_priority
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.roster import DEFAULT_PRIORITY, RosterEntry
 from freegin_ai.domain.suggestions import Suggestion
 from freegin_ai.domain.topics import ACTIVE, ADOPTED, PENDING, REJECTED, RETIRED, TRIAL
-from freegin_ai.domain.usage import usage_logged
+from freegin_ai.domain.usage import CallUsage, TokenUsage, usage_logged
 from freegin_ai.domain.workloads import Workload
-from freegin_ai.projections.tables import projection_state
 
 Progress = Callable[[int, int], None]
-
-#: The earlier tool's catalog tables, in the order they are imported.
-LEGACY_TABLES = ("provider_models", "provider_model_suggestions", "provider_usage")
-#: The earlier tool's other tables: never imported, never renamed, reported.
-EXTRA_TABLES = ("provider_credentials", "provider_health")
-#: Columns `provider_usage` gained after its first release; older files lack some or all.
-USAGE_OPTIONAL_COLUMNS = (
-    "model",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "input_cost_micros",
-    "output_cost_micros",
-    "total_cost_micros",
-)
-#: What a table is renamed to when the database is migrated in place.
-RENAMED_PREFIX = "legacy_"
-
-#: What every version of the earlier tool wrote (the guide's "Database Schema").
-_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "provider_models": (
-        "provider",
-        "workload",
-        "model",
-        "status",
-        "priority",
-        "rationale",
-        "metadata",
-        "created_at",
-        "updated_at",
-    ),
-    "provider_model_suggestions": (
-        "id",
-        "provider",
-        "workload",
-        "model",
-        "status",
-        "rationale",
-        "metadata",
-        "created_at",
-        "updated_at",
-    ),
-    "provider_usage": ("id", "provider", "success", "latency_ms", "error_message", "created_at"),
-}
 
 #: The share of requests an imported on-trial suggestion takes (the earlier tool had none).
 TRIAL_PERCENT = 10.0
@@ -112,30 +56,6 @@ _DUPLICATE = "an earlier row has the same provider, workload and model, spelled 
 _BATCH = 5_000
 # Well under SQLite's bound-parameter limit.
 _ID_CHUNK = 500
-
-
-class LegacyImportError(StorageError):
-    """Raised when a file cannot be read as a database of the earlier freegin-ai."""
-
-
-@dataclass(frozen=True, slots=True)
-class LegacyLayout:
-    """Which of the earlier tool's tables a database holds."""
-
-    #: The catalog tables present, of LEGACY_TABLES.
-    tables: tuple[str, ...]
-    #: The optional `provider_usage` columns present, of USAGE_OPTIONAL_COLUMNS.
-    usage_columns: tuple[str, ...]
-    #: The earlier tool's other tables present; they are left alone.
-    extra_tables: tuple[str, ...]
-    #: `table.column` for every column the guide's schema has but the database lacks.
-    missing_columns: tuple[str, ...] = ()
-
-    @property
-    def missing_usage_columns(self) -> tuple[str, ...]:
-        if "provider_usage" not in self.tables:
-            return ()
-        return tuple(c for c in USAGE_OPTIONAL_COLUMNS if c not in self.usage_columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,44 +112,17 @@ class ImportReport:
         return self.events == 0 and self.already_imported > 0
 
 
-# -- detecting ------------------------------------------------------------------------------
-
-
-def find_legacy_tables(conn: Connection) -> LegacyLayout | None:
-    """The earlier tool's tables in a database without an event log; None when there are none.
-
-    A database with an event log (or the projector's state table) is freegin-ai's own: its
-    `provider_models` and friends are read tables, never legacy ones.
-    """
-    inspector = inspect(conn)
-    names = set(inspector.get_table_names())
-    if EVENTS_TABLE in names or projection_state.name in names:
-        return None
-    tables = tuple(t for t in LEGACY_TABLES if t in names)
-    if not tables:
-        return None
-    usage_columns: tuple[str, ...] = ()
-    missing: list[str] = []
-    for table in tables:
-        columns = {str(c["name"]).lower() for c in inspector.get_columns(table)}
-        missing += [f"{table}.{c}" for c in _REQUIRED_COLUMNS[table] if c not in columns]
-        if table == "provider_usage":
-            usage_columns = tuple(c for c in USAGE_OPTIONAL_COLUMNS if c in columns)
-    return LegacyLayout(
-        tables=tables,
-        usage_columns=usage_columns,
-        extra_tables=tuple(t for t in EXTRA_TABLES if t in names),
-        missing_columns=tuple(missing),
-    )
-
-
-def read_legacy_layout(path: Path) -> LegacyLayout:
-    """The layout of a legacy file, opened read-only; LegacyImportError if it is not one."""
-    with _read_only(path) as source:
-        return _layout_of_file(source, path)
-
-
 # -- importing ------------------------------------------------------------------------------
+
+
+def open_log(store: EventStore, progress: Progress | None = None) -> ImportReport | None:
+    """Make sure the store has its event log; a database of the earlier freegin-ai is imported
+    first, in place. Returns the import's report, or None when there was nothing to import."""
+    if store.has_log():
+        return None
+    report = migrate_in_place(store, progress)
+    store.create_log()
+    return report
 
 
 def migrate_in_place(store: EventStore, progress: Progress | None = None) -> ImportReport | None:
@@ -251,7 +144,7 @@ def migrate_in_place(store: EventStore, progress: Progress | None = None) -> Imp
             layout = find_legacy_tables(conn)
             if layout is None:
                 return None
-            _refuse_missing_columns(layout, "the database")
+            refuse_missing_columns(layout, "the database")
             renamed = _rename_tables(conn, layout.tables)
             log = _log_table()
             log.create(conn)
@@ -267,8 +160,7 @@ def migrate_in_place(store: EventStore, progress: Progress | None = None) -> Imp
             return importer.run(origin="in place", renamed=renamed)
     except SQLAlchemyError as error:
         raise StorageError(
-            f"cannot import the earlier freegin-ai's tables; nothing was changed: "
-            f"{_describe(error)}"
+            f"cannot import the earlier freegin-ai's tables; nothing was changed: {describe(error)}"
         ) from None
 
 
@@ -281,9 +173,9 @@ def import_legacy_file(
     counted in `already_imported` and appended again never. LegacyImportError when the file
     is missing, unreadable, or not a database of the earlier tool.
     """
-    with _read_only(path) as source:
-        layout = _layout_of_file(source, path)
-        store.ensure_log()
+    with read_only(path) as source:
+        layout = layout_of_file(source, path)
+        open_log(store)
         log = _log_table()
         try:
             with _write_transaction(store.engine) as target:
@@ -304,15 +196,8 @@ def import_legacy_file(
                 return importer.run(origin=str(path), renamed={})
         except SQLAlchemyError as error:
             raise StorageError(
-                f"cannot import {path}; nothing was appended: {_describe(error)}"
+                f"cannot import {path}; nothing was appended: {describe(error)}"
             ) from None
-
-
-# -- the import itself ----------------------------------------------------------------------
-
-
-class _BadRow(Exception):
-    """Raised while reading a source row that cannot be imported; the message is the reason."""
 
 
 @dataclass(slots=True)
@@ -401,24 +286,24 @@ class _Importer:
             try:
                 provider, workload, model = self._key(provider_raw, workload_raw, model_raw)
                 if status not in (ACTIVE, RETIRED):
-                    raise _BadRow(f"unknown status {status!r}")
-                chosen = check_priority(_whole(priority, "priority"))
-                created, updated = _time(c, "created_at"), _time(u, "updated_at")
+                    raise BadRow(f"unknown status {status!r}")
+                chosen = check_priority(read_whole(priority, "priority"))
+                created, updated = read_time(c, "created_at"), read_time(u, "updated_at")
                 if (provider, workload, model) in priorities:
-                    raise _BadRow(_DUPLICATE)
+                    raise BadRow(_DUPLICATE)
                 entry = RosterEntry.adopt(
                     provider=provider,
                     workload=workload,
                     model=model,
                     priority=chosen,
-                    rationale=_text(rationale, "rationale"),
-                    metadata=_metadata(meta),
+                    rationale=read_text(rationale, "rationale"),
+                    metadata=read_metadata(meta),
                     source="import",
                     at=created,
                 )
                 if status == RETIRED:
                     entry.retire(reason="imported as retired", at=updated)
-            except (_BadRow, DomainError) as error:
+            except (BadRow, DomainError) as error:
                 self._skip(table, label, str(error))
                 continue
             priorities[(provider, workload, model)] = chosen
@@ -449,11 +334,11 @@ class _Importer:
             try:
                 key = self._key(provider_raw, workload_raw, model_raw)
                 if key in seen:
-                    raise _BadRow(_DUPLICATE)
+                    raise BadRow(_DUPLICATE)
                 if status not in (PENDING, TRIAL, ADOPTED, REJECTED):
-                    raise _BadRow(f"unknown status {status!r}")
-                created, updated = _time(c, "created_at"), _time(u, "updated_at")
-                details = _suggestion_details(_text(rationale, "rationale"), _metadata(meta))
+                    raise BadRow(f"unknown status {status!r}")
+                created, updated = read_time(c, "created_at"), read_time(u, "updated_at")
+                details = suggestion_details(read_text(rationale, "rationale"), read_metadata(meta))
                 suggestion = Suggestion.propose(
                     provider=key[0],
                     workload=key[1],
@@ -472,7 +357,7 @@ class _Importer:
                 elif updated != created:
                     # The earlier tool changed a pending row only by proposing it again.
                     suggestion.propose_again(provenance={"source": "import"}, at=updated, **details)
-            except (_BadRow, DomainError) as error:
+            except (BadRow, DomainError) as error:
                 self._skip(table, f"id {row_id}", str(error))
                 continue
             seen.add(key)
@@ -537,36 +422,38 @@ class _Importer:
         row_id, provider_raw, success, latency, error, created, model, *counts = row
         try:
             provider = self._provider(provider_raw)
-            at = _time(created, "created_at")
+            at = read_time(created, "created_at")
             if isinstance(success, bool) or success not in (0, 1):
-                raise _BadRow(f"success is neither 1 nor 0: {success!r}")
-            latency_ms = _whole(latency, "latency_ms")
+                raise BadRow(f"success is neither 1 nor 0: {success!r}")
+            latency_ms = read_whole(latency, "latency_ms")
             prompt, completion, total, input_cost, output_cost, total_cost = (
-                _optional_whole(value, column)
+                read_optional_whole(value, column)
                 for value, column in zip(counts, USAGE_OPTIONAL_COLUMNS[1:], strict=True)
             )
             if error is not None and not isinstance(error, str):
-                raise _BadRow(f"error_message is not text: {error!r}")
+                raise BadRow(f"error_message is not text: {error!r}")
             if model is not None and not isinstance(model, str):
-                raise _BadRow(f"model is not text: {model!r}")
+                raise BadRow(f"model is not text: {model!r}")
             # The event checks every number against the domain's ranges.
             return usage_logged(
-                id=_usage_stream_id(row_id, provider_raw, created, success, latency, error),
+                id=usage_stream_id(row_id, provider_raw, created, success, latency, error),
                 at=at,
-                provider=provider,
-                workload=None,
-                model=model or None,
-                success=bool(success),
-                latency_ms=latency_ms,
-                error=error,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                total_tokens=total,
-                input_cost_micros=input_cost,
-                output_cost_micros=output_cost,
-                total_cost_micros=total_cost,
+                usage=CallUsage(
+                    provider=provider,
+                    workload=None,
+                    model=model or None,
+                    success=bool(success),
+                    latency_ms=latency_ms,
+                    error=error,
+                    tokens=TokenUsage(
+                        prompt_tokens=prompt, completion_tokens=completion, total_tokens=total
+                    ),
+                    input_cost_micros=input_cost,
+                    output_cost_micros=output_cost,
+                    total_cost_micros=total_cost,
+                ),
             )
-        except (_BadRow, DomainError) as problem:
+        except (BadRow, DomainError) as problem:
             self._skip("provider_usage", f"id {row_id}", str(problem))
             return None
 
@@ -574,14 +461,14 @@ class _Importer:
 
     def _key(self, provider: object, workload: object, model: object) -> tuple[str, str, str]:
         if not isinstance(workload, str):
-            raise _BadRow(f"workload is not text: {workload!r}")
+            raise BadRow(f"workload is not text: {workload!r}")
         if not isinstance(model, str):
-            raise _BadRow(f"model is not text: {model!r}")
+            raise BadRow(f"model is not text: {model!r}")
         return self._provider(provider), Workload.parse(workload).value, check_model_name(model)
 
     def _provider(self, value: object) -> str:
         if not isinstance(value, str):
-            raise _BadRow(f"provider is not text: {value!r}")
+            raise BadRow(f"provider is not text: {value!r}")
         known = self._providers.get(value)
         if known is None:
             known = self._providers[value] = parse_provider(value)
@@ -605,17 +492,7 @@ class _Importer:
         """Append events with one executemany: far faster than adding ORM records one by one."""
         if not events:
             return
-        rows = []
-        for event in events:
-            stored = _MAPPER.to_stored_event(event)
-            rows.append(
-                {
-                    "originator_id": stored.originator_id,
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state,
-                }
-            )
+        rows = stored_rows(_MAPPER, events)
         self.target.execute(self.log.insert(), rows)
         self.events += len(rows)
 
@@ -625,89 +502,6 @@ class _Importer:
     def _tick(self) -> None:
         if self.progress is not None:
             self.progress(min(self.done, self.total), self.total)
-
-
-# -- reading legacy values -----------------------------------------------------------------
-
-
-def _time(value: object, column: str) -> datetime:
-    """An RFC 3339 or SQLite (`YYYY-MM-DD HH:MM:SS`) timestamp as an aware UTC datetime."""
-    if not isinstance(value, str):
-        raise _BadRow(f"{column} is not a timestamp: {value!r}")
-    try:
-        stamp = datetime.fromisoformat(value.strip())
-        # SQLite's CURRENT_TIMESTAMP is UTC without saying so.
-        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise _BadRow(f"{column} is not a timestamp: {value[:40]!r}") from None
-
-
-def _whole(value: object, column: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _BadRow(f"{column} is not a whole number: {value!r}")
-    return value
-
-
-def _optional_whole(value: object, column: str) -> int | None:
-    return None if value is None else _whole(value, column)
-
-
-def _text(value: object, column: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise _BadRow(f"{column} is not text: {value!r}")
-    return value
-
-
-def _metadata(value: object) -> dict[str, Any] | None:
-    """The metadata JSON as a dict; text that is not a JSON object is kept under one key."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _BadRow(f"metadata is not text: {value!r}")
-    try:
-        decoded = msgspec.json.decode(value)
-    except msgspec.DecodeError:
-        return {"legacy_metadata": value}
-    if decoded is None:
-        return None
-    return decoded if isinstance(decoded, dict) else {"legacy_metadata": value}
-
-
-def _suggestion_details(rationale: str | None, metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """A suggestion's fields; the earlier tool kept production_ready and notes in metadata."""
-    meta = dict(metadata or {})
-    ready = meta.pop("production_ready") if isinstance(meta.get("production_ready"), bool) else None
-    notes = meta.get("notes")
-    if isinstance(notes, str) and notes:
-        meta.pop("notes")
-    else:
-        notes = None
-    return {
-        "rationale": rationale,
-        "metadata": meta or None,
-        "production_ready": ready,
-        "notes": notes,
-    }
-
-
-def _usage_stream_id(
-    row_id: object,
-    provider: object,
-    created: object,
-    success: object,
-    latency: object,
-    error: object,
-) -> UUID:
-    """A usage stream id from the source row itself, so any copy of the file imports the same.
-
-    Only columns every version of the table has take part: a file before and after the
-    earlier tool added its `model` column gives the same ids.
-    """
-    parts = ("legacy-usage", row_id, provider, created, success, latency, error or "")
-    return uuid5(STREAM_NAMESPACE, "\x1f".join(str(p) for p in parts))
-
-
-# -- storage ---------------------------------------------------------------------------------
 
 
 # Not `store.app.mapper`: building the Application creates the events table at once, outside
@@ -773,60 +567,3 @@ def _rename_tables(conn: Connection, tables: Sequence[str]) -> dict[str, str]:
             )
         renamed[table] = new
     return renamed
-
-
-@contextmanager
-def _read_only(path: Path) -> Iterator[Connection]:
-    """A connection that can only read a SQLite file (no WAL switch, no journal, no lock)."""
-    if not path.exists():
-        raise LegacyImportError(f"no such file: {path}")
-    if not path.is_file():
-        raise LegacyImportError(f"not a file: {path}")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-
-    def connect() -> sqlite3.Connection:
-        return sqlite3.connect(uri, uri=True, check_same_thread=False)
-
-    engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
-    try:
-        try:
-            conn = engine.connect()
-        except SQLAlchemyError as error:
-            raise LegacyImportError(f"cannot read {path}: {_describe(error)}") from None
-        with conn:
-            yield conn
-    finally:
-        engine.dispose()
-
-
-def _layout_of_file(source: Connection, path: Path) -> LegacyLayout:
-    try:
-        layout = find_legacy_tables(source)
-        names = set(inspect(source).get_table_names())
-    except SQLAlchemyError as error:
-        raise LegacyImportError(f"cannot read {path}: {_describe(error)}") from None
-    if layout is None:
-        if EVENTS_TABLE in names:
-            raise LegacyImportError(
-                f"{path} is a database of this freegin-ai (it has an event log), not of the "
-                "earlier one"
-            )
-        raise LegacyImportError(
-            f"{path} has none of the earlier freegin-ai's tables ({', '.join(LEGACY_TABLES)})"
-        )
-    _refuse_missing_columns(layout, str(path))
-    return layout
-
-
-def _refuse_missing_columns(layout: LegacyLayout, where: str) -> None:
-    if layout.missing_columns:
-        raise LegacyImportError(
-            f"{where} has the earlier freegin-ai's tables without the columns "
-            f"{', '.join(layout.missing_columns)}; it is not a layout the import knows"
-        )
-
-
-def _describe(error: BaseException) -> str:
-    """A one-line description of a database error, without driver noise."""
-    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,145 @@
+"""The composition root: every part of a process is built and wired here, in this order.
+
+1. open the store: the event store over the database URL; a database of the earlier
+   freegin-ai is imported in place before the event log exists (`adapters.legacy`);
+2. the read side: the projections and the projector that keeps them, set up (outdated
+   tables rebuilt) and caught up;
+3. the command side: the writer (load, save, retry, catch up) and the handlers per concern
+   (`adapters.application`);
+4. seed the default roster where a (provider, workload) never had one;
+5. for routing: configuration, credentials and the provider set, the usage log (or one that
+   drops everything, for a dry run) and the HTTP client.
+
+The façades people use, `Catalog.open(url)` and `Router.open(env)`, start here; nothing
+here imports them, so the graph has no cycle. Nothing swaps another object's parts at run
+time: a dry-run or synchronous router is a router wired differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
+
+from freegin_ai.adapters.application.roster import RosterCommands
+from freegin_ai.adapters.application.suggestions import SuggestionCommands
+from freegin_ai.adapters.application.writer import Writer, utc_now
+from freegin_ai.adapters.store import EventStore
+from freegin_ai.projections.health import HealthProjection
+from freegin_ai.projections.projector import Progress, Projector
+from freegin_ai.projections.quota import QuotaLedgerProjection
+from freegin_ai.projections.roster import RosterProjection
+from freegin_ai.projections.suggestions import SuggestionProjection
+from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjection
+
+if TYPE_CHECKING:
+    import httpx
+
+    from freegin_ai.adapters.legacy import ImportReport
+    from freegin_ai.adapters.provider_set import ProviderSet
+    from freegin_ai.adapters.usage_log import UsageLog
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogParts:
+    """The catalog of one process, wired: store, read side, command side."""
+
+    store: EventStore
+    projector: Projector
+    writer: Writer
+    roster: RosterCommands
+    suggestions: SuggestionCommands
+    #: What opening imported from the earlier tool's database, if it did.
+    imported: ImportReport | None = None
+
+
+def open_store(
+    url: str, progress: Progress | None = None
+) -> tuple[EventStore, ImportReport | None]:
+    """The event store over `url`, with its log; a legacy database is imported first."""
+    from freegin_ai.adapters.legacy import open_log
+
+    store = EventStore(url)
+    return store, open_log(store, progress=progress)
+
+
+def make_projector(store: EventStore) -> Projector:
+    """Every read model, kept by one projector from the store's log."""
+    return Projector(
+        store.engine,
+        store,
+        [
+            RosterProjection(),
+            SuggestionProjection(),
+            UsageRowsProjection(),
+            UsageStatsProjection(),
+            HealthProjection(),
+            QuotaLedgerProjection(),
+        ],
+    )
+
+
+def wire_catalog(
+    store: EventStore,
+    *,
+    clock: Clock = utc_now,
+    new_id: Callable[[], UUID] = uuid4,
+    imported: ImportReport | None = None,
+) -> CatalogParts:
+    """The read side and the command handlers over an open store."""
+    projector = make_projector(store)
+    writer = Writer(store, projector, clock=clock, new_id=new_id)
+    roster = RosterCommands(writer)
+    return CatalogParts(
+        store=store,
+        projector=projector,
+        writer=writer,
+        roster=roster,
+        suggestions=SuggestionCommands(writer, roster),
+        imported=imported,
+    )
+
+
+def start_catalog(
+    url: str,
+    *,
+    clock: Clock = utc_now,
+    progress: Progress | None = None,
+    seed: bool = True,
+) -> CatalogParts:
+    """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
+    store, imported = open_store(url, progress)
+    parts = wire_catalog(store, clock=clock, imported=imported)
+    parts.projector.setup(progress=progress)
+    parts.projector.catch_up()
+    if seed:
+        parts.roster.seed_defaults()
+    return parts
+
+
+def provider_set(env: Mapping[str, str]) -> ProviderSet:
+    """The providers callable here: config.toml, the environment and the credential store."""
+    from freegin_ai.adapters.config import load_config
+    from freegin_ai.adapters.credentials import CredentialStore, default_credentials_path
+    from freegin_ai.adapters.provider_set import ProviderSet
+
+    credentials = CredentialStore(default_credentials_path(env))
+    return ProviderSet(load_config(env), env, credentials)
+
+
+def usage_log(store: EventStore, clock: Clock, *, dry_run: bool = False) -> UsageLog:
+    """Where the router logs every call; a dry run gets one that drops everything."""
+    from freegin_ai.adapters.usage_log import DiscardingUsageLog, UsageLog
+
+    return DiscardingUsageLog(store, clock) if dry_run else UsageLog(store, clock)
+
+
+def http_client(seconds: float) -> httpx.AsyncClient:
+    """The process's HTTP client, with timeouts always set."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=httpx.Timeout(seconds, connect=min(10.0, seconds)))
