@@ -549,7 +549,8 @@ class Router:
 
     def _reserve(self, c: Candidate, now: datetime) -> Skipped | None:
         """Take a request slot in the database; a Skipped when the model's limit is reached."""
-        snap = self._current()
+        # The snapshot the decision was made with: no second look at the log's position.
+        snap = self._loaded or self._current()
         limits = self._limits(c.provider, c.model)
         bucket = quota_bucket(c.provider, c.model)
         usage = snap.ledger.get((c.provider, bucket), {})
