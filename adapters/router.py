@@ -373,6 +373,15 @@ class Router:
         self._loaded = replace(loaded, checked=now)
         return self._loaded
 
+    def _had_health(self, c: Candidate) -> bool:
+        """Whether the snapshot holds a cooldown for the candidate or its provider (an
+        explicit call may succeed where the policy would have skipped, and clear it)."""
+        loaded = self._loaded
+        if loaded is None:
+            return False
+        cooldowns = loaded.snapshot.cooldowns
+        return (c.provider, c.model) in cooldowns or (c.provider, "") in cooldowns
+
     def _invalidate(self) -> None:
         """Reload the snapshot before the next decision (health or quota changed here)."""
         if self._loaded is not None:
@@ -667,7 +676,7 @@ class Router:
                         finish_reason=reply.finish_reason)
         )  # fmt: skip
         attempts.append(Attempt(c.provider, c.model, True, latency))
-        if c.consecutive_failures or _says_spent(seen):
+        if c.consecutive_failures or _says_spent(seen) or self._had_health(c):
             self._invalidate()  # a cleared cooldown or a spent quota: rank with it next
         total_cost = (
             None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from freegin_ai.adapters.bootstrap import make_projector
 from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.defaults import DEFAULT_MODELS
 from freegin_ai.domain.topics import USAGE_LOGGED
 from tests.fakes.contention import SHARED, cli_env, run_command, run_workers
@@ -54,7 +56,9 @@ def scalar(url: str, sql: str) -> int:
 
 OPENER = """
 import sys
+from freegin_ai.adapters.bootstrap import make_projector
 from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.adapters.store import EventStore
 sys.stdin.readline()  # everything imported: wait for the starting shot
 Catalog.open(sys.argv[1]).close()
 """
@@ -85,7 +89,8 @@ def test_eight_processes_opening_an_empty_database_at_once_all_succeed(
     # Then none fails (no "table already exists", no duplicate state row)
     assert failed == []
     # and the set-up happened once: one state row per projection, the defaults seeded once
-    assert scalar(database_url, "SELECT count(*) FROM projection_state") == 5
+    projections = len(make_projector(EventStore(database_url)).projections)
+    assert scalar(database_url, "SELECT count(*) FROM projection_state") == projections
     assert scalar(database_url, "SELECT count(*) FROM provider_models") == len(DEFAULT_MODELS)
     assert scalar(database_url, "SELECT count(*) FROM freegin_events") == len(DEFAULT_MODELS)
 
