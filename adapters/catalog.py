@@ -25,7 +25,7 @@ from freegin_ai.domain.topics import PENDING, TRIAL
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope
 from freegin_ai.projections.health import HealthProjection
-from freegin_ai.projections.projector import Progress, Projector, RebuildReport
+from freegin_ai.projections.projector import NotApplied, Progress, Projector, RebuildReport
 from freegin_ai.projections.queries import (
     ModelStats,
     get_usage_summary,
@@ -35,6 +35,7 @@ from freegin_ai.projections.queries import (
 )
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
+from freegin_ai.projections.schemas import event_problem
 from freegin_ai.projections.suggestions import SuggestionProjection
 from freegin_ai.projections.tables import provider_models
 from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjection
@@ -561,17 +562,25 @@ class Catalog:
         workload: Workload | None,
     ) -> list[dict[str, Any]]:
         """A read model's rows folded from the events up to `at`, filtered by key."""
+        # Events the read side cannot apply are left out here as in the tables (ADR 0009).
         events = (
             e
             for e in self.catalog_events()
-            if e.topic in projection.topics and datetime.fromisoformat(e.at) <= at
+            if e.topic in projection.topics
+            and event_problem(e) is None
+            and datetime.fromisoformat(e.at) <= at
         )
         return [
             r
-            for r in projection.fold_all(events).values()
+            for r in projection.fold_all(events, skipped=[]).values()
             if (provider is None or r["provider"] == provider)
             and (workload is None or r["workload"] == workload.value)
         ]
+
+    def not_applied(self) -> list[NotApplied]:
+        """Events the read side recorded as not applied, after catching up (ADR 0009)."""
+        with self.reading() as conn:
+            return self.projector.not_applied(conn)
 
     def replay(self, progress: Progress | None = None) -> RebuildReport:
         """Rebuild every read table from the log and compare with what was there."""

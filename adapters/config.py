@@ -8,7 +8,8 @@
     via = "groq/llama-3.3-70b-versatile"    # the model that answers catalog refreshes
 
     [router]
-    timeout_seconds = 30
+    timeout_seconds = 30                    # one deadline per attempt: connect, headers, body
+    max_reply_bytes = 4194304               # a longer reply is a failed attempt (falls back)
     stream_deadline_seconds = 600           # a streamed answer may run this long in all
     max_cost_per_1k_tokens = 0.002          # US dollars, prompt and completion together
     max_latency_ms = 8000
@@ -35,13 +36,22 @@ from pathlib import Path
 import platformdirs
 
 from freegin_ai.adapters.errors import ConfigError
+from freegin_ai.adapters.providers.base import (
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_REPLY_BYTES,
+    WireLimits,
+)
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import parse_provider
 
 APP_NAME = "freegin-ai"
 CONFIG_DIR_ENV = "FREEGIN_CONFIG_DIR"
 CONFIG_FILE = "config.toml"
-DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_TIMEOUT_SECONDS = DEFAULT_DEADLINE_SECONDS
+#: Bounds for the reply cap: below 1 KiB nothing useful fits; above 1 GiB memory is at risk.
+MIN_REPLY_BYTES, MAX_REPLY_BYTES = 1024, 1024**3
+#: A deadline over a day is a hang by another name.
+MAX_TIMEOUT_SECONDS = 86_400.0
 #: A streamed answer may take this long in all; between two chunks, timeout_seconds.
 DEFAULT_STREAM_DEADLINE_SECONDS = 600.0
 
@@ -71,6 +81,7 @@ class Config:
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     refresh_via: str | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     stream_deadline_seconds: float = DEFAULT_STREAM_DEADLINE_SECONDS
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
@@ -80,6 +91,13 @@ class Config:
     def provider(self, name: str) -> ProviderSettings:
         """The settings for a canonical provider name (defaults when it has no table)."""
         return self.providers.get(name, ProviderSettings())
+
+    @property
+    def limits(self) -> WireLimits:
+        """The per-attempt deadline and reply cap every provider call obeys."""
+        return WireLimits(
+            deadline_seconds=self.timeout_seconds, max_reply_bytes=self.max_reply_bytes
+        )
 
     def price(self, provider: str, model: str) -> Price | None:
         """The configured price for a model, if any."""
@@ -160,13 +178,20 @@ class _Reader:
             raise self.fail(key, "expected a non-negative integer")
         return value
 
-    def positive(self, value: object, key: str) -> float:
+    def positive(self, value: object, key: str, *, maximum: float | None = None) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key, "expected a number")
         number = float(value)
         if not math.isfinite(number) or number <= 0:
             raise self.fail(key, "expected a positive number")
+        if maximum is not None and number > maximum:
+            raise self.fail(key, f"expected at most {maximum:g}")
         return number
+
+    def bounded(self, value: object, key: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"expected a whole number from {low} to {high}")
+        return value
 
     def strings(self, value: object, key: str) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -210,6 +235,7 @@ class _Reader:
             "router",
             {
                 "timeout_seconds",
+                "max_reply_bytes",
                 "stream_deadline_seconds",
                 "max_cost_per_1k_tokens",
                 "max_latency_ms",
@@ -219,7 +245,15 @@ class _Reader:
             providers=providers,
             refresh_via=via,
             timeout_seconds=self.positive(
-                router.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS), "router.timeout_seconds"
+                router.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
+                "router.timeout_seconds",
+                maximum=MAX_TIMEOUT_SECONDS,
+            ),
+            max_reply_bytes=self.bounded(
+                router.get("max_reply_bytes", DEFAULT_MAX_REPLY_BYTES),
+                "router.max_reply_bytes",
+                MIN_REPLY_BYTES,
+                MAX_REPLY_BYTES,
             ),
             stream_deadline_seconds=self.positive(
                 router.get("stream_deadline_seconds", DEFAULT_STREAM_DEADLINE_SECONDS),

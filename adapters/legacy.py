@@ -549,25 +549,26 @@ class _Importer:
                 raise _BadRow(f"error_message is not text: {error!r}")
             if model is not None and not isinstance(model, str):
                 raise _BadRow(f"model is not text: {model!r}")
+            # The event checks every number against the domain's ranges.
+            return usage_logged(
+                id=_usage_stream_id(row_id, provider_raw, created, success, latency, error),
+                at=at,
+                provider=provider,
+                workload=None,
+                model=model or None,
+                success=bool(success),
+                latency_ms=latency_ms,
+                error=error,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                total_tokens=total,
+                input_cost_micros=input_cost,
+                output_cost_micros=output_cost,
+                total_cost_micros=total_cost,
+            )
         except (_BadRow, DomainError) as problem:
             self._skip("provider_usage", f"id {row_id}", str(problem))
             return None
-        return usage_logged(
-            id=_usage_stream_id(row_id, provider_raw, created, success, latency, error),
-            at=at,
-            provider=provider,
-            workload=None,
-            model=model or None,
-            success=bool(success),
-            latency_ms=latency_ms,
-            error=error,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
-            input_cost_micros=input_cost,
-            output_cost_micros=output_cost,
-            total_cost_micros=total_cost,
-        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -635,10 +636,10 @@ def _time(value: object, column: str) -> datetime:
         raise _BadRow(f"{column} is not a timestamp: {value!r}")
     try:
         stamp = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise _BadRow(f"{column} is not a timestamp: {value!r}") from None
-    # SQLite's CURRENT_TIMESTAMP is UTC without saying so.
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        # SQLite's CURRENT_TIMESTAMP is UTC without saying so.
+        return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _BadRow(f"{column} is not a timestamp: {value[:40]!r}") from None
 
 
 def _whole(value: object, column: str) -> int:

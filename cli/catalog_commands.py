@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from freegin_ai.cli.output import emit_json, fail
+from freegin_ai.cli.output import emit_json
 
 if TYPE_CHECKING:
     from freegin_ai.adapters.catalog import Catalog
@@ -67,7 +67,10 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--priority",
         type=int,
-        help="lower wins (default: 100 for a new model, unchanged for an existing one)",
+        help=(
+            "0 to 2147483647, lower wins "
+            "(default: 100 for a new model, unchanged for an existing one)"
+        ),
     )
     p.add_argument("--rationale", help="why this model (kept when not given)")
     p.set_defaults(handler=adopt_model)
@@ -203,9 +206,10 @@ def _read_catalog(
 def adopt_model(args: argparse.Namespace) -> int:
     from freegin_ai.cli.render import render_roster_block
     from freegin_ai.domain.commands import AdoptModel
+    from freegin_ai.domain.names import check_priority
 
-    if args.priority is not None and args.priority < 0:
-        return fail(f"priority must be zero or more, got {args.priority}")
+    if args.priority is not None:
+        check_priority(args.priority)  # before anything is opened or written
     command = AdoptModel(
         provider=args.provider,
         workload=args.workload,
@@ -326,4 +330,16 @@ def replay(args: argparse.Namespace) -> int:
         print("The rebuilt tables equal what was there.")
     else:
         print("Some tables differed from the log; they now hold what the log says.")
+    if report.not_applied:
+        print(render_not_applied(report.not_applied))
     return 0
+
+
+def render_not_applied(failures: Any) -> str:
+    """The events the read side recorded as not applied, one line each (ADR 0009)."""
+    lines = [
+        f"{len(failures)} event{'s' if len(failures) != 1 else ''} could not be applied and "
+        "were skipped (the log keeps them):"
+    ]
+    lines += [f"  #{f.position} {f.kind} [{f.projection}]: {f.reason}" for f in failures]
+    return "\n".join(lines)

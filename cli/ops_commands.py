@@ -195,8 +195,10 @@ def trial_model(args: argparse.Namespace) -> int:
 
 
 def end_trial(args: argparse.Namespace) -> int:
-    if args.priority is not None and args.priority < 0:
-        return fail(f"priority must be zero or more, got {args.priority}")
+    from freegin_ai.domain.names import check_priority
+
+    if args.priority is not None:
+        check_priority(args.priority)  # before anything is opened or written
     check_names(args.provider, args.workload, args.model)
     catalog = open_catalog()
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from freegin_ai.cli.output import emit_json
@@ -30,6 +31,7 @@ def status(args: argparse.Namespace) -> int:
     try:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)
+            not_applied = router.catalog.projector.not_applied(conn)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
         for name in PROVIDERS:
@@ -58,6 +60,11 @@ def status(args: argparse.Namespace) -> int:
             )
     finally:
         anyio_close(router)
+    if not_applied:
+        from freegin_ai.cli.catalog_commands import render_not_applied
+
+        # On stderr: a warning about the data, and `--json` output keeps its shape.
+        print(f"warning: {render_not_applied(not_applied)}", file=sys.stderr)
     if args.json:
         emit_json(rows)
         return 0

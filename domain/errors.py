@@ -4,7 +4,8 @@ DomainError
 ├── UnknownProviderError
 ├── UnknownWorkloadError
 ├── InvalidModelNameError
-├── InvalidPriorityError
+├── ValueOutOfRangeError
+│   └── InvalidPriorityError
 ├── NotActiveError
 └── SuggestionStateError
 """
@@ -28,8 +29,12 @@ class InvalidModelNameError(DomainError):
     """Raised when a model identifier is empty or not plausible."""
 
 
-class InvalidPriorityError(DomainError):
-    """Raised when a priority is negative or not a whole number."""
+class ValueOutOfRangeError(DomainError):
+    """Raised when a number is not of its kind or outside its range (domain.ranges)."""
+
+
+class InvalidPriorityError(ValueOutOfRangeError):
+    """Raised when a priority is not a whole number from 0 to 2,147,483,647."""
 
 
 class NotActiveError(DomainError):

@@ -6,6 +6,7 @@ import re
 from uuid import UUID, uuid5
 
 from freegin_ai.domain.errors import InvalidModelNameError, InvalidPriorityError
+from freegin_ai.domain.ranges import PRIORITY_MAX, show_value
 
 #: Fixed namespace for uuid5 stream ids; changing it would orphan every stored stream.
 STREAM_NAMESPACE = UUID("6f0b3c52-1d8e-5a4f-9c61-0e7f2a9d4b13")
@@ -28,12 +29,15 @@ def check_model_name(model: str) -> str:
     return name
 
 
-def check_priority(priority: int) -> int:
-    """Return the priority, or raise InvalidPriorityError if it is negative."""
+def check_priority(priority: object) -> int:
+    """Return the priority (0 to PRIORITY_MAX: the guide's INTEGER on every database), or raise
+    InvalidPriorityError."""
     if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InvalidPriorityError(f"priority must be a whole number, got {priority!r}")
-    if priority < 0:
-        raise InvalidPriorityError(f"priority must be zero or more, got {priority}")
+        raise InvalidPriorityError(f"priority must be a whole number, got {show_value(priority)}")
+    if not 0 <= priority <= PRIORITY_MAX:
+        raise InvalidPriorityError(
+            f"priority must be from 0 to {PRIORITY_MAX}, got {show_value(priority)}"
+        )
     return priority
 
 

@@ -10,6 +10,13 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from freegin_ai.domain.ranges import (
+    check_cost,
+    check_latency,
+    check_retry_after,
+    check_tokens,
+)
+
 
 class UsageRecord(Aggregate):
     """A logged provider call."""
@@ -79,7 +86,9 @@ def usage_logged(
 ) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
-    Usage is logged on every call, so this skips the aggregate object on the hot path.
+    Usage is logged on every call, so this skips the aggregate object on the hot path. Every
+    number is checked against domain.ranges (ValueOutOfRangeError): the read side must be able
+    to apply whatever is logged.
     """
     if total_tokens is None and prompt_tokens is not None and completion_tokens is not None:
         total_tokens = prompt_tokens + completion_tokens
@@ -87,6 +96,22 @@ def usage_logged(
         input_cost_micros is not None or output_cost_micros is not None
     ):
         total_cost_micros = (input_cost_micros or 0) + (output_cost_micros or 0)
+    check_latency(latency_ms)
+    for name, count in (
+        ("prompt_tokens", prompt_tokens),
+        ("completion_tokens", completion_tokens),
+        ("total_tokens", total_tokens),
+        ("cached_tokens", cached_tokens),
+        ("reasoning_tokens", reasoning_tokens),
+    ):
+        check_tokens(name, count)
+    for name, cost in (
+        ("input_cost_micros", input_cost_micros),
+        ("output_cost_micros", output_cost_micros),
+        ("total_cost_micros", total_cost_micros),
+    ):
+        check_cost(name, cost)
+    retry_after_s = check_retry_after(retry_after_s)
     # The event class is made a dataclass by eventsourcing's metaclass, which mypy cannot see.
     event_class: Any = UsageRecord.UsageLogged
     event: UsageRecord.UsageLogged = event_class(
@@ -98,7 +123,7 @@ def usage_logged(
         workload=workload,
         model=model,
         success=success,
-        latency_ms=max(0, int(latency_ms)),
+        latency_ms=latency_ms,
         error=error,
         error_kind=error_kind,
         prompt_tokens=prompt_tokens,

@@ -17,6 +17,13 @@ from freegin_ai.projections.envelope import Envelope
 
 Row = dict[str, Any]
 Key = tuple[str, ...]
+#: An event a read model could not apply, and why (one line).
+Skip = tuple[Envelope, str]
+
+
+class EventNotApplicable(Exception):
+    """Raised by a fold, before it changes anything, when an event does not fit the rows it
+    finds (a retirement of a model never adopted): the event is recorded as not applied."""
 
 
 def json_text(value: dict[str, Any] | None) -> str | None:
@@ -59,12 +66,17 @@ class Projection(Protocol):
         """Apply events (filtered by topic) to the tables inside the caller's transaction."""
         ...
 
-    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
-        """During a rebuild into empty tables: take the next batch of events, oldest first."""
+    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> list[Skip]:
+        """During a rebuild into empty tables: take the next batch of events, oldest first;
+        returns the events that did not fit (EventNotApplicable), which were left out."""
         ...
 
     def finish_rebuild(self, conn: Connection) -> None:
         """During a rebuild: write whatever the batches left in memory."""
+        ...
+
+    def abandon_rebuild(self) -> None:
+        """Forget whatever the batches left in memory."""
         ...
 
 
@@ -93,16 +105,32 @@ class KeyedRows:
         return (self.key_of(event),)
 
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
-        """Change `rows` as the event says; runs again on every replay, so no decisions here."""
+        """Change `rows` as the event says; runs again on every replay, so no decisions here.
+
+        Raises EventNotApplicable, before changing anything, for an event that does not fit.
+        """
         raise NotImplementedError
 
     def fold_all(
-        self, events: Iterable[Envelope], rows: dict[Key, Row] | None = None
+        self,
+        events: Iterable[Envelope],
+        rows: dict[Key, Row] | None = None,
+        skipped: list[Skip] | None = None,
     ) -> dict[Key, Row]:
-        """Fold events into rows (a fresh dict by default), for rebuilds and `--as-of`."""
+        """Fold events into rows (a fresh dict by default), for rebuilds and `--as-of`.
+
+        With `skipped`, events that do not fit are left out and listed there; without it,
+        EventNotApplicable propagates.
+        """
         state: dict[Key, Row] = {} if rows is None else rows
         for event in events:
-            self.fold(state, event)
+            if skipped is None:
+                self.fold(state, event)
+                continue
+            try:
+                self.fold(state, event)
+            except EventNotApplicable as error:
+                skipped.append((event, str(error)))
         return state
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
@@ -113,8 +141,14 @@ class KeyedRows:
         self.fold_all(events, rows)
         self._replace(conn, keys, rows)
 
-    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
-        self.fold_all(events, self._rebuilt)
+    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> list[Skip]:
+        skipped: list[Skip] = []
+        self.fold_all(events, self._rebuilt, skipped)
+        return skipped
+
+    def abandon_rebuild(self) -> None:
+        """Forget what the batches folded so far (the rebuild starts again another way)."""
+        self._rebuilt = {}
 
     def finish_rebuild(self, conn: Connection) -> None:
         rows, self._rebuilt = self._rebuilt, {}

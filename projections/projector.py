@@ -5,6 +5,13 @@ of the code that built its tables). Catching up advances that position and write
 rows in one transaction; the position is updated first and only if it still holds the
 value read, so two processes catching up at once never apply an event twice: the loser
 rolls back and reads again. Rebuilds replay the whole log into emptied tables.
+
+No event stops the world (ADR 0009). An event the read side cannot apply (its state fails
+the topic's schema, a fold finds it does not fit, or the database refuses its values) is
+recorded in `projection_failures` with the reason, and the projection moves past it. Each
+projection applies its batch inside a savepoint; when the batch fails, it is split in halves
+until the events that fail are alone. A failure of the database itself (connection lost,
+locked) is not an event's fault: it propagates and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, delete, inspect, select, update
+from sqlalchemy import exc as sa_exc
 
-from freegin_ai.projections.base import Projection
+from freegin_ai.projections.base import Projection, Skip
 from freegin_ai.projections.envelope import Envelope, EventSource
-from freegin_ai.projections.tables import metadata, projection_state
+from freegin_ai.projections.schemas import event_problem
+from freegin_ai.projections.tables import metadata, projection_failures, projection_state
 
 Progress = Callable[[int, int], None]
 
@@ -32,12 +41,24 @@ class TableCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class NotApplied:
+    """An event a projection recorded as not applied, and why."""
+
+    projection: str
+    position: int
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class RebuildReport:
-    """What a rebuild did: how many events it replayed and whether each table came out equal."""
+    """What a rebuild did: how many events it replayed, whether each table came out equal, and
+    which events the read side could not apply."""
 
     events: int
     position: int
     tables: tuple[TableCheck, ...]
+    not_applied: tuple[NotApplied, ...] = ()
 
     @property
     def equal(self) -> bool:
@@ -46,6 +67,27 @@ class RebuildReport:
 
 class _PositionMoved(Exception):
     """Raised inside a catch-up transaction when another process advanced a projection."""
+
+
+#: Failures of the database rather than of an event: never recorded against an event.
+_STORAGE_FAILURES = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.InternalError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    sa_exc.PendingRollbackError,
+    MemoryError,
+    _PositionMoved,
+)
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line on why applying failed: the driver's own message when there is one."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines()
+    text = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+    return text[:300]
 
 
 class Projector:
@@ -151,11 +193,54 @@ class Projector:
             )
             if moved.rowcount != 1:
                 raise _PositionMoved(projection.name)
+        problems = {e.position: event_problem(e) for e in events}
+        failed: list[tuple[Projection, Skip]] = []
         for projection in self.projections:
-            old = positions.get(projection.name, 0)
-            mine = [e for e in events if e.position > old and e.topic in projection.topics]
-            if mine:
-                projection.apply(conn, mine)
+            after = positions.get(projection.name, 0)
+            good = _applicable(projection, events, problems, failed, after=after)
+            self._apply_isolating(conn, projection, good, failed)
+        _record(conn, failed)
+
+    def _apply_isolating(
+        self,
+        conn: Connection,
+        projection: Projection,
+        events: list[Envelope],
+        failed: list[tuple[Projection, Skip]],
+    ) -> None:
+        """Apply events in a savepoint; if that fails, halve until the failing events are
+        alone, apply the rest, and list the failing ones in `failed`."""
+        if not events:
+            return
+        try:
+            with conn.begin_nested():
+                projection.apply(conn, events)
+            return
+        except _STORAGE_FAILURES:
+            raise
+        except Exception as error:
+            if len(events) == 1:
+                failed.append((projection, (events[0], describe_failure(error))))
+                return
+        middle = len(events) // 2
+        self._apply_isolating(conn, projection, events[:middle], failed)
+        self._apply_isolating(conn, projection, events[middle:], failed)
+
+    def not_applied(self, conn: Connection | None = None) -> list[NotApplied]:
+        """Every event recorded as not applied, by log position ([] before set-up)."""
+        if conn is None:
+            if not inspect(self.engine).has_table(projection_failures.name):
+                return []
+            with self.engine.connect() as own:
+                return self.not_applied(own)
+        t = projection_failures
+        query = select(t.c.projection, t.c.position, t.c.topic, t.c.reason).order_by(
+            t.c.position, t.c.projection
+        )
+        return [
+            NotApplied(str(name), int(position), str(topic).rsplit(".", 1)[-1], str(reason))
+            for name, position, topic, reason in conn.execute(query)
+        ]
 
     # -- rebuilding -------------------------------------------------------------------
 
@@ -176,31 +261,128 @@ class Projector:
                 _keep_copy(conn, table)
             for table in tables:
                 conn.execute(delete(table))
+            conn.execute(
+                delete(projection_failures).where(projection_failures.c.projection.in_(names))
+            )
             total = self.source.last_position(conn)
-            position = replayed = 0
-            if progress:
-                progress(0, total)
-            while True:
-                events = self.source.read(position, self.rebuild_batch_size, conn=conn)
-                if not events:
-                    break
+            try:
+                with conn.begin_nested():
+                    position, replayed, failed = self._replay_fast(conn, targets, total, progress)
+            except _STORAGE_FAILURES:
+                raise
+            except Exception:
+                # Something only the database noticed: start again, isolating each failure.
                 for projection in targets:
-                    mine = [e for e in events if e.topic in projection.topics]
-                    if mine:
-                        projection.rebuild_batch(conn, mine)
-                position = events[-1].position
-                replayed += len(events)
-                if progress:
-                    progress(position, total)
+                    projection.abandon_rebuild()
+                position, replayed, failed = self._replay_isolating(conn, targets, total, progress)
+            _record(conn, failed)
             for projection in targets:
-                projection.finish_rebuild(conn)
                 conn.execute(
                     update(projection_state)
                     .where(projection_state.c.name == projection.name)
                     .values(position=position, version=projection.version)
                 )
             checks = tuple(_compare_with_copy(conn, table) for table in tables)
-        return RebuildReport(events=replayed, position=position, tables=checks)
+            not_applied = tuple(n for n in self.not_applied(conn) if n.projection in names)
+        return RebuildReport(
+            events=replayed, position=position, tables=checks, not_applied=not_applied
+        )
+
+    def _replay_fast(
+        self,
+        conn: Connection,
+        targets: Sequence[Projection],
+        total: int,
+        progress: Progress | None,
+    ) -> tuple[int, int, list[tuple[Projection, Skip]]]:
+        """Fold the whole log in memory, batch by batch, leaving out events that fail their
+        schema or do not fit; returns the last position, the count and the failures."""
+        failed: list[tuple[Projection, Skip]] = []
+        position = replayed = 0
+        if progress:
+            progress(0, total)
+        while True:
+            events = self.source.read(position, self.rebuild_batch_size, conn=conn)
+            if not events:
+                break
+            problems = {e.position: event_problem(e) for e in events}
+            for projection in targets:
+                good = _applicable(projection, events, problems, failed)
+                if good:
+                    skipped = projection.rebuild_batch(conn, good)
+                    failed.extend((projection, skip) for skip in skipped)
+            position = events[-1].position
+            replayed += len(events)
+            if progress:
+                progress(position, total)
+        for projection in targets:
+            projection.finish_rebuild(conn)
+        return position, replayed, failed
+
+    def _replay_isolating(
+        self,
+        conn: Connection,
+        targets: Sequence[Projection],
+        total: int,
+        progress: Progress | None,
+    ) -> tuple[int, int, list[tuple[Projection, Skip]]]:
+        """The slow way: apply the log incrementally, isolating every event that fails."""
+        failed: list[tuple[Projection, Skip]] = []
+        position = replayed = 0
+        if progress:
+            progress(0, total)
+        while True:
+            events = self.source.read(position, self.batch_size, conn=conn)
+            if not events:
+                break
+            problems = {e.position: event_problem(e) for e in events}
+            for projection in targets:
+                good = _applicable(projection, events, problems, failed)
+                self._apply_isolating(conn, projection, good, failed)
+            position = events[-1].position
+            replayed += len(events)
+            if progress:
+                progress(position, total)
+        return position, replayed, failed
+
+
+def _applicable(
+    projection: Projection,
+    events: list[Envelope],
+    problems: dict[int, str | None],
+    failed: list[tuple[Projection, Skip]],
+    *,
+    after: int = 0,
+) -> list[Envelope]:
+    """The events past `after` that the projection reads and whose state passed its schema;
+    those that failed it go to `failed`."""
+    good = []
+    for e in events:
+        if e.position <= after or e.topic not in projection.topics:
+            continue
+        problem = problems[e.position]
+        if problem is None:
+            good.append(e)
+        else:
+            failed.append((projection, (e, problem)))
+    return good
+
+
+def _record(conn: Connection, failed: list[tuple[Projection, Skip]]) -> None:
+    """Write down the events each projection could not apply (in the same transaction)."""
+    if failed:
+        conn.execute(
+            projection_failures.insert(),
+            [
+                {
+                    "projection": projection.name,
+                    "position": event.position,
+                    "topic": event.topic,
+                    "reason": reason[:300],
+                }
+                for projection, (event, reason) in failed
+            ],
+        )
 
 
 def _copy_name(table: Table) -> str:
@@ -231,7 +413,7 @@ def _compare_with_copy(conn: Connection, table: Table) -> TableCheck:
     )
     conn.exec_driver_sql(f"DROP TABLE {copy}")
     return TableCheck(
-        table=table.name,
+        table=str(table.name),  # a quoted_name, which JSON encoders do not know
         rows_before=before,
         rows_after=after,
         equal=before == after and missing == 0 and extra == 0,

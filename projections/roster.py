@@ -13,7 +13,7 @@ from freegin_ai.domain.topics import (
     RETIRED,
 )
 from freegin_ai.projections import versions
-from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
+from freegin_ai.projections.base import EventNotApplicable, Key, KeyedRows, Row, json_text
 from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_models
 
@@ -34,20 +34,27 @@ class RosterProjection(KeyedRows):
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
         s = event.state
         key = self.key_of(event)
-        if event.topic == MODEL_ADOPTED:
+        if event.topic == MODEL_ADOPTED or (
+            key not in rows and event.topic in (MODEL_PRIORITY_CHANGED, MODEL_REINSTATED)
+        ):
+            # A change to an entry whose adoption was never applied (ADR 0009) carries all a
+            # row needs: adopting the model again heals the roster.
+            priority = s["priority"] if event.topic != MODEL_PRIORITY_CHANGED else s["new_priority"]
             rows[key] = {
                 "provider": s["provider"],
                 "workload": s["workload"],
                 "model": s["model"],
                 "status": ACTIVE,
-                "priority": s["priority"],
+                "priority": priority,
                 "rationale": s.get("rationale"),
                 "metadata": json_text(s.get("metadata")),
                 "created_at": event.at,
                 "updated_at": event.at,
             }
             return
-        row = rows[key]
+        row = rows.get(key)
+        if row is None:
+            raise EventNotApplicable(f"{event.kind}: no roster entry {'/'.join(key)} to change")
         row["updated_at"] = event.at
         if event.topic == MODEL_PRIORITY_CHANGED:
             row["priority"] = s["new_priority"]

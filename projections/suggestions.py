@@ -23,7 +23,7 @@ from freegin_ai.domain.topics import (
     TRIAL_STARTED,
 )
 from freegin_ai.projections import versions
-from freegin_ai.projections.base import Key, KeyedRows, Row, json_text
+from freegin_ai.projections.base import EventNotApplicable, Key, KeyedRows, Row, json_text
 from freegin_ai.projections.envelope import SUGGESTION_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_model_suggestions
 
@@ -73,7 +73,9 @@ class SuggestionProjection(KeyedRows):
                 "updated_at": event.at,
             }
             return
-        row = rows[key]
+        row = rows.get(key)
+        if row is None:
+            raise EventNotApplicable(f"{event.kind}: no suggestion {'/'.join(key)} to change")
         row["updated_at"] = event.at
         if event.topic == SUGGESTION_REVISED:
             row["rationale"] = s.get("rationale")

@@ -66,12 +66,13 @@ provider_usage = Table(
     Column("success", Integer, nullable=False),
     Column("latency_ms", Integer, nullable=False),
     Column("error_message", Text),
-    Column("prompt_tokens", Integer),
-    Column("completion_tokens", Integer),
-    Column("total_tokens", Integer),
-    Column("input_cost_micros", Integer),
-    Column("output_cost_micros", Integer),
-    Column("total_cost_micros", Integer),
+    # INTEGER as in the guide on SQLite (64-bit there), BIGINT on PostgreSQL: the same range.
+    Column("prompt_tokens", _BigInt),
+    Column("completion_tokens", _BigInt),
+    Column("total_tokens", _BigInt),
+    Column("input_cost_micros", _BigInt),
+    Column("output_cost_micros", _BigInt),
+    Column("total_cost_micros", _BigInt),
     Column("created_at", Text, nullable=False),
     Index("idx_provider_usage_provider_model_time", "provider", "model", "created_at"),
 )
@@ -100,6 +101,18 @@ provider_usage_stats = Table(
     Column("latency_histogram", Text, nullable=False),
     Column("last_used_at", Text, nullable=False),
     PrimaryKeyConstraint("provider", "workload", "model", "day", "arm"),
+)
+
+# Events a projection could not apply (out-of-range numbers, missing fields, a change to a row
+# that does not exist): recorded, skipped, reported by `replay` and `status`.
+projection_failures = Table(
+    "projection_failures",
+    metadata,
+    Column("projection", Text, nullable=False),
+    Column("position", _BigInt, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    PrimaryKeyConstraint("projection", "position"),
 )
 
 projection_state = Table(

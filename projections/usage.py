@@ -10,7 +10,7 @@ import msgspec
 from sqlalchemy import Connection, Table
 
 from freegin_ai.projections import versions
-from freegin_ai.projections.base import Key, KeyedRows, Row, bulk_insert
+from freegin_ai.projections.base import Key, KeyedRows, Row, Skip, bulk_insert
 from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
 from freegin_ai.projections.tables import provider_usage, provider_usage_stats
 
@@ -155,11 +155,15 @@ class UsageRowsProjection:
         if events:
             bulk_insert(conn, provider_usage, USAGE_COLUMNS, [usage_row(e) for e in events])
 
-    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
+    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> list[Skip]:
         self.apply(conn, events)
+        return []
 
     def finish_rebuild(self, conn: Connection) -> None:
         """Rows were written batch by batch; nothing is left in memory."""
+
+    def abandon_rebuild(self) -> None:
+        """Nothing is kept in memory."""
 
 
 def histogram_percentile(histogram: list[int], fraction: float, low: int, high: int) -> float:

@@ -4,13 +4,18 @@ them without loading SQLAlchemy."""
 
 from __future__ import annotations
 
-ROSTER = 1
+# 2: events outside the domain's ranges are recorded as not applied (ADR 0009).
+ROSTER = 2
 # 2: suggestion metadata carries `trial_percent` while a suggestion is on trial.
-SUGGESTIONS = 2
-USAGE = 1
+# 3: events outside the domain's ranges are recorded as not applied (ADR 0009).
+SUGGESTIONS = 3
+# 2: token and cost columns are BIGINT on PostgreSQL; out-of-range events not applied.
+USAGE = 2
 # 2: cached and reasoning token counts.
-USAGE_STATS = 2
-HEALTH = 1
+# 3: events outside the domain's ranges are recorded as not applied (ADR 0009).
+USAGE_STATS = 3
+# 2: events outside the domain's ranges are recorded as not applied (ADR 0009).
+HEALTH = 2
 
 #: Projection name → version, as stored in `projection_state`.
 VERSIONS: dict[str, int] = {

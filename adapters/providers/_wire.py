@@ -1,22 +1,32 @@
-"""Wire helpers shared by the adapters: send one JSON request, open an event stream, and read
-fields from the reply.
+"""Wire helpers shared by the adapters: one bounded exchange with a provider (whole, or as
+server-sent events), and readers for the fields of its reply.
 
-`send_json` and `open_events` turn every failure into a ProviderError (see `errors_mapping`);
-the readers raise a `malformed` ProviderError when a field is missing or has the wrong type.
+Every exchange is bounded twice (WireLimits): one deadline for connect, headers and body
+together (`deadline`), and a cap on the reply body (`capped_chunks`, `read_body`). A streaming
+adapter builds on the same pieces: open `client.stream(...)` inside `deadline(...)` and read
+with `capped_chunks`.
+
+A stream (`open_events`) gets the same deadline up to its headers and the same cap on its
+whole body; between events its stalls are bounded by the client's read timeout, and its whole
+length by the router. `send_json` and `open_events` turn every failure into a ProviderError
+(see `errors_mapping`); the readers raise a `malformed` ProviderError when a field is missing
+or has the wrong type.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 import msgspec
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._sse import SSEDecoder, SSEError, SSEEvent
+from freegin_ai.adapters.providers.base import WireLimits
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_for_exception,
@@ -28,6 +38,72 @@ from freegin_ai.adapters.providers.errors_mapping import (
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
+#: Errors of sending or reading that mean "no usable answer came": turned into ProviderErrors.
+TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, UnicodeError)
+
+
+@asynccontextmanager
+async def deadline(ctx: CallContext, seconds: float) -> AsyncIterator[None]:
+    """Cancel whatever runs inside after `seconds` and raise a `timeout` ProviderError.
+
+    One deadline for the whole attempt: httpx's own timeouts are per read, so a reply that
+    drips a byte at a time would otherwise never time out.
+    """
+    try:
+        with anyio.fail_after(seconds):
+            yield
+    except TimeoutError:
+        raise ProviderError(
+            "timeout", f"{ctx.label}: timeout: no complete reply within {seconds:g} s"
+        ) from None
+
+
+async def capped_chunks(
+    response: httpx.Response, ctx: CallContext, limit: int
+) -> AsyncIterator[bytes]:
+    """The reply body chunk by chunk (decoded), failing as soon as it passes `limit` bytes.
+
+    A Content-Length over the limit fails before reading anything.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(ctx, limit, response.status_code)
+    seen = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            seen += len(chunk)
+            if seen > limit:
+                raise too_large(ctx, limit, response.status_code)
+            yield chunk
+    except TRANSPORT_ERRORS as exc:
+        raise error_for_exception(ctx, exc) from None
+
+
+async def read_body(
+    response: httpx.Response, ctx: CallContext, limit: int, *, truncate: bool = False
+) -> bytes:
+    """The whole reply body, at most `limit` bytes; over it, fail (or keep the start: `truncate`).
+
+    Error replies are read with `truncate`: only their first words go into a message.
+    """
+    if truncate:
+        kept = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                kept += chunk[: limit - len(kept)]
+                if len(kept) >= limit:
+                    break
+        except TRANSPORT_ERRORS:
+            pass  # what arrived is enough to describe the error
+        return bytes(kept)
+    parts = [chunk async for chunk in capped_chunks(response, ctx, limit)]
+    return b"".join(parts)
+
+
+def too_large(ctx: CallContext, limit: int, status: int | None = None) -> ProviderError:
+    """The failure for a reply body over the cap: a malformed reply, so the router falls back."""
+    return malformed(ctx, f"reply larger than {limit} bytes", status=status)
+
 
 async def send_json(
     client: httpx.AsyncClient,
@@ -35,30 +111,31 @@ async def send_json(
     method: str,
     url: str,
     *,
+    limits: WireLimits,
     headers: Mapping[str, str],
     body: object | None = None,
     params: Mapping[str, str] | None = None,
 ) -> object:
-    """Send one request and return the decoded JSON of a 2xx reply.
+    """Send one request and return the decoded JSON of a 2xx reply, within `limits`.
 
-    The caller's client timeouts apply: no `timeout=` is passed here, so they are never disabled.
+    The client's own timeouts still apply per read; `limits.deadline_seconds` bounds the whole.
     """
-    try:
-        response = await client.request(
-            method,
-            url,
-            headers={"accept": "application/json", **_content_type(body), **headers},
-            content=None if body is None else _encode(body),
-            params=params,
-        )
-    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
-        raise error_for_exception(ctx, exc) from None
-    if not response.is_success:
-        raise error_for_status(ctx, response)
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        raise malformed(ctx, "body is not JSON", status=response.status_code) from None
+    async with deadline(ctx, limits.deadline_seconds):
+        try:
+            async with client.stream(
+                method,
+                url,
+                headers={"accept": "application/json", **_content_type(body), **headers},
+                content=None if body is None else _encode(body),
+                params=params,
+            ) as response:
+                if not response.is_success:
+                    text = await read_body(response, ctx, limits.max_reply_bytes, truncate=True)
+                    raise error_for_status(ctx, response, text)
+                content = await read_body(response, ctx, limits.max_reply_bytes)
+        except TRANSPORT_ERRORS as exc:
+            raise error_for_exception(ctx, exc) from None
+    return decode_json(ctx, content, response.status_code)
 
 
 def _content_type(body: object | None) -> dict[str, str]:
@@ -71,15 +148,17 @@ async def open_events(
     ctx: CallContext,
     url: str,
     *,
+    limits: WireLimits,
     headers: Mapping[str, str],
     body: object,
     params: Mapping[str, str] | None = None,
 ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
     """POST a streaming request and yield its server-sent events as they arrive.
 
-    A non-2xx status raises its ProviderError before anything is yielded; a 2xx JSON body
-    (an error object, or a provider that ignored `stream`) is an error or malformed. Leaving
-    the context closes the response, and with it the connection, at once.
+    Connect and headers must come within the attempt's deadline; a non-2xx status raises its
+    ProviderError before anything is yielded, and so does a 2xx JSON body (an error object, or
+    a provider that ignored `stream`). Leaving the context closes the response, and with it
+    the connection, at once.
     """
     request_headers = {
         "accept": "text/event-stream",
@@ -87,41 +166,41 @@ async def open_events(
         **headers,
     }
     try:
-        async with client.stream(
-            "POST", url, headers=request_headers, content=_encode(body), params=params
-        ) as response:
-            if not response.is_success:
-                await response.aread()
-                raise error_for_status(ctx, response)
-            kind = response.headers.get("content-type", "")
-            if kind.startswith("application/json"):
-                await response.aread()
-                raise _json_instead_of_events(ctx, response)
-            yield _events(ctx, response)
-    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
+        async with AsyncExitStack() as stack:
+            async with deadline(ctx, limits.deadline_seconds):
+                response = await stack.enter_async_context(
+                    client.stream(
+                        "POST", url, headers=request_headers, content=_encode(body), params=params
+                    )
+                )
+                if not response.is_success:
+                    text = await read_body(response, ctx, limits.max_reply_bytes, truncate=True)
+                    raise error_for_status(ctx, response, text)
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    content = await read_body(response, ctx, limits.max_reply_bytes)
+                    raise _json_instead_of_events(ctx, content, response.status_code)
+            yield _events(ctx, response, limits.max_reply_bytes)
+    except TRANSPORT_ERRORS as exc:
         raise error_for_exception(ctx, exc) from None
 
 
-async def _events(ctx: CallContext, response: httpx.Response) -> AsyncIterator[SSEEvent]:
+async def _events(
+    ctx: CallContext, response: httpx.Response, limit: int
+) -> AsyncIterator[SSEEvent]:
     decoder = SSEDecoder()
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in capped_chunks(response, ctx, limit):
             for event in decoder.feed(chunk):
                 yield event
     except SSEError as error:
         raise malformed(ctx, str(error), status=response.status_code) from None
-    except (httpx.HTTPError, UnicodeError) as exc:
-        raise error_for_exception(ctx, exc) from None
 
 
-def _json_instead_of_events(ctx: CallContext, response: httpx.Response) -> ProviderError:
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        return malformed(ctx, "body is not JSON", status=response.status_code)
+def _json_instead_of_events(ctx: CallContext, content: bytes, status: int) -> ProviderError:
+    data = decode_json(ctx, content, status)
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        return error_in_body(ctx, response.status_code, data["error"])
-    return malformed(ctx, "expected an event stream, got JSON", status=response.status_code)
+        return error_in_body(ctx, status, data["error"])
+    return malformed(ctx, "expected an event stream, got JSON", status=status)
 
 
 def decode_event(ctx: CallContext, event: SSEEvent) -> dict[str, object]:
@@ -142,6 +221,29 @@ def with_options(body: dict[str, Any], options: Mapping[str, Any]) -> dict[str, 
         else:
             body[key] = value
     return body
+
+
+def json_arguments(value: object) -> str:
+    """A tool call's arguments (a JSON object from Gemini or Anthropic) as OpenAI's JSON text."""
+    return _encode(value if value is not None else {}).decode()
+
+
+def parse_arguments(arguments: str) -> object:
+    """OpenAI's JSON-text arguments as an object for Gemini and Anthropic ({} when empty)."""
+    if not arguments.strip():
+        return {}
+    try:
+        return _decode(arguments)
+    except msgspec.DecodeError:
+        return {"arguments": arguments}  # not JSON: pass the text on rather than drop it
+
+
+def decode_json(ctx: CallContext, content: bytes, status: int | None = None) -> object:
+    """A reply body's JSON; anything undecodable (bad UTF-8, nesting too deep) is malformed."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        raise malformed(ctx, "body is not JSON", status=status) from None
 
 
 def as_dict(ctx: CallContext, value: object, where: str) -> dict[str, object]:
@@ -173,8 +275,11 @@ def require(ctx: CallContext, obj: Mapping[str, object], key: str, where: str) -
 
 
 def optional_int(value: object) -> int | None:
-    """A token count: a non-negative int, or None when absent or not a count."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A token count as reported: the whole number, or None when absent or not one.
+
+    Negative and absurd counts are kept: `replies.checked` makes such a reply malformed.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
     return value
 
@@ -200,18 +305,3 @@ def no_credentials(provider: str, model: str | None) -> ProviderError:
     """The error for a provider that needs a key and has none; nothing is sent."""
     label = CallContext(provider=provider, model=model).label
     return ProviderError("no_credentials", f"{label}: no API key configured")
-
-
-def json_arguments(value: object) -> str:
-    """A tool call's arguments (a JSON object from Gemini or Anthropic) as OpenAI's JSON text."""
-    return _encode(value if value is not None else {}).decode()
-
-
-def parse_arguments(arguments: str) -> object:
-    """OpenAI's JSON-text arguments as an object for Gemini and Anthropic ({} when empty)."""
-    if not arguments.strip():
-        return {}
-    try:
-        return _decode(arguments)
-    except msgspec.DecodeError:
-        return {"arguments": arguments}  # not JSON: pass the text on rather than drop it

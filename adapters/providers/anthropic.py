@@ -35,7 +35,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     kind_for_status,
     snippet,
 )
-from freegin_ai.adapters.providers.replies import anthropic_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
 from freegin_ai.domain.chat import (
     JSON_SCHEMA,
     TOOLS,
@@ -88,7 +88,13 @@ class AnthropicProvider:
         ctx = self._context(request.model)
         headers = self._headers(request.model)
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/messages", headers=headers, body=build_body(request)
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/messages",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=build_body(request),
         )
         return parse_reply(ctx, data, request.model)
 
@@ -102,7 +108,9 @@ class AnthropicProvider:
         body["stream"] = True
         parser = StreamParser(ctx, request.model)
         url = f"{self._base}/messages"
-        async with open_events(client, ctx, url, headers=headers, body=body) as events:
+        async with open_events(
+            client, ctx, url, limits=self._endpoint.limits, headers=headers, body=body
+        ) as events:
             async for event in events:
                 for item in parser.feed(event):
                     yield item
@@ -121,7 +129,13 @@ class AnthropicProvider:
             if after:
                 params["after_id"] = after
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, require(ctx, page, "data", "$"), "$.data")):
@@ -267,7 +281,7 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
                 )
             )
     usage = usage_dict(reply.get("usage"))
-    counts = parse_usage(usage)
+    counts = checked(ctx, parse_usage(usage))
     text = "".join(texts)
     stop = reply.get("stop_reason")
     failure = unusable_answer(
@@ -359,7 +373,11 @@ class StreamParser:
     def end(self) -> StreamEnd:
         if not self.done:
             raise interrupted(self.ctx)
-        return StreamEnd(finish_reason=self.finish, usage=parse_usage(self.usage), model=self.model)
+        return StreamEnd(
+            finish_reason=self.finish,
+            usage=checked(self.ctx, parse_usage(self.usage)),
+            model=self.model,
+        )
 
 
 # Anthropic's error types mid-stream, as the statuses they stand for.

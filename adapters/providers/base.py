@@ -105,6 +105,24 @@ class ChatReply:
         )
 
 
+#: One attempt (connect, headers and body together) must end within this many seconds.
+DEFAULT_DEADLINE_SECONDS = 30.0
+#: A reply body larger than this is a failed attempt (4 MiB: chat replies are kilobytes).
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class WireLimits:
+    """What one attempt may cost: one deadline for the whole exchange, and a cap on the body.
+
+    The deadline is not per read: a reply that drips one byte a second still ends at the
+    deadline. The cap counts decoded bytes, so a compressed body cannot slip past it.
+    """
+
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProviderEndpoint:
     """Where and how to reach one provider: its wire format, base URL and key (if any).
@@ -116,6 +134,7 @@ class ProviderEndpoint:
     api: str  # "openai", "gemini" or "anthropic"
     base_url: str
     api_key: str | None = field(default=None, repr=False)
+    limits: WireLimits = field(default_factory=WireLimits)
 
 
 class ChatProvider(Protocol):

@@ -32,6 +32,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.domain.ranges import clamp_retry_after
 
 #: How much of a provider's reply text goes into a message.
 SNIPPET_CHARS = 200
@@ -106,7 +107,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -114,10 +115,16 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max((when - current).total_seconds(), 0.0)
 
 
-def error_for_status(ctx: CallContext, response: httpx.Response) -> ProviderError:
-    """The ProviderError for a reply whose status is not 2xx."""
+def error_for_status(
+    ctx: CallContext, response: httpx.Response, content: bytes | None = None
+) -> ProviderError:
+    """The ProviderError for a reply whose status is not 2xx.
+
+    `content` is the body as read (a streamed reply's, possibly cut short); without it the
+    response's own content is used.
+    """
     status = response.status_code
-    body = _body_text(response)
+    body = _body_text(response) if content is None else _decode(content, response.encoding)
     kind = kind_for_status(status, body)
     retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
     return _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
@@ -206,12 +213,19 @@ def _body_text(response: httpx.Response) -> str:
         return ""
 
 
+def _decode(content: bytes, encoding: str | None) -> str:
+    try:
+        return content.decode(encoding or "utf-8", "replace")
+    except LookupError:
+        return content.decode("utf-8", "replace")
+
+
 def _error_message(body: str, secret: str | None = None) -> str:
     """The provider's own error message when the body is the usual `{"error": ...}` JSON,
     with the upstream cause an aggregator keeps in `error.metadata`."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body
     if isinstance(data, list) and data:
         data = data[0]  # Some Google endpoints wrap the error object in a list.
@@ -271,7 +285,7 @@ def _raw_reason(raw: object) -> str | None:
             return None
         try:
             decoded = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
         return _raw_reason(decoded) if isinstance(decoded, dict | list) else text
     if isinstance(raw, list) and raw:
@@ -294,6 +308,12 @@ def _mentions_credit(body: str) -> bool:
 
 
 def _retry_after(response: httpx.Response, body: str) -> float | None:
+    """The wait the provider asked for, brought into the domain's range (at most a day)."""
+    seconds = _asked_wait(response, body)
+    return None if seconds is None else clamp_retry_after(seconds)
+
+
+def _asked_wait(response: httpx.Response, body: str) -> float | None:
     seconds = parse_retry_after(response.headers.get("retry-after"))
     if seconds is not None:
         return seconds
@@ -312,7 +332,7 @@ def _google_retry_delay(body: str) -> float | None:
     """Gemini puts the wait in the body: `error.details[].retryDelay` such as "37s"."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     error = data.get("error") if isinstance(data, dict) else None
     details = error.get("details") if isinstance(error, dict) else None

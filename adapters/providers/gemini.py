@@ -35,7 +35,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     malformed,
     snippet,
 )
-from freegin_ai.adapters.providers.replies import gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, gemini_usage, unusable_answer
 from freegin_ai.domain.chat import (
     FEATURES,
     AssistantMessage,
@@ -83,7 +83,15 @@ class GeminiProvider:
         ctx = CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
         headers = self._headers(model)
         url = f"{self._base}/models/{model}:generateContent"
-        data = await send_json(client, ctx, "POST", url, headers=headers, body=build_body(request))
+        data = await send_json(
+            client,
+            ctx,
+            "POST",
+            url,
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=build_body(request),
+        )
         return parse_reply(ctx, data, model)
 
     async def stream(
@@ -96,7 +104,13 @@ class GeminiProvider:
         url = f"{self._base}/models/{model}:streamGenerateContent"
         parser = StreamParser(ctx, model)
         async with open_events(
-            client, ctx, url, headers=headers, body=build_body(request), params={"alt": "sse"}
+            client,
+            ctx,
+            url,
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=build_body(request),
+            params={"alt": "sse"},
         ) as events:
             async for event in events:
                 for item in parser.feed(event):
@@ -117,7 +131,13 @@ class GeminiProvider:
             if token:
                 params["pageToken"] = token
             data = await send_json(
-                client, ctx, "GET", f"{self._base}/models", headers=headers, params=params
+                client,
+                ctx,
+                "GET",
+                f"{self._base}/models",
+                limits=self._endpoint.limits,
+                headers=headers,
+                params=params,
             )
             page = as_dict(ctx, data, "$")
             for index, item in enumerate(as_list(ctx, page.get("models", []), "$.models")):
@@ -269,7 +289,7 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
     """A generateContent reply: text, function calls, finish reason and usage."""
     reply = as_dict(ctx, data, "$")
     metadata = reply.get("usageMetadata")
-    counts = parse_usage(metadata if isinstance(metadata, dict) else None)
+    counts = checked(ctx, parse_usage(metadata if isinstance(metadata, dict) else None))
     usage = usage_dict(metadata)
     text, calls, reason = _candidate(ctx, reply, counts)
     failure = unusable_answer(
@@ -310,7 +330,7 @@ class StreamParser:
             self.model = model
         usage = chunk.get("usageMetadata")
         if isinstance(usage, dict):
-            self.usage = parse_usage(usage)
+            self.usage = checked(self.ctx, parse_usage(usage))
         if not chunk.get("candidates") and "usageMetadata" in chunk:
             _check_blocked(self.ctx, chunk, self.usage)
             return []

@@ -33,7 +33,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     interrupted,
     malformed,
 )
-from freegin_ai.adapters.providers.replies import openai_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, openai_usage, unusable_answer
 from freegin_ai.domain.chat import (
     FEATURES,
     JSON_SCHEMA,
@@ -109,7 +109,13 @@ class OpenAICompatProvider:
         headers = self._headers(request.model)
         body = build_body(request, self._endpoint.name)
         data = await send_json(
-            client, ctx, "POST", f"{self._base}/chat/completions", headers=headers, body=body
+            client,
+            ctx,
+            "POST",
+            f"{self._base}/chat/completions",
+            limits=self._endpoint.limits,
+            headers=headers,
+            body=body,
         )
         return parse_reply(ctx, data, request.model)
 
@@ -122,7 +128,9 @@ class OpenAICompatProvider:
         body = build_body(request, self._endpoint.name, stream=True)
         parser = StreamParser(ctx, request.model)
         url = f"{self._base}/chat/completions"
-        async with open_events(client, ctx, url, headers=headers, body=body) as events:
+        async with open_events(
+            client, ctx, url, limits=self._endpoint.limits, headers=headers, body=body
+        ) as events:
             async for event in events:
                 for item in parser.feed(event):
                     yield item
@@ -133,7 +141,14 @@ class OpenAICompatProvider:
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
         ctx = CallContext(provider=self._endpoint.name, secret=self._endpoint.api_key)
-        data = await send_json(client, ctx, "GET", self._models_url, headers=self._headers(None))
+        data = await send_json(
+            client,
+            ctx,
+            "GET",
+            self._models_url,
+            limits=self._endpoint.limits,
+            headers=self._headers(None),
+        )
         items = (
             data if isinstance(data, list) else require(ctx, as_dict(ctx, data, "$"), "data", "$")
         )
@@ -214,7 +229,7 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
     if "content" not in message and not calls:
         raise malformed(ctx, "missing field $.choices[0].message.content")
     usage = usage_dict(reply.get("usage"))
-    counts = parse_usage(usage)
+    counts = checked(ctx, parse_usage(usage))
     finish = choice.get("finish_reason")
     failure = unusable_answer(
         ctx, text, finish if isinstance(finish, str) else None, counts, tool_calls=bool(calls)
@@ -281,7 +296,7 @@ class StreamParser:
             self.model = model
         usage = chunk.get("usage")
         if isinstance(usage, dict):
-            self.usage = parse_usage(usage)
+            self.usage = checked(self.ctx, parse_usage(usage))
         items: list[StreamItem] = []
         choices = chunk.get("choices")
         if not isinstance(choices, list):

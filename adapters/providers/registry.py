@@ -202,7 +202,11 @@ def resolve_endpoint(
     if key is None and credentials is not None:
         key = credentials.get(spec.name) or None
     return ProviderEndpoint(
-        name=spec.name, api=spec.api, base_url=_fill_account(spec, base_url, env), api_key=key
+        name=spec.name,
+        api=spec.api,
+        base_url=_fill_account(spec, base_url, env),
+        api_key=key,
+        limits=config.limits,
     )
 
 

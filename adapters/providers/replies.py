@@ -20,10 +20,12 @@ from collections.abc import Mapping
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._wire import nested_int, optional_int
-from freegin_ai.adapters.providers.errors_mapping import CallContext
+from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
 
 # Token counts of one reply (None where the provider said nothing): the conversation model's.
 from freegin_ai.domain.chat import Usage as Usage
+from freegin_ai.domain.errors import ValueOutOfRangeError
+from freegin_ai.domain.ranges import check_tokens
 
 #: Finish reasons that mean the provider withheld the answer (per wire format).
 FILTERED_FINISH = frozenset(
@@ -102,6 +104,18 @@ def gemini_usage(usage: Mapping[str, object] | None) -> Usage:
         cached_tokens=optional_int(usage.get("cachedContentTokenCount")) or 0,
         reasoning_tokens=thoughts,
     )
+
+
+def checked(ctx: CallContext, usage: Usage) -> Usage:
+    """The usage, when every count is within the domain's range (domain.ranges); a reply
+    claiming a negative count or 2^70 tokens is malformed, so the router falls back and
+    nothing the read side cannot apply is logged."""
+    for name in usage.__struct_fields__:
+        try:
+            check_tokens(name, getattr(usage, name))
+        except ValueOutOfRangeError as error:
+            raise malformed(ctx, str(error)) from None
+    return usage
 
 
 def unusable_answer(

@@ -13,6 +13,10 @@ Each model is scripted with behaviours taken in order, the last one repeating:
 
     server.script("m", RateLimited(retry_after="7"), Reply("hi"))
 
+Hostile behaviours: `Drip` sends a reply one byte at a time, `Endless` a chunked body that
+never ends, `Reply(text=None)` a null answer, `Reply(prompt_tokens=2**70)` absurd counts,
+`Status(..., raw=...)` any bytes (a key echoed JSON-escaped, say).
+
 Streams: a request asking for one (`"stream": true`, or Gemini's `:streamGenerateContent`) gets
 the reply as that format's server-sent events (tests/fakes/provider_streams.py), text cut
 into `server.chunk_chars` characters; `server.keepalive` adds keep-alive comments (pings),
@@ -46,7 +50,8 @@ from tests.fakes import provider_streams
 class Reply:
     """Answer normally with this text and these token counts."""
 
-    text: str = "ok"
+    #: None answers `content: null` (OpenAI), no parts (Gemini), no content blocks (Anthropic).
+    text: str | None = "ok"
     prompt_tokens: int = 3
     completion_tokens: int = 5
     #: Reported as each wire format does: cached prompt tokens, and reasoning tokens on top
@@ -97,12 +102,28 @@ class StreamCut:
 
 
 @dataclass(frozen=True)
+class Drip:
+    """A normal reply whose body goes out one byte every `interval` seconds (Content-Length
+    sent first), until done or the server stops."""
+
+    interval: float = 1.0
+    then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
 class StreamStall:
     """A stream that sends `after` events, goes quiet for `seconds`, then goes on."""
 
     after: int = 2
     seconds: float = 2.0
     then: Reply = field(default_factory=Reply)
+
+
+@dataclass(frozen=True)
+class Endless:
+    """200 with a chunked body that never ends (until the client hangs up or the server stops)."""
+
+    chunk: bytes = b'{"choices": [' + b" " * 65_536
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,8 @@ Behaviour = (
     | Stall
     | StreamCut
     | StreamStall
+    | Drip
+    | Endless
     | Malformed
     | MissingFields
     | Unauthorized
@@ -312,7 +335,7 @@ def _openai_reply(model: str, reply: Reply) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.text},
+                "message": {"role": "assistant", "content": reply.text},  # None: null
                 "finish_reason": "stop",
             }
         ],
@@ -338,7 +361,10 @@ def _gemini_reply(model: str, reply: Reply) -> dict[str, Any]:
     return {
         "candidates": [
             {
-                "content": {"role": "model", "parts": [{"text": reply.text}]},
+                "content": {
+                    "role": "model",
+                    "parts": [] if reply.text is None else [{"text": reply.text}],
+                },
                 "finishReason": "STOP",
                 "index": 0,
             }
@@ -362,7 +388,7 @@ def _anthropic_reply(model: str, reply: Reply) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": reply.text}],
+        "content": [] if reply.text is None else [{"type": "text", "text": reply.text}],
         "stop_reason": "end_turn",
         # As the real API does: input_tokens excludes the tokens read from the cache.
         "usage": {
@@ -561,6 +587,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, _with_calls(api, _REPLIES[api](model, behaviour), behaviour))
             case StreamCut(then=reply) | StreamStall(then=reply):
                 self._json(200, _with_calls(api, _REPLIES[api](model, reply), reply))
+            case Drip(interval=interval, then=reply):
+                self._drip(json.dumps(_REPLIES[api](model, reply)).encode(), interval)
+            case Endless(chunk=chunk):
+                self._endless(chunk)
             case RateLimited(retry_after=retry_after, message=message):
                 extra = () if retry_after is None else (("Retry-After", retry_after),)
                 self._json(429, _error_body(api, 429, message, "rate_limit_exceeded"), extra)
@@ -625,6 +655,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+    def _drip(self, body: bytes, interval: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        for index in range(len(body)):
+            if self.fake.stopping.wait(interval):
+                return
+            self.wfile.write(body[index : index + 1])
+            self.wfile.flush()
+
+    def _endless(self, chunk: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        while not self.fake.stopping.is_set():
+            self.wfile.write(frame)
+        self.close_connection = True
 
     def _list(self, api: str) -> None:
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Connection, Table, select
+from sqlalchemy.exc import OperationalError
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
@@ -99,8 +100,13 @@ def test_processing_a_position_twice_changes_nothing(busy_catalog: Catalog) -> N
     assert snapshot(busy_catalog) == before
 
 
+def _storage_failure() -> OperationalError:
+    return OperationalError("INSERT INTO somewhere", {}, Exception("boom: disk I/O error"))
+
+
 class ExplodingProjection:
-    """Writes nothing itself and fails: the batch's other rows must roll back with it."""
+    """Writes nothing itself and fails as the database does (not the event's fault): the
+    batch's other rows must roll back with it."""
 
     name: ClassVar[str] = "exploding"
     version: ClassVar[int] = 1
@@ -111,13 +117,16 @@ class ExplodingProjection:
         return ()
 
     def apply(self, conn: Connection, events: Sequence[Envelope]) -> None:
-        raise RuntimeError("boom")
+        raise _storage_failure()
 
-    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> None:
-        raise RuntimeError("boom")
+    def rebuild_batch(self, conn: Connection, events: Sequence[Envelope]) -> list[Any]:
+        raise _storage_failure()
 
     def finish_rebuild(self, conn: Connection) -> None:
-        raise RuntimeError("boom")
+        raise _storage_failure()
+
+    def abandon_rebuild(self) -> None:
+        pass
 
 
 def test_a_failure_mid_batch_leaves_nothing_half_written(
@@ -140,7 +149,7 @@ def test_a_failure_mid_batch_leaves_nothing_half_written(
                 .where(projection_state.c.name == "exploding")
                 .values(position=positions["roster"], version=1)
             )
-        with pytest.raises(RuntimeError, match="boom"):
+        with pytest.raises(OperationalError, match="boom"):
             exploding.catch_up()
         # Neither the roster rows nor any position moved.
         with catalog.store.engine.connect() as conn:

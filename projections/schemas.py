@@ -1,0 +1,129 @@
+"""Event schemas: what the read side needs of each event before it applies it.
+
+Events are checked where they are made (domain.ranges), but the log also holds what older
+code, an import or a bug wrote. Before any read model applies an event, its state is checked
+against the schema of its topic: the fields the read models use, their types, and the domain's
+ranges (a priority fits INTEGER on every database, a token count a BIGINT sum, …). An event
+that fails is recorded as not applied (projection_failures) and the projections move on.
+
+Unknown fields are ignored (events gain fields with defaults); a topic with no schema here is
+not read by any projection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from freegin_ai.domain.ranges import CostMicros, LatencyMs, Priority, RetryAfter, TokenCount
+from freegin_ai.domain.topics import (
+    MODEL_ADOPTED,
+    MODEL_PRIORITY_CHANGED,
+    MODEL_REINSTATED,
+    MODEL_RETIRED,
+    SUGGESTION_ADOPTED,
+    SUGGESTION_PROPOSED,
+    SUGGESTION_REJECTED,
+    SUGGESTION_REVISED,
+    TRIAL_ENDED,
+    TRIAL_STARTED,
+    USAGE_LOGGED,
+)
+from freegin_ai.projections.envelope import Envelope
+
+#: A trial's share of requests (NaN fails the bounds too).
+Percent = Annotated[float, msgspec.Meta(gt=0, le=100)]
+
+
+class _Keyed(msgspec.Struct, frozen=True):
+    """Every catalog event names its row and says when it happened."""
+
+    timestamp: datetime
+    provider: str
+    workload: str
+    model: str
+
+
+class _ModelAdopted(_Keyed, frozen=True):
+    priority: Priority
+    rationale: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class _ModelPriorityChanged(_Keyed, frozen=True):
+    new_priority: Priority
+    rationale: str | None = None
+
+
+class _ModelReinstated(_ModelAdopted, frozen=True):
+    pass
+
+
+class _SuggestionProposed(_Keyed, frozen=True):
+    rationale: str | None = None
+    metadata: dict[str, Any] | None = None
+    production_ready: bool | None = None
+    notes: str | None = None
+    provenance: dict[str, Any] | None = None
+
+
+class _SuggestionAdopted(_Keyed, frozen=True):
+    priority: Priority
+
+
+class _TrialStarted(_Keyed, frozen=True):
+    percent: Percent
+
+
+class _TrialEnded(_Keyed, frozen=True):
+    outcome: str
+
+
+class _UsageLogged(msgspec.Struct, frozen=True):
+    timestamp: datetime
+    provider: str
+    success: bool
+    latency_ms: LatencyMs
+    workload: str | None = None
+    model: str | None = None
+    arm: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    prompt_tokens: TokenCount | None = None
+    completion_tokens: TokenCount | None = None
+    total_tokens: TokenCount | None = None
+    cached_tokens: TokenCount | None = None
+    reasoning_tokens: TokenCount | None = None
+    input_cost_micros: CostMicros | None = None
+    output_cost_micros: CostMicros | None = None
+    total_cost_micros: CostMicros | None = None
+    retry_after_s: RetryAfter | None = None
+
+
+SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    MODEL_ADOPTED: _ModelAdopted,
+    MODEL_PRIORITY_CHANGED: _ModelPriorityChanged,
+    MODEL_RETIRED: _Keyed,
+    MODEL_REINSTATED: _ModelReinstated,
+    SUGGESTION_PROPOSED: _SuggestionProposed,
+    SUGGESTION_REVISED: _SuggestionProposed,
+    SUGGESTION_ADOPTED: _SuggestionAdopted,
+    SUGGESTION_REJECTED: _Keyed,
+    TRIAL_STARTED: _TrialStarted,
+    TRIAL_ENDED: _TrialEnded,
+    USAGE_LOGGED: _UsageLogged,
+}
+
+
+def event_problem(event: Envelope) -> str | None:
+    """Why the read side cannot apply this event, in one line; None when it can."""
+    schema = SCHEMAS.get(event.topic)
+    if schema is None:
+        return None
+    try:
+        msgspec.convert(event.state, schema)
+    except msgspec.ValidationError as error:
+        return f"{event.kind}: {error}"
+    return None
