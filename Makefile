@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := .build/typecheck/freegin_ai
 LAYERS := domain projections adapters cli
 
-.PHONY: run test lint typecheck imports pytest bench clean typecheck-tree
+.PHONY: run test lint typecheck imports pytest bench bench-peers clean typecheck-tree
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
@@ -41,6 +41,13 @@ test: lint typecheck imports pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# Side by side with the peers we must beat, each in its own environment (never the project's).
+PEERS := .build/peers
+bench-peers: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@test -f $(PEERS)/.installed || { $(PYTHON) -m venv $(PEERS) && $(PEERS)/bin/python -m pip install --quiet -r tests/bench/peers-requirements.txt && touch $(PEERS)/.installed; }
+	$(BIN)/python -m tests.bench.peers_gateway --litellm $(PEERS)/bin/litellm
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

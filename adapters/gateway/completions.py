@@ -11,6 +11,7 @@ the router still logs the attempt (finish reason `cancelled`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -76,6 +77,12 @@ class Completions:
         self.request_timeout = request_timeout
         self.wall_clock = wall_clock
         self.elapsed = elapsed
+        # Completion ids: unique per process start, then a counter (no system call each).
+        self._id_prefix = f"chatcmpl-{uuid4().hex[:16]}"
+        self._ids = itertools.count(1)
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):08x}"
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, raw: bytes) -> None:
         started = self.elapsed()
@@ -102,7 +109,7 @@ class Completions:
         attempts = (*tried, *result.attempts)
         self._observe(result, target, self.elapsed() - started, ttft=None, attempts=attempts)
         payload = completion(
-            completion_id=f"chatcmpl-{uuid4().hex}",
+            completion_id=self._new_id(),
             created=int(self.wall_clock()),
             model=f"{result.provider}/{result.model}",
             text=result.text,
@@ -128,7 +135,7 @@ class Completions:
         candidate = stream.candidate
         provider, model = (candidate.provider, candidate.model) if candidate else ("", "")
         name = f"{provider}/{model}"
-        completion_id, created = f"chatcmpl-{uuid4().hex}", int(self.wall_clock())
+        completion_id, created = self._new_id(), int(self.wall_clock())
 
         def event(payload: dict[str, Any]) -> bytes:
             return b"data: " + _ENCODER.encode(payload) + b"\n\n"

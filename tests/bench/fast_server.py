@@ -15,6 +15,7 @@ import contextlib
 import json
 import signal
 import sys
+from typing import cast
 
 CHUNKS = 20
 TEXT = "ok"
@@ -82,8 +83,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: cast, never assert.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
