@@ -42,12 +42,27 @@ test: lint typecheck imports pytest
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
-# Side by side with the peers we must beat, each in its own environment (never the project's).
+# The peers we measure against live in their own environments, never in the project's venv.
 PEERS := .build/peers
-bench-peers: $(STAMP)
+LITELLM := $(PEERS)/litellm/bin/python
+LITELLM_PROXY := $(PEERS)/litellm/.proxy-installed
+
+$(LITELLM):
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(PEERS)/litellm
+	$(LITELLM) -m pip install --quiet --upgrade pip
+	$(LITELLM) -m pip install --quiet 'litellm>=1.70,<2'
+
+# LiteLLM's proxy needs its server's dependencies too (tests/bench/peers-requirements.txt).
+$(LITELLM_PROXY): $(LITELLM) tests/bench/peers-requirements.txt
+	$(LITELLM) -m pip install --quiet -r tests/bench/peers-requirements.txt
+	@touch $@
+
+# wrk (a Debian package) loads both gateways the same way.
+bench-peers: $(STAMP) $(LITELLM) $(LITELLM_PROXY)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
-	@test -f $(PEERS)/.installed || { $(PYTHON) -m venv $(PEERS) && $(PEERS)/bin/python -m pip install --quiet -r tests/bench/peers-requirements.txt && touch $(PEERS)/.installed; }
-	$(BIN)/python -m tests.bench.peers_gateway --litellm $(PEERS)/bin/litellm
+	$(BIN)/python -m tests.bench.peers --litellm-python $(LITELLM) $(PEERS_ARGS)
+	$(BIN)/python -m tests.bench.peers_gateway --litellm $(PEERS)/litellm/bin/litellm $(GATEWAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -33,6 +33,7 @@ from freegin_ai.projections.queries import (
     list_suggestions,
     list_usage_stats,
 )
+from freegin_ai.projections.quota import QuotaLedgerProjection
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
 from freegin_ai.projections.schemas import event_problem
@@ -131,6 +132,7 @@ class Catalog:
                 UsageRowsProjection(),
                 UsageStatsProjection(),
                 HealthProjection(),
+                QuotaLedgerProjection(),
             ],
         )
 
@@ -156,6 +158,20 @@ class Catalog:
         self.store.close()
 
     # -- commands ---------------------------------------------------------------------
+
+    def clear_provider(self, provider: str, model: str = "", reason: str | None = None) -> None:
+        """Clear a sidelined provider (out of credit), or with `model` a model marked gone, so
+        the router tries it again; appends ProviderCleared and leaves the tables current."""
+        from freegin_ai.domain.availability import provider_cleared
+
+        name = parse_provider(provider)
+        if model:
+            model = check_model_name(model)
+        event = provider_cleared(
+            id=self.new_id(), at=self.clock(), provider=name, model=model, reason=reason
+        )
+        self.store.append_new_streams([event])
+        self.projector.catch_up()
 
     def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
         """Adopt the defaults of every (provider, workload) that never had a roster entry."""
@@ -353,7 +369,12 @@ class Catalog:
         )
 
     def start_trial(self, *, provider: str, workload: str, model: str, percent: float) -> bool:
-        """Put a suggestion on trial (proposing it first if nobody had); True if it was new."""
+        """Put a suggestion on trial (proposing it first if nobody had); True if it was new.
+
+        A model already in the active roster is refused (SuggestionStateError).
+        """
+        from freegin_ai.domain.errors import SuggestionStateError
+        from freegin_ai.domain.roster import RosterEntry
         from freegin_ai.domain.suggestions import Suggestion
 
         provider = parse_provider(provider)
@@ -362,6 +383,12 @@ class Catalog:
 
         def attempt() -> bool:
             at = self.clock()
+            entry = self._get(RosterEntry, roster_entry_id(provider, workload_value, model))
+            if entry is not None and entry.is_active:
+                raise SuggestionStateError(
+                    f"model {model!r} is already active for provider {provider!r} and workload "
+                    f"{workload_value!r}: there is nothing to put on trial"
+                )
             suggestion = self._get(Suggestion, suggestion_id(provider, workload_value, model))
             created = suggestion is None
             if suggestion is None:

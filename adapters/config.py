@@ -11,12 +11,18 @@
     timeout_seconds = 30                    # one deadline per attempt: connect, headers, body
     max_reply_bytes = 4194304               # a longer reply is a failed attempt (falls back)
     stream_deadline_seconds = 600           # a streamed answer may run this long in all
+    http_transport = "aiohttp"              # or "httpcore" (httpx's own pool), ADR 0012
     max_cost_per_1k_tokens = 0.002          # US dollars, prompt and completion together
     max_latency_ms = 8000
 
     [prices."openrouter/deepseek/deepseek-r1"]
     input_per_1k_micros = 550               # millionths of a US dollar per 1,000 tokens
     output_per_1k_micros = 2190
+
+    [limits."google/gemini-2.5-flash"]      # free-tier limits; override the shipped table
+    requests_per_minute = 10
+    requests_per_day = 250
+    tokens_per_minute = 250000              # days reset at midnight Pacific for google, else UTC
 
 The directory is `FREEGIN_CONFIG_DIR` when set, else platformdirs' `user_config_dir("freegin-ai")`
 (~/.config/freegin-ai on Linux). A missing file means defaults; a malformed file, an unknown key
@@ -36,6 +42,7 @@ from pathlib import Path
 import platformdirs
 
 from freegin_ai.adapters.errors import ConfigError
+from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, TRANSPORTS
 from freegin_ai.adapters.providers.base import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_REPLY_BYTES,
@@ -43,6 +50,9 @@ from freegin_ai.adapters.providers.base import (
 )
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.quota import QuotaLimits
+from freegin_ai.domain.quota_limits import day_reset_of, published_limits
+from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 
 APP_NAME = "freegin-ai"
 CONFIG_DIR_ENV = "FREEGIN_CONFIG_DIR"
@@ -83,9 +93,12 @@ class Config:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     stream_deadline_seconds: float = DEFAULT_STREAM_DEADLINE_SECONDS
+    http_transport: str = DEFAULT_TRANSPORT
     max_cost_per_1k_tokens: float | None = None
     max_latency_ms: int | None = None
     prices: Mapping[str, Price] = field(default_factory=dict)
+    #: `[limits."provider/model"]`: free-tier limits that override the shipped table.
+    quotas: Mapping[str, QuotaLimits] = field(default_factory=dict)
     path: Path | None = None  # the file read; None when there was none
 
     def provider(self, name: str) -> ProviderSettings:
@@ -102,6 +115,12 @@ class Config:
     def price(self, provider: str, model: str) -> Price | None:
         """The configured price for a model, if any."""
         return self.prices.get(f"{provider}/{model}")
+
+    def quota_limits(self, provider: str, model: str) -> QuotaLimits:
+        """A model's limits: the shipped table's, overridden by `[limits."provider/model"]`."""
+        published = published_limits(provider, model)
+        configured = self.quotas.get(f"{provider}/{model}")
+        return published if configured is None else published.overridden_by(configured)
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -205,7 +224,7 @@ class _Reader:
             raise self.fail(key, f"unknown provider {name!r}") from None
 
     def config(self, data: dict[str, object]) -> Config:
-        top = self.table(data, "", {"providers", "refresh", "router", "prices"})
+        top = self.table(data, "", {"providers", "refresh", "router", "prices", "limits"})
         providers: dict[str, ProviderSettings] = {}
         for name, value in self.table(top.get("providers", {}), "providers", None).items():
             key = f"providers.{name}"
@@ -237,6 +256,7 @@ class _Reader:
                 "timeout_seconds",
                 "max_reply_bytes",
                 "stream_deadline_seconds",
+                "http_transport",
                 "max_cost_per_1k_tokens",
                 "max_latency_ms",
             },
@@ -259,6 +279,9 @@ class _Reader:
                 router.get("stream_deadline_seconds", DEFAULT_STREAM_DEADLINE_SECONDS),
                 "router.stream_deadline_seconds",
             ),
+            http_transport=self.choice(
+                router.get("http_transport", DEFAULT_TRANSPORT), "router.http_transport", TRANSPORTS
+            ),
             max_cost_per_1k_tokens=(
                 self.cost(router["max_cost_per_1k_tokens"], "router.max_cost_per_1k_tokens")
                 if "max_cost_per_1k_tokens" in router
@@ -270,8 +293,14 @@ class _Reader:
                 else None
             ),
             prices=self.prices(top.get("prices", {})),
+            quotas=self.quotas(top.get("limits", {})),
             path=self.path,
         )
+
+    def choice(self, value: object, key: str, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise self.fail(key, f"expected one of {', '.join(allowed)}")
+        return value
 
     def cost(self, value: object, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -294,11 +323,35 @@ class _Reader:
                     raise self.fail(f"{key}.{needed}", "missing")
             canonical = f"{self.provider_name(provider, key)}/{model}"
             prices[canonical] = Price(
-                input_per_1k_micros=self.count(
-                    table["input_per_1k_micros"], f"{key}.input_per_1k_micros"
+                input_per_1k_micros=self.bounded(
+                    table["input_per_1k_micros"], f"{key}.input_per_1k_micros", 0, PRICE_MICROS_MAX
                 ),
-                output_per_1k_micros=self.count(
-                    table["output_per_1k_micros"], f"{key}.output_per_1k_micros"
+                output_per_1k_micros=self.bounded(
+                    table["output_per_1k_micros"],
+                    f"{key}.output_per_1k_micros",
+                    0,
+                    PRICE_MICROS_MAX,
                 ),
             )
         return prices
+
+    def quotas(self, value: object) -> dict[str, QuotaLimits]:
+        limits: dict[str, QuotaLimits] = {}
+        counts = ("requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day")
+        for name, entry in self.table(value, "limits", None).items():
+            key = f'limits."{name}"'
+            provider, slash, model = name.partition("/")
+            if not slash or not model:
+                raise self.fail(key, "expected a <provider>/<model> key")
+            table = self.table(entry, key, set(counts))
+            canonical = self.provider_name(provider, key)
+            values = {c: self.count(table[c], f"{key}.{c}") if c in table else None for c in counts}
+            limits[f"{canonical}/{model}"] = QuotaLimits(
+                requests_per_minute=values["requests_per_minute"],
+                requests_per_day=values["requests_per_day"],
+                tokens_per_minute=values["tokens_per_minute"],
+                tokens_per_day=values["tokens_per_day"],
+                day_reset=day_reset_of(canonical),
+                source="config.toml",
+            )
+        return limits

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,11 +48,9 @@ class CredentialStore:
         """Store (or replace) the key for a provider."""
         name = _canonical(provider)
         key = key.strip()
-        if not key:
-            raise CredentialError(f"{name}: the key is empty")
-        if any(ch.isspace() or not ch.isprintable() for ch in key):
-            # It goes into an HTTP header: a space or a newline there is never right.
-            raise CredentialError(f"{name}: the key contains spaces or control characters")
+        problem = key_problem(key)
+        if problem is not None:
+            raise CredentialError(f"{name}: {problem}")
         keys = self._read()
         keys[name] = key
         self._write(keys)
@@ -65,6 +64,21 @@ class CredentialStore:
         del keys[name]
         self._write(keys)
         return True
+
+    def exposure(self) -> str | None:
+        """A warning when the file can be read by group or others (a key anyone can copy),
+        else None. Keys are still used: refusing would stop every call over a chmod."""
+        try:
+            mode = self.path.stat().st_mode
+        except OSError:
+            return None
+        if not mode & 0o077:
+            return None
+        who = " and ".join(w for w, bits in (("group", 0o070), ("others", 0o007)) if mode & bits)
+        return (
+            f"{self.path} is open to {who} (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {self.path}`"
+        )
 
     def providers(self) -> list[str]:
         """The providers with a stored key, sorted."""
@@ -109,6 +123,17 @@ class CredentialStore:
             with contextlib.suppress(OSError):
                 temp.unlink()
             raise CredentialError(f"{self.path}: cannot write ({_reason(exc)})") from None
+
+
+def key_problem(key: str) -> str | None:
+    """Why a key cannot be stored (it goes into an HTTP header), or None."""
+    if not key:
+        return "the key is empty"
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        return "the key contains spaces or control characters"
+    if not key.isascii():
+        return "the key is not ASCII (keys travel in HTTP headers)"
+    return None
 
 
 def _canonical(provider: str) -> str:

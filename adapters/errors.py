@@ -43,10 +43,11 @@ class ProviderError(AdapterError):
 
     kinds: rate_limited (429), server (5xx), timeout, connection, malformed (reply not
     understood), auth (401/403), credit (402 or out-of-credit), bad_request (other 4xx),
-    not_found (404: unknown model), no_credentials, filtered (the provider withheld the
-    answer: safety, recitation, refusal), empty (a 200 with neither text nor tool calls),
-    interrupted (a stream cut off before its end).
-    `usage` is what a reply that arrived but failed still cost.
+    not_found (404: unknown model), gone (410: the model or endpoint was retired),
+    no_credentials, filtered (the provider withheld the answer: safety, recitation, refusal),
+    empty (a 200 with neither text nor tool calls), interrupted (a stream cut off before its
+    end). `usage` is what a reply that arrived but failed still cost; `meta` the failed
+    response's status and rate-limit headers.
     """
 
     def __init__(
@@ -57,12 +58,15 @@ class ProviderError(AdapterError):
         status: int | None = None,
         retry_after: float | None = None,
         usage: Usage | None = None,
+        meta: object | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
         self.usage = usage
+        #: The failed response's status and rate-limit headers (providers.base.ResponseMeta).
+        self.meta = meta
 
     @property
     def retryable_elsewhere(self) -> bool:
@@ -76,6 +80,7 @@ class ProviderError(AdapterError):
             "auth",
             "credit",
             "not_found",
+            "gone",
             "no_credentials",
             "interrupted",
             "filtered",

@@ -4,15 +4,20 @@ Prices come from config.toml (`[prices."provider/model"]`, micros per 1,000 inpu
 tokens) first, then from catalog metadata (`input_per_1k_micros`/`output_per_1k_micros`, or
 `est_cost_per_1k_tokens` in dollars for both). Free models (`:free` ids, local Ollama, or
 metadata `free = true`) cost 0. An unknown price leaves the cost unknown (None), not 0.
+
+Metadata comes from people and from LLM suggestions: a price that is not a finite number from
+0 to domain.ranges.PRICE_MICROS_MAX is unknown, so a cost always fits the domain's range.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from freegin_ai.adapters.config import Config
+from freegin_ai.domain.ranges import PRICE_MICROS_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +42,24 @@ def price_for(
     if provider == "ollama" or model.endswith(":free") or meta.get("free") is True:
         return FREE
     if "input_per_1k_micros" in meta or "output_per_1k_micros" in meta:
-        return Price(
-            float(meta.get("input_per_1k_micros") or 0),
-            float(meta.get("output_per_1k_micros") or 0),
-        )
+        cost_in = _micros(meta.get("input_per_1k_micros") or 0)
+        cost_out = _micros(meta.get("output_per_1k_micros") or 0)
+        if cost_in is None or cost_out is None:
+            return None
+        return Price(cost_in, cost_out)
     estimate = meta.get("est_cost_per_1k_tokens")
-    if isinstance(estimate, int | float) and not isinstance(estimate, bool) and estimate >= 0:
-        micros = float(estimate) * 1_000_000
-        return Price(micros, micros)
+    if isinstance(estimate, int | float) and not isinstance(estimate, bool):
+        micros = _micros(float(estimate) * 1_000_000)
+        return None if micros is None else Price(micros, micros)
     return None
+
+
+def _micros(value: object) -> float | None:
+    """A price in micros per 1,000 tokens, or None when it is not a plausible one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and 0 <= number <= PRICE_MICROS_MAX else None
 
 
 def cost_micros(

@@ -24,7 +24,7 @@ import msgspec
 from freegin_ai.adapters.catalog import Catalog, ProposeOutcome
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AdapterError, ProviderError
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.router import (
     AllAttemptsFailedError,
     GenerateRequest,
@@ -417,9 +417,7 @@ def _active(roster: list[RosterRow]) -> list[tuple[Workload, str]]:
 
 def _scrubbed(router: Router, text: str) -> str:
     # An answer is stored and printed; no key in use may ride along in it.
-    for secret in router.providers.secrets():
-        text = redact(text, secret)
-    return text
+    return scrub(text, router.providers.secrets())
 
 
 def _one_line(text: str) -> str:

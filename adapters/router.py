@@ -8,9 +8,13 @@ Selection, as the guide says:
    and only that provider unless `fallback=True`;
 3. otherwise every configured provider's active models for the workload are ranked: catalog
    priority first, then health (fewer consecutive failures), then cost per successful call.
-A candidate cooling down after failures, or on a sidelined provider, is skipped (explicit
-choices are not). A failed attempt (429, 5xx, timeout, connection error, malformed reply, …)
-moves on to the next candidate. `explain()` tells what was considered and skipped, and why.
+A candidate cooling down after failures, on a sidelined provider, or whose free-tier quota
+cannot take the request (domain.quota, ADR 0014), is skipped (explicit choices are not), and
+a request slot is reserved in the database before anything is sent, so processes sharing the
+database never overrun a limit together. A request may `wait` for the first candidate that
+comes back within that many seconds. A failed attempt (429, 5xx, timeout, connection error,
+malformed reply, …) moves on to the next candidate. `explain()` tells what was considered
+and skipped, and why.
 
 Requests are conversations (domain.chat.GenerateRequest: messages, tools, JSON output, …). A
 candidate whose provider or model cannot serve what a request needs (tools, JSON-schema
@@ -29,7 +33,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -41,12 +45,16 @@ import httpx
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AdapterError, ProviderError
+from freegin_ai.adapters.http_client import new_client
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest
-from freegin_ai.adapters.providers.errors_mapping import CallContext, redact
+from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ResponseMeta
+from freegin_ai.adapters.providers.errors_mapping import CallContext, scrub
+from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.providers.replies import unusable_answer
+from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.availability import retirement_proposed
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
 from freegin_ai.domain.chat import (
     StreamEnd,
@@ -55,21 +63,41 @@ from freegin_ai.domain.chat import (
     ToolCall,
     ToolCallAssembler,
     ToolCallDelta,
-    Usage,
+    content_text,
     features_from_metadata,
     required_features,
     unsupported_reason,
     validate_request,
 )
+from freegin_ai.domain.names import check_model_name
 from freegin_ai.domain.providers import parse_provider
+from freegin_ai.domain.quota import (
+    DAY,
+    REQUESTS,
+    ROUTABLE,
+    QuotaLimits,
+    Verdict,
+    WindowState,
+    WindowUsage,
+    check,
+    estimate_tokens,
+    format_back,
+    observation_fields,
+    window_end,
+    window_key,
+    window_states,
+)
+from freegin_ai.domain.quota_limits import quota_bucket
 from freegin_ai.domain.topics import TRIAL
 from freegin_ai.domain.workloads import Workload
+from freegin_ai.projections.health import UNTIL_CLEARED
 from freegin_ai.projections.queries import (
     list_health,
     list_roster,
     list_suggestions,
     list_usage_stats,
 )
+from freegin_ai.projections.quota import list_quota_ledger
 
 
 class NoCandidateError(AdapterError):
@@ -121,6 +149,8 @@ class Skipped:
     provider: str
     model: str
     reason: str
+    #: When it can be tried again, if that is known (a cooldown's end, a quota's reset).
+    back_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,16 +198,6 @@ class GenerateResult:
     #: Streams only: milliseconds from sending the request to the first delta.
     ttft_ms: int | None = None
 
-    @property
-    def usage(self) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            total_tokens=self.total_tokens,
-            cached_tokens=self.cached_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-        )
-
 
 #: What a stream yields: deltas, then the result.
 StreamOutput = TextDelta | ToolCallDelta | GenerateResult
@@ -199,6 +219,22 @@ class _Tokens(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ModelQuota:
+    """A model's quota as `status` shows it: use, limit and what remains per measure and
+    window, the next reset, and whether the router would route to it now, or why not."""
+
+    provider: str
+    model: str
+    bucket: str
+    windows: tuple[WindowState, ...]
+    next_reset: datetime | None
+    routable: bool
+    why: str | None
+    back_at: datetime | None
+    limits_source: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     """The read side the router ranks with, valid while the log does not move."""
 
@@ -208,6 +244,10 @@ class _Snapshot:
     failures: dict[tuple[str, str], int]
     cost_per_success: dict[tuple[str, str], float]
     trials: dict[str, list[tuple[str, str, float]]]  # workload → (provider, model, percent)
+    ledger: dict[tuple[str, str], dict[str, WindowUsage]]  # (provider, bucket) → period → use
+    #: (provider, model) → the most tokens a request was found to fit. With the ledger fixed,
+    #: time only frees quota (windows end, reports expire), so a fit stays a fit.
+    fits: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 class Router:
@@ -223,6 +263,7 @@ class Router:
         timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -230,13 +271,16 @@ class Router:
         self.usage = usage or UsageLog(catalog.store, clock)
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(seconds, connect=min(10.0, seconds))
-        )
+        #: The outbound transport (ADR 0012); clients made for sync calls use it too.
+        self.transport = self.config.http_transport
+        self.client = client or new_client(seconds, transport=self.transport)
         self.clock = clock
         self.elapsed = elapsed
         #: A stream may run this long in all (stalls are bounded by the read timeout).
         self.stream_deadline = self.config.stream_deadline_seconds
+        self.sleep = sleep
+        self.gate = QuotaGate(catalog.store.engine)
+        self._quota_limits: dict[tuple[str, str], QuotaLimits] = {}
         self._snapshot: _Snapshot | None = None
         self._secrets = providers.secrets()
 
@@ -309,6 +353,7 @@ class Router:
             health = list_health(conn)
             stats = list_usage_stats(conn, since_day=since)
             on_trial = list_suggestions(conn, statuses=(TRIAL,))
+            ledger_rows = list_quota_ledger(conn)
         trials: dict[str, list[tuple[str, str, float]]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
@@ -333,8 +378,11 @@ class Router:
             per_success = s.cost_per_success_micros
             if per_success is not None and s.cost_micros:
                 cost[(s.provider, s.model)] = per_success
+        ledger: dict[tuple[str, str], dict[str, WindowUsage]] = {}
+        for q in ledger_rows:
+            ledger.setdefault((q.provider, q.bucket), {})[q.window] = q.usage
         # The position checked before reading: anything appended since reloads next time.
-        return _Snapshot(position, roster, cooldowns, failures, cost, trials)
+        return _Snapshot(position, roster, cooldowns, failures, cost, trials, ledger)
 
     def _decide(self, request: GenerateRequest, snap: _Snapshot) -> Decision:
         workload = (
@@ -346,6 +394,7 @@ class Router:
         rows = snap.roster.get(workload.value, [])
         skipped: list[Skipped] = []
         now = self.clock()
+        tokens = _estimated_tokens(request)
 
         def candidate(provider: str, model: str, priority: int) -> Candidate:
             return Candidate(
@@ -358,15 +407,24 @@ class Router:
 
         def usable(c: Candidate, explicit: bool) -> bool:
             why = self.providers.unavailable(c.provider)
+            back_at: datetime | None = None
             if why is None and not explicit:
-                why = _cooling(snap, c.provider, c.model, now)
+                # Cooling down and out of quota: the later return is the one to tell.
+                cooling = _cooling(snap, c.provider, c.model, now)
+                if cooling is not None:
+                    why, back_at = cooling
+                verdict = self.quota_verdict(snap, c.provider, c.model, now, tokens)
+                if not verdict.routable and (
+                    back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
+                ):
+                    why, back_at = f"quota: {verdict.reason}", verdict.back_at
             if why is not None:
-                skipped.append(Skipped(c.provider, c.model, why))
+                skipped.append(Skipped(c.provider, c.model, why, back_at))
                 return False
             return True
 
-        if request.model:
-            model = request.model.strip()
+        if request.model is not None:
+            model = check_model_name(request.model)
             if pinned:
                 providers = [pinned]
             else:
@@ -437,11 +495,127 @@ class Router:
             *(c for c in rest if (c.provider, c.model) != (chosen.provider, chosen.model)),
         ]
 
+    def quota_verdict(
+        self, snap: _Snapshot, provider: str, model: str, now: datetime, tokens: int
+    ) -> Verdict:
+        """Whether the model's free-tier quota can take a request of about `tokens` now."""
+        fit = snap.fits.get((provider, model))
+        if fit is not None and tokens <= fit:
+            return ROUTABLE
+        limits = self._limits(provider, model)
+        usage = snap.ledger.get((provider, quota_bucket(provider, model)))
+        if usage is None and not limits.known:
+            return ROUTABLE  # nothing known, nothing counted: the cheap common case
+        verdict = check(limits, usage or {}, now, tokens)
+        if verdict.routable:
+            snap.fits[(provider, model)] = max(tokens, fit or 0)
+        return verdict
+
+    def quota_status(self, provider: str | None = None) -> list[ModelQuota]:
+        """Per model (active in the roster, or with usage in the ledger): use against limits
+        per minute and per day, the next reset, and routable or why not."""
+        snap = self._current()
+        now = self.clock()
+        models = {(p, m) for rows in snap.roster.values() for p, m, _, _ in rows}
+        out = []
+        for p, m in sorted(models):
+            if provider is not None and p != provider:
+                continue
+            limits = self._limits(p, m)
+            bucket = quota_bucket(p, m)
+            states = tuple(window_states(limits, snap.ledger.get((p, bucket), {}), now))
+            counted = [s for s in states if s.limit is not None or s.used]
+            why = self.providers.unavailable(p)
+            back_at: datetime | None = None
+            if why is None:
+                cooling = _cooling(snap, p, m, now)
+                if cooling is not None:
+                    why, back_at = cooling
+                verdict = self.quota_verdict(snap, p, m, now, 0)
+                if not verdict.routable and (
+                    back_at is None or (verdict.back_at is not None and verdict.back_at > back_at)
+                ):
+                    why, back_at = f"quota: {verdict.reason}", verdict.back_at
+            out.append(
+                ModelQuota(
+                    provider=p,
+                    model=m,
+                    bucket=bucket,
+                    windows=states,
+                    next_reset=min((s.resets_at for s in counted), default=None),
+                    routable=why is None,
+                    why=why,
+                    back_at=back_at,
+                    limits_source=limits.source,
+                )
+            )
+        return out
+
+    def _limits(self, provider: str, model: str) -> QuotaLimits:
+        """The model's limits (table and config.toml), worked out once per process."""
+        key = (provider, model)
+        limits = self._quota_limits.get(key)
+        if limits is None:
+            limits = self._quota_limits[key] = self.config.quota_limits(provider, model)
+        return limits
+
+    def _reserve(self, c: Candidate, now: datetime) -> Skipped | None:
+        """Take a request slot in the database; a Skipped when the model's limit is reached."""
+        snap = self._current()
+        limits = self._limits(c.provider, c.model)
+        bucket = quota_bucket(c.provider, c.model)
+        usage = snap.ledger.get((c.provider, bucket), {})
+        slots = [
+            Slot(state.window, window_key(state.window, now, limits.day_reset), state.limit)
+            for state in window_states(limits, usage, now)
+            if state.measure == REQUESTS and state.limit is not None
+        ]
+        refused = self.gate.reserve(c.provider, bucket, slots)
+        if refused is None:
+            return None
+        back_at = window_end(refused, now, limits.day_reset)
+        period = "daily" if refused == DAY else "minute"
+        return Skipped(
+            c.provider,
+            c.model,
+            f"quota: {period} requests spent (reserved by this or another process), "
+            f"back at {format_back(back_at, now)}",
+            back_at,
+        )
+
     # -- calling ----------------------------------------------------------------------
 
-    def _plan(self, request: GenerateRequest) -> Decision:
-        """Check the request, decide, and refuse when nothing can be tried."""
+    async def generate(self, request: GenerateRequest) -> GenerateResult:
+        """Answer a request, trying candidates in order until one succeeds.
+
+        With `request.wait`, a request that finds no candidate (every one out of quota or
+        cooling down) waits for the first one due back within that many seconds, and again
+        until the bound is spent. A request that is the caller's fault (malformed, a prompt
+        that is not UTF-8 text, a model name no model can have) raises a DomainError before
+        anything is sent or logged.
+        """
         validate_request(request)
+        budget = max(0.0, float(request.wait or 0.0))
+        while True:
+            try:
+                return await self._generate_once(request)
+            except NoCandidateError as error:
+                decision = error.decision
+                if decision is None or budget <= 0:
+                    raise
+                now = self.clock()
+                backs = [s.back_at for s in decision.skipped if s.back_at is not None]
+                soonest = min(backs) if backs else None
+                if soonest is None or (soonest - now).total_seconds() > budget:
+                    raise
+                pause = max(0.0, (soonest - now).total_seconds()) + 0.05
+                budget -= pause
+                await self.sleep(pause)
+
+    def _plan(self, request: GenerateRequest, *, checked: bool = False) -> Decision:
+        """Check the request (unless `checked`), decide, and refuse when nothing can be tried."""
+        if not checked:
+            validate_request(request)
         decision = self.explain(request)
         if not decision.candidates:
             reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
@@ -460,11 +634,15 @@ class Router:
                 options.update(chosen)
         return ChatRequest.for_model(c.model, request, options)
 
-    async def generate(self, request: GenerateRequest) -> GenerateResult:
-        """Answer a request, trying candidates in order until one succeeds."""
-        decision = self._plan(request)
+    async def _generate_once(self, request: GenerateRequest) -> GenerateResult:
+        decision = self._plan(request, checked=True)
         attempts: list[Attempt] = []
+        refused: list[Skipped] = []
+        explicit = decision.mode == "explicit-model" and request.provider is not None
+        estimate = _estimated_tokens(request)
         for c in decision.candidates:
+            if not self._admit(c, attempts, refused, explicit, estimate):
+                continue
             chat = self._chat(request, c)
             started = self.elapsed()
             try:
@@ -474,9 +652,37 @@ class Router:
                 continue
             latency = _ms(self.elapsed() - started)
             return self._succeeded(
-                request, decision, c, attempts, reply, latency, ttft_ms=None, streamed=False
+                request, _refusing(decision, refused), c, attempts, reply, latency,
+                ttft_ms=None, streamed=False,
+            )  # fmt: skip
+        raise _nothing_answered(_refusing(decision, refused), attempts, refused)
+
+    def _admit(
+        self,
+        c: Candidate,
+        attempts: list[Attempt],
+        refused: list[Skipped],
+        explicit: bool,
+        estimate: int,
+    ) -> bool:
+        """Whether the candidate may be tried now: its quota can take the request (a failure
+        may just have said a shared quota is spent) and a request slot was reserved."""
+        if explicit:
+            return True
+        if attempts:
+            verdict = self.quota_verdict(
+                self._current(), c.provider, c.model, self.clock(), estimate
             )
-        raise AllAttemptsFailedError(attempts, decision)
+            if not verdict.routable:
+                refused.append(
+                    Skipped(c.provider, c.model, f"quota: {verdict.reason}", verdict.back_at)
+                )
+                return False
+        refusal = self._reserve(c, self.clock())
+        if refusal is not None:
+            refused.append(refusal)
+            return False
+        return True
 
     def _failed(
         self,
@@ -491,12 +697,15 @@ class Router:
         streamed: bool = False,
     ) -> None:
         message = self._redact(str(error))
+        seen = self._observed(c.provider, error.meta)
+        if error.kind == "gone":
+            self._propose_retirement(c, decision.workload, message)
         attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
         # A reply that arrived but failed (filtered, empty) still cost its tokens.
         tokens = {} if error.usage is None else self._spent(c, decision.workload, error.usage)
         self._log(request, decision, c, False, latency,
                   error=message, error_kind=error.kind, retry_after_s=error.retry_after,
-                  ttft_ms=ttft_ms, streamed=streamed, **tokens)  # fmt: skip
+                  ttft_ms=ttft_ms, streamed=streamed, **tokens, rate_limits=seen)  # fmt: skip
         # A failure should reach the health view (and other processes) at once.
         self.usage.flush()
 
@@ -512,14 +721,16 @@ class Router:
         ttft_ms: int | None,
         streamed: bool,
     ) -> GenerateResult:
+        seen = self._observed(c.provider, reply.meta)
         spent = self._spent(c, decision.workload, reply)
         self._log(request, decision, c, True, latency, **spent,
                   ttft_ms=ttft_ms, streamed=streamed,
-                  finish_reason=reply.finish_reason)  # fmt: skip
+                  finish_reason=reply.finish_reason, rate_limits=seen)  # fmt: skip
         cost_in, cost_out = spent["input_cost_micros"], spent["output_cost_micros"]
         attempts.append(Attempt(c.provider, c.model, True, latency))
-        if c.consecutive_failures:
-            self.usage.flush()  # the success clears a cooldown: let everyone see it now
+        if c.consecutive_failures or _says_spent(seen):
+            # A cleared cooldown or a spent quota: let every process see it now.
+            self.usage.flush()
         total_cost = (
             None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
         )
@@ -558,12 +769,20 @@ class Router:
         self, request: GenerateRequest, decision: Decision, answering: list[Candidate]
     ) -> AsyncIterator[StreamOutput]:
         attempts: list[Attempt] = []
+        refused: list[Skipped] = []
+        explicit = decision.mode == "explicit-model" and request.provider is not None
+        estimate = _estimated_tokens(request)
         for c in decision.candidates:
+            if not self._admit(c, attempts, refused, explicit, estimate):
+                continue
+            decision = _refusing(decision, refused)
+            refused.clear()
             chat = self._chat(request, c)
             ctx = CallContext(provider=c.provider, model=c.model)
             started = self.elapsed()
             deadline = started + self.stream_deadline
-            source = self.providers.adapter(c.provider).stream(self.client, chat)
+            seen: list[ResponseMeta] = []
+            source = self.providers.adapter(c.provider).stream(self.client, chat, seen)
             pieces: list[str] = []
             calls = ToolCallAssembler()
             first: StreamItem | None = None
@@ -611,6 +830,7 @@ class Router:
                         model=c.model,
                         tool_calls=calls.calls(),
                         finish_reason="cancelled",
+                        meta=seen[-1] if seen else None,
                     )
                     self._succeeded(request, decision, c, attempts, partial,
                                     _ms(self.elapsed() - started),
@@ -626,17 +846,43 @@ class Router:
                 reasoning_tokens=end.usage.reasoning_tokens,
                 tool_calls=calls.calls(),
                 finish_reason=end.finish_reason,
+                meta=seen[-1] if seen else None,
             )
             latency = _ms(self.elapsed() - started)
             yield self._succeeded(
                 request, decision, c, attempts, reply, latency, ttft_ms=ttft, streamed=True
             )
             return
-        raise AllAttemptsFailedError(attempts, decision)
+        raise _nothing_answered(_refusing(decision, refused), attempts, refused)
 
     def stream_sync(self, request: GenerateRequest) -> Iterator[StreamOutput]:
         """For scripts: the stream as a plain iterator, on an event loop in a helper thread."""
         return stream_sync(self, request)
+
+    def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
+        """A 410 Gone: stop routing to the model (health) and propose its retirement, once."""
+        entry = self._current().cooldowns.get((c.provider, c.model))
+        if entry is not None and entry[2] == "gone":
+            return  # already proposed; the model stays out until retired or cleared
+        self.catalog.store.append_new_streams(
+            [
+                retirement_proposed(
+                    id=uuid4(),
+                    at=self.clock(),
+                    provider=c.provider,
+                    workload=workload.value,
+                    model=c.model,
+                    reason=message,
+                )
+            ]
+        )
+
+    def _observed(self, provider: str, meta: object) -> list[dict[str, Any]] | None:
+        """The normalized quota facts of a response (never its raw headers)."""
+        if not isinstance(meta, ResponseMeta):
+            return None
+        facts = rate_limit_facts(provider, meta.status, meta.headers, meta.body, self.clock())
+        return observation_fields(facts) or None
 
     def generate_sync(self, request: GenerateRequest) -> GenerateResult:
         """For scripts: run `generate` on a fresh event loop and HTTP client."""
@@ -669,9 +915,7 @@ class Router:
         return {}
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _log(
         self,
@@ -749,7 +993,7 @@ def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutp
 
     with start_blocking_portal() as portal:
         timeout = router.client.timeout
-        client = portal.call(lambda: _new_client(timeout))
+        client = portal.call(lambda: _new_client(timeout, router.transport))
         saved, router.client = router.client, client
         try:
             stream = router.stream(request)
@@ -772,8 +1016,9 @@ def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutp
             portal.call(client.aclose)
 
 
-async def _new_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=timeout)
+async def _new_client(timeout: httpx.Timeout, transport: str) -> httpx.AsyncClient:
+    """A client made inside the event loop that will use it."""
+    return new_client(timeout, transport=transport)
 
 
 async def _next(
@@ -824,7 +1069,7 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
 
     async def once() -> GenerateResult:
         timeout = router.client.timeout
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with new_client(timeout, transport=router.transport) as client:
             saved, router.client = router.client, client
             try:
                 return await router.generate(request)
@@ -851,16 +1096,67 @@ def _rank(c: Candidate) -> tuple[int, int, float, str, str]:
     )
 
 
-def _cooling(snap: _Snapshot, provider: str, model: str, now: datetime) -> str | None:
+def _cooling(
+    snap: _Snapshot, provider: str, model: str, now: datetime
+) -> tuple[str, datetime | None] | None:
     for key, what in (((provider, ""), "provider sidelined"), ((provider, model), "cooling down")):
         entry = snap.cooldowns.get(key)
         if entry is not None and entry[0] > now:
             until, failures, kind = entry
+            if until >= _UNTIL_CLEARED:
+                return _sidelined_reason(provider, model, kind), None
             return (
                 f"{what} until {until.strftime('%H:%M:%S')} UTC after {failures} "
-                f"consecutive failure{'s' if failures != 1 else ''} ({kind})"
+                f"consecutive failure{'s' if failures != 1 else ''} ({kind})",
+                until,
             )
     return None
+
+
+_UNTIL_CLEARED = datetime.fromisoformat(UNTIL_CLEARED)
+
+
+def _sidelined_reason(provider: str, model: str, kind: str) -> str:
+    if kind == "gone":
+        return (
+            f"gone (410): retirement proposed; `freegin-ai retire-model {provider} {model}`, "
+            f"or `freegin-ai clear-provider {provider} --model {model}` to try it again"
+        )
+    return (
+        "provider sidelined: out of credit (402) until a call succeeds or "
+        f"`freegin-ai clear-provider {provider}`"
+    )
+
+
+def _estimated_tokens(request: GenerateRequest) -> int:
+    characters = sum(
+        len(content_text(m.content)) for m in request.conversation() if m.content is not None
+    )
+    return estimate_tokens(characters, request.max_tokens)
+
+
+def _refusing(decision: Decision, refused: list[Skipped]) -> Decision:
+    """The decision with the candidates the quota gate refused added to what was skipped."""
+    if not refused:
+        return decision
+    return replace(decision, skipped=decision.skipped + tuple(refused))
+
+
+def _nothing_answered(
+    decision: Decision, attempts: list[Attempt], refused: list[Skipped]
+) -> AdapterError:
+    """NoCandidateError when the quota gate refused every candidate, else every attempt failed."""
+    if not attempts:
+        reasons = "; ".join(f"{s.provider}/{s.model}: {s.reason}" for s in decision.skipped)
+        return NoCandidateError(
+            f"no usable model for workload {decision.workload.value!r} ({reasons})", decision
+        )
+    return AllAttemptsFailedError(attempts, decision)
+
+
+def _says_spent(seen: list[dict[str, Any]] | None) -> bool:
+    """Whether a response said some quota has nothing left."""
+    return any(item.get("remaining") == 0 for item in seen or ())
 
 
 def _ms(seconds: float) -> int:

@@ -146,7 +146,7 @@ def list_models(args: argparse.Namespace) -> int:
     provider = _provider(args.provider)
     workload = _workload(args.workload)
     # Read before opening: bad input must fail before anything (even seeding) is written.
-    as_of = parse_time(args.as_of, datetime.now(UTC)) if args.as_of else None
+    as_of = parse_time(args.as_of, datetime.now(UTC)) if args.as_of is not None else None
     quick = None
     if as_of is None:
         from freegin_ai.adapters.quick_read import read_catalog

@@ -46,6 +46,12 @@ def add_request_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a JSON list of OpenAI function tools the model may call",
     )
+    p.add_argument(
+        "--wait",
+        metavar="DURATION",
+        help="when every candidate is out of quota or cooling down, wait up to this long "
+        "(e.g. 30s, 2m) for the first to come back instead of failing",
+    )
 
 
 def register(commands: Any) -> None:
@@ -112,13 +118,21 @@ def _read(path: Path, what: str) -> str:
 
 
 def _prompt(args: argparse.Namespace, has_messages: bool) -> str | None:
+    """The prompt as text; bytes that are not UTF-8 are refused (InvalidPromptError)."""
+    from freegin_ai.domain.prompts import check_prompt, decode_prompt
+
     if args.prompt is not None:
-        return str(args.prompt)
+        # An argument that was not UTF-8 arrives with surrogate escapes: refused here.
+        return check_prompt(str(args.prompt))
     if args.prompt_file is not None:
-        return _read(args.prompt_file, "prompt file")
+        try:
+            data = Path(args.prompt_file).read_bytes()
+        except OSError as error:
+            raise ValueError(f"cannot read {args.prompt_file}: {error.strerror}") from None
+        return decode_prompt(data, str(args.prompt_file))
     if has_messages or sys.stdin is None or sys.stdin.isatty():
         return None
-    return sys.stdin.read()
+    return decode_prompt(sys.stdin.buffer.read(), "stdin")
 
 
 def _response_format(args: argparse.Namespace) -> ResponseFormat | None:
@@ -165,10 +179,19 @@ def build_request(
 ) -> GenerateRequest:
     """The request from the command line (raises ValueError or InvalidRequestError)."""
     from freegin_ai.domain.chat import GenerateRequest, UserMessage, validate_request
+    from freegin_ai.domain.names import check_model_name
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
 
     turns = messages + ((UserMessage(content=prompt),) if prompt is not None else ())
+    wait = None
+    if args.wait is not None:
+        from freegin_ai.cli.times import TimeFormatError, parse_duration
+
+        try:
+            wait = parse_duration(args.wait)
+        except TimeFormatError as error:
+            raise ValueError(f"--wait: {error}") from None
     request = GenerateRequest(
         messages=turns,
         system=args.system,
@@ -181,8 +204,10 @@ def build_request(
         seed=args.seed,
         workload=Workload.parse(args.workload),
         provider=parse_provider(args.provider) if args.provider else None,
-        model=args.model,
+        # Checked before anything is opened: bad input is the caller's, not the provider's.
+        model=check_model_name(args.model) if args.model is not None else None,
         fallback=args.fallback,
+        wait=wait,
     )
     validate_request(request)
     return request

@@ -26,10 +26,25 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit code 2."""
+    """argparse with one-line errors and exit code 2, refusing empty values.
+
+    `--as-of ''` or `smoke --model ''` must not quietly mean "not given": a blank value for
+    an argument is an error unless it is the argument's own default (`--reason ''`).
+    """
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        for action in self._actions:
+            value = getattr(parsed, action.dest, None)
+            if isinstance(value, str) and not value.strip() and value != action.default:
+                name = "/".join(action.option_strings) or action.metavar or action.dest
+                self.error(f"argument {name}: expected a value, got an empty string")
+        return parsed, extras
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,8 +15,9 @@ def register(commands: Any) -> None:
         "stats",
         help="usage statistics per model",
         description=(
-            "Per model: calls, success rate, latency (average, p50, p95), tokens, cost, cost "
-            "per successful call and last use, with a total line. Trial and incumbent arms are "
+            "Per model: calls, success rate, latency (average, p50, p95), time to first token "
+            "of streamed answers (p50, p95), tokens, cost, cost per successful call and last "
+            "use, with a total line. Trial and incumbent arms are "
             "shown apart. Read from running totals, never by scanning usage rows."
         ),
     )
@@ -76,19 +77,20 @@ def _money(micros: float | None) -> str:
 
 
 def stats(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     from freegin_ai.cli.render import workload_label
-    from freegin_ai.cli.times import parse_age
+    from freegin_ai.cli.times import before
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
     from freegin_ai.projections.queries import ModelStats
 
     provider = parse_provider(args.provider) if args.provider else None
     workload = Workload.parse(args.workload) if args.workload else None
+    # Read before opening: an age too large to be a date is the caller's error.
+    since_day = before(datetime.now(UTC), args.since).date().isoformat() if args.since else None
     catalog = open_catalog()
     try:
-        since_day = None
-        if args.since:
-            since_day = (catalog.clock() - parse_age(args.since)).date().isoformat()
         rows = catalog.model_stats(
             provider=provider, workload=workload, model=args.model, since_day=since_day
         )
@@ -111,6 +113,9 @@ def stats(args: argparse.Namespace) -> int:
             "avg_latency_ms": round(s.avg_latency_ms, 1),
             "p50_latency_ms": round(s.p50_latency_ms, 1),
             "p95_latency_ms": round(s.p95_latency_ms, 1),
+            "streamed_calls": s.ttft_calls,
+            "p50_ttft_ms": _rounded(s.p50_ttft_ms),
+            "p95_ttft_ms": _rounded(s.p95_ttft_ms),
             "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "total_tokens": s.total_tokens,
@@ -130,7 +135,8 @@ def stats(args: argparse.Namespace) -> int:
         return 0
     header = (
         f"{'PROVIDER/WORKLOAD/MODEL':<48} {'CALLS':>7} {'OK%':>6} {'AVG ms':>8} {'P50':>7} "
-        f"{'P95':>7} {'TOKENS':>9} {'COST $':>10} {'$/OK':>10}  LAST USED"
+        f"{'P95':>7} {'TTFT50':>7} {'TTFT95':>7} {'TOKENS':>9} {'COST $':>10} {'$/OK':>10}  "
+        "LAST USED"
     )
     print(header)
     for s in [*rows, total]:
@@ -142,11 +148,20 @@ def stats(args: argparse.Namespace) -> int:
                 label += f" [{s.arm}]"
         print(
             f"{label:<48} {s.calls:>7} {s.success_rate:>5.1f}% {s.avg_latency_ms:>8.1f} "
-            f"{s.p50_latency_ms:>7.0f} {s.p95_latency_ms:>7.0f} {s.total_tokens:>9} "
+            f"{s.p50_latency_ms:>7.0f} {s.p95_latency_ms:>7.0f} {_ms(s.p50_ttft_ms):>7} "
+            f"{_ms(s.p95_ttft_ms):>7} {s.total_tokens:>9} "
             f"{_money(s.cost_micros):>10} {_money(s.cost_per_success_micros):>10}  "
             f"{s.last_used_at or '-'}"
         )
     return 0
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def smoke(args: argparse.Namespace) -> int:
@@ -154,15 +169,17 @@ def smoke(args: argparse.Namespace) -> int:
 
     from freegin_ai.adapters.router import Router
     from freegin_ai.adapters.smoke import run_smoke
+    from freegin_ai.domain.names import check_model_name
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import Workload
 
     provider = parse_provider(args.provider)
     workload = Workload.parse(args.workload)
+    model = check_model_name(args.model) if args.model is not None else None
 
     async def run() -> list[Any]:
         async with Router.open(os.environ) as router:
-            return await run_smoke(router, provider=provider, workload=workload, model=args.model)
+            return await run_smoke(router, provider=provider, workload=workload, model=model)
 
     results = anyio.run(run)
     if not results:

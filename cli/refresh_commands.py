@@ -84,10 +84,12 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def refresh_models(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
     import anyio
 
     from freegin_ai.adapters.refresh import Via
-    from freegin_ai.cli.times import parse_age
+    from freegin_ai.cli.times import before, parse_age
     from freegin_ai.domain.providers import parse_provider
     from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
 
@@ -97,7 +99,9 @@ def refresh_models(args: argparse.Namespace) -> int:
     # Read before the database is opened, so a typo answers at once.
     via = Via.parse(args.via) if args.via else None
     if args.all:
-        return anyio.run(_run_all, args, via, parse_age(args.max_age or "7d"))
+        max_age = parse_age(args.max_age or "7d")
+        before(datetime.now(UTC), args.max_age or "7d")  # a cutoff before year 1 is refused
+        return anyio.run(_run_all, args, via, max_age)
     provider = parse_provider(args.provider)
     if args.all_workloads:
         workloads = ALL_WORKLOADS

@@ -13,25 +13,48 @@ from freegin_ai.cli.output import emit_json
 def register(commands: Any) -> None:
     p = commands.add_parser(
         "status",
-        help="show providers: credentials, and models cooling down",
-        description="Per provider: whether it can be called, where its key comes from, health.",
+        help="show providers and models: credentials, cooldowns, free-tier quota",
+        description=(
+            "Per provider: whether it can be called, where its key comes from, health. Per "
+            "model: requests and tokens used / limit this minute and today, the next reset, "
+            "and whether the router would route to it now, or why not."
+        ),
     )
     p.add_argument("--provider", help="only this provider")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(handler=status)
 
+    p = commands.add_parser(
+        "clear-provider",
+        help="route to a sidelined provider (out of credit) or a gone model again",
+        description=(
+            "A provider that answered 402 / out of credit is sidelined until a call succeeds "
+            "or you clear it here (after topping up); with --model, a model that answered 410 "
+            "Gone is cleared instead. Recorded as a ProviderCleared event."
+        ),
+    )
+    p.add_argument("provider", help="provider name or alias")
+    p.add_argument("--model", help="clear this model (marked gone) instead of the provider")
+    p.add_argument("--reason", help="why (kept in the event)")
+    p.set_defaults(handler=clear_provider)
+
 
 def status(args: argparse.Namespace) -> int:
+    from freegin_ai.adapters.credentials import CredentialStore
     from freegin_ai.adapters.router import Router
+    from freegin_ai.cli.service_commands import warn_exposed
     from freegin_ai.domain.providers import PROVIDERS, parse_provider
     from freegin_ai.projections.queries import list_health
 
     only = parse_provider(args.provider) if args.provider else None
     router = Router.open(os.environ)
+    if isinstance(router.providers.credentials, CredentialStore):
+        warn_exposed(router.providers.credentials)
     try:
         with router.catalog.reading() as conn:
             health = list_health(conn, provider=only)
             not_applied = router.catalog.projector.not_applied(conn)
+        quotas = router.quota_status(only)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
         for name in PROVIDERS:
@@ -56,6 +79,7 @@ def status(args: argparse.Namespace) -> int:
                         }
                         for h in cooling
                     ],
+                    "models": [_quota_json(q) for q in quotas if q.provider == name],
                 }
             )
     finally:
@@ -76,6 +100,71 @@ def status(args: argparse.Namespace) -> int:
                 f"    {c['model']}: cooling down until {c['until']} after "
                 f"{c['consecutive_failures']} failures ({c['last_error_kind']})"
             )
+        if row["usable"]:
+            for q in row["models"]:
+                print(f"    {q['model']}: {_quota_line(q)}")
+    return 0
+
+
+def _quota_json(q: Any) -> dict[str, Any]:
+    windows: dict[str, dict[str, Any]] = {}
+    for w in q.windows:
+        windows.setdefault(w.window, {"resets_at": _stamp(w.resets_at)})[w.measure] = {
+            "used": w.used,
+            "limit": w.limit,
+            "remaining": w.remaining,
+        }
+    return {
+        "model": q.model,
+        "bucket": q.bucket,
+        "minute": windows.get("minute"),
+        "day": windows.get("day"),
+        "next_reset": _stamp(q.next_reset),
+        "routable": q.routable,
+        "why": q.why,
+        "back_at": _stamp(q.back_at),
+        "limits_source": q.limits_source or None,
+    }
+
+
+def _stamp(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat().replace("+00:00", "Z"))
+
+
+def _quota_line(q: dict[str, Any]) -> str:
+    parts = []
+    for window, label in (("minute", "this minute"), ("day", "today")):
+        counts = q[window] or {}
+        shown = []
+        for measure, short in (("requests", "req"), ("tokens", "tok")):
+            c = counts.get(measure) or {}
+            if c.get("limit") is not None or c.get("used"):
+                limit = "?" if c.get("limit") is None else str(c["limit"])
+                shown.append(f"{c.get('used', 0)}/{limit} {short}")
+        if shown:
+            parts.append(f"{label} {', '.join(shown)}")
+    if q["next_reset"]:
+        parts.append(f"next reset {q['next_reset']}")
+    parts.append("routable" if q["routable"] else f"not routable: {q['why']}")
+    return " · ".join(parts)
+
+
+def clear_provider(args: argparse.Namespace) -> int:
+    from freegin_ai.adapters.catalog import Catalog
+    from freegin_ai.adapters.settings import database_url
+    from freegin_ai.domain.names import check_model_name
+    from freegin_ai.domain.providers import parse_provider
+
+    parse_provider(args.provider)  # names are checked before the database is opened
+    if args.model:
+        check_model_name(args.model)
+    catalog = Catalog.open(database_url(os.environ))
+    try:
+        catalog.clear_provider(args.provider, args.model or "", args.reason)
+    finally:
+        catalog.close()
+    what = f"model {args.model!r} of {args.provider}" if args.model else args.provider
+    print(f"Cleared {what}: the router will try it again")
     return 0
 
 

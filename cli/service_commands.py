@@ -60,11 +60,12 @@ def add_service(args: argparse.Namespace) -> int:
         key = getpass.getpass(f"API key for {spec.name}: ")
     else:
         key = sys.stdin.readline() if sys.stdin is not None else ""
+    from freegin_ai.adapters.credentials import key_problem
+
     key = key.strip()
-    if not key:
-        return fail("no key given")
-    if any(c.isspace() for c in key):
-        return fail("an API key cannot contain spaces")
+    problem = key_problem(key)
+    if problem is not None:
+        return fail(problem)  # the caller's input: exit 2, nothing written
     _store().set(spec.name, key)
     print(f"Stored the API key for {spec.name}.")
     return 0
@@ -75,6 +76,7 @@ def list_services(args: argparse.Namespace) -> int:
     from freegin_ai.domain.providers import PROVIDERS
 
     store = _store()
+    warn_exposed(store)
     rows = []
     for name in PROVIDERS:
         spec = PROVIDER_SPECS[name]
@@ -86,6 +88,13 @@ def list_services(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['provider']:<12} {row['key']}")
     return 0
+
+
+def warn_exposed(store: Any) -> None:
+    """Warn on stderr when the credentials file can be read by group or others."""
+    exposed = store.exposure()
+    if exposed is not None:
+        print(f"warning: {exposed}", file=sys.stderr)
 
 
 def remove_service(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import msgspec
 
 from freegin_ai.domain.errors import DomainError
+from freegin_ai.domain.prompts import check_prompt
 from freegin_ai.domain.workloads import Workload
 
 
@@ -222,15 +223,25 @@ class GenerateRequest(_Value, frozen=True):
     fallback: bool = False
     #: Identifies a request across retries (trials route the same key to the same arm).
     request_key: str | None = None
+    #: Seconds `generate` may wait for a candidate out of quota or cooling down to come back,
+    #: instead of failing at once (None or 0: never wait).
+    wait: float | None = None
 
     def conversation(self) -> tuple[Message, ...]:
         """The messages to send: `system` and `prompt` as messages, then `messages`."""
-        head: list[Message] = []
-        if self.system:
-            head.append(SystemMessage(content=self.system))
-        if self.prompt is not None:
-            head.append(UserMessage(content=self.prompt))
-        return (*head, *self.messages)
+        return with_first_turn(self.system, self.prompt, self.messages)
+
+
+def with_first_turn(
+    system: str | None, prompt: str | None, messages: tuple[Message, ...]
+) -> tuple[Message, ...]:
+    """The shortcut's `system` and `prompt` as messages, then the rest of the conversation."""
+    head: list[Message] = []
+    if system:
+        head.append(SystemMessage(content=system))
+    if prompt is not None:
+        head.append(UserMessage(content=prompt))
+    return (*head, *messages)
 
 
 # --- the result ---------------------------------------------------------------------------
@@ -370,7 +381,15 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def validate_request(request: GenerateRequest) -> None:
-    """Check a request before anything is sent; raise InvalidRequestError on the first fault."""
+    """Check a request before anything is sent; raise InvalidRequestError (or, for text that
+    is not UTF-8, InvalidPromptError) on the first fault."""
+    if request.prompt is not None:
+        check_prompt(request.prompt)
+    if request.system is not None:
+        check_prompt(request.system, "system prompt")
+    for index, message in enumerate(request.messages):
+        if message.content is not None:
+            check_prompt(content_text(message.content), f"text of messages[{index}]")
     if request.prompt is not None and not request.prompt.strip() and not request.messages:
         raise InvalidRequestError("the prompt is empty")
     messages = request.conversation()

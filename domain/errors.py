@@ -4,6 +4,7 @@ DomainError
 ├── UnknownProviderError
 ├── UnknownWorkloadError
 ├── InvalidModelNameError
+├── InvalidPromptError
 ├── ValueOutOfRangeError
 │   └── InvalidPriorityError
 ├── NotActiveError
@@ -27,6 +28,10 @@ class UnknownWorkloadError(DomainError):
 
 class InvalidModelNameError(DomainError):
     """Raised when a model identifier is empty or not plausible."""
+
+
+class InvalidPromptError(DomainError):
+    """Raised when a prompt is not valid UTF-8 text (it could never be sent)."""
 
 
 class ValueOutOfRangeError(DomainError):

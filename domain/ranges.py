@@ -30,6 +30,8 @@ COST_MICROS_MAX = 10**15
 PRICE_MICROS_MAX = 10**9
 #: Milliseconds of one call (INTEGER everywhere): about 24 days.
 LATENCY_MS_MAX = 2**31 - 1
+#: A quota a provider reports (a limit or what remains, requests or tokens, per minute or day).
+QUOTA_COUNT_MAX = 10**12
 #: Seconds a provider may ask us to wait; a longer Retry-After is read as this.
 RETRY_AFTER_MAX_S = 86_400.0
 
@@ -38,6 +40,7 @@ TokenCount = Annotated[int, msgspec.Meta(ge=0, le=TOKENS_MAX)]
 CostMicros = Annotated[int, msgspec.Meta(ge=0, le=COST_MICROS_MAX)]
 LatencyMs = Annotated[int, msgspec.Meta(ge=0, le=LATENCY_MS_MAX)]
 RetryAfter = Annotated[float, msgspec.Meta(ge=0, le=RETRY_AFTER_MAX_S)]
+QuotaCount = Annotated[int, msgspec.Meta(ge=0, le=QUOTA_COUNT_MAX)]
 
 
 def check_whole(name: str, value: object, maximum: int) -> int:

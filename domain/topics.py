@@ -24,6 +24,9 @@ TRIAL_ENDED = _SUGGESTION + "TrialEnded"
 
 USAGE_LOGGED = "freegin_ai.domain.usage:UsageRecord.UsageLogged"
 
+PROVIDER_CLEARED = "freegin_ai.domain.availability:Availability.ProviderCleared"
+RETIREMENT_PROPOSED = "freegin_ai.domain.availability:Availability.RetirementProposed"
+
 REFRESH_COMPLETED = "freegin_ai.domain.refresh_runs:RefreshRun.RefreshCompleted"
 
 # Roster entry statuses.

@@ -48,6 +48,9 @@ class UsageRecord(Aggregate):
         streamed: bool = False
         #: stop, length, tool_calls, content_filter, or cancelled (the caller stopped reading).
         finish_reason: str | None = None
+        #: The provider's quota facts seen in the response, normalized (domain.quota
+        #: `observation_fields`): never raw headers.
+        rate_limits: list[dict[str, Any]] | None = None
 
     def __init__(self, provider: str, workload: str | None, model: str | None) -> None:
         self.provider = provider
@@ -83,6 +86,7 @@ def usage_logged(
     ttft_ms: int | None = None,
     streamed: bool = False,
     finish_reason: str | None = None,
+    rate_limits: list[dict[str, Any]] | None = None,
 ) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
@@ -97,6 +101,8 @@ def usage_logged(
     ):
         total_cost_micros = (input_cost_micros or 0) + (output_cost_micros or 0)
     check_latency(latency_ms)
+    if ttft_ms is not None:
+        check_latency(ttft_ms)
     for name, count in (
         ("prompt_tokens", prompt_tokens),
         ("completion_tokens", completion_tokens),
@@ -140,5 +146,6 @@ def usage_logged(
         ttft_ms=ttft_ms,
         streamed=streamed,
         finish_reason=finish_reason,
+        rate_limits=rate_limits or None,
     )
     return event

@@ -12,6 +12,8 @@ from freegin_ai.domain.topics import (
     MODEL_PRIORITY_CHANGED,
     MODEL_REINSTATED,
     MODEL_RETIRED,
+    PROVIDER_CLEARED,
+    RETIREMENT_PROPOSED,
     SUGGESTION_ADOPTED,
     SUGGESTION_PROPOSED,
     SUGGESTION_REJECTED,
@@ -76,6 +78,8 @@ SUGGESTION_TOPICS = frozenset(
     }
 )
 USAGE_TOPICS = frozenset({USAGE_LOGGED})
+#: What people and providers said about availability (domain.availability).
+AVAILABILITY_TOPICS = frozenset({PROVIDER_CLEARED, RETIREMENT_PROPOSED})
 
 #: Everything but usage: what `history` and `--as-of` read.
-CATALOG_TOPICS = ROSTER_TOPICS | SUGGESTION_TOPICS
+CATALOG_TOPICS = ROSTER_TOPICS | SUGGESTION_TOPICS | AVAILABILITY_TOPICS

@@ -2,8 +2,10 @@
 
 A failed call starts or lengthens a cooldown that doubles with each consecutive failure
 (30 s, 60 s, 120 s, … up to an hour) and is never shorter than the provider's Retry-After.
-Authentication and out-of-credit failures sideline the whole provider (the row whose model is
-''), also with a growing cooldown. A success clears the model's row and the provider's sideline.
+Authentication failures sideline the whole provider (the row whose model is ''), also with a
+growing cooldown. Out of credit (402) sidelines the provider, and 410 Gone the model, until a
+call succeeds or a person clears it (`ProviderCleared`): their cooldown ends at UNTIL_CLEARED.
+A success clears the model's row and the provider's sideline.
 Times come from the events, so a replay gives the same rows and every process agrees.
 """
 
@@ -14,6 +16,7 @@ from typing import ClassVar
 
 from sqlalchemy import Column, Integer, PrimaryKeyConstraint, Table, Text
 
+from freegin_ai.domain.topics import PROVIDER_CLEARED
 from freegin_ai.projections import versions
 from freegin_ai.projections.base import Key, KeyedRows, Row
 from freegin_ai.projections.envelope import USAGE_TOPICS, Envelope
@@ -22,6 +25,10 @@ from freegin_ai.projections.tables import metadata
 BASE_COOLDOWN_S = 30.0
 MAX_COOLDOWN_S = 3600.0
 PROVIDER_WIDE_KINDS = frozenset({"auth", "credit", "no_credentials"})
+#: Failures that last until a success or a person clears them, not for a backoff.
+UNTIL_CLEARED_KINDS = frozenset({"credit", "gone"})
+#: The cooldown end of a sideline that waits for a success or a person.
+UNTIL_CLEARED = "9999-12-31T23:59:59Z"
 #: Failures that say nothing about the model's health (the request itself was wrong, or the
 #: provider's filter withheld the answer to this prompt).
 NEUTRAL_KINDS = frozenset({"bad_request", "filtered"})
@@ -59,7 +66,7 @@ class HealthProjection(KeyedRows):
     version: ClassVar[int] = versions.HEALTH
     table = model_health
     key_columns = ("provider", "model")
-    topics = USAGE_TOPICS
+    topics = USAGE_TOPICS | frozenset({PROVIDER_CLEARED})
 
     def key_of(self, event: Envelope) -> Key:
         return (event.state["provider"], event.state.get("model") or "")
@@ -71,6 +78,11 @@ class HealthProjection(KeyedRows):
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
         s = event.state
         provider, model = s["provider"], s.get("model")
+        if event.topic == PROVIDER_CLEARED:
+            key = (provider, model or "")
+            if key in rows:
+                rows[key] = self._healthy(provider, model or "", rows[key]["last_success_at"])
+            return
         if not model:
             return  # legacy rows without a model say nothing about a model's health
         if s["success"]:
@@ -85,9 +97,12 @@ class HealthProjection(KeyedRows):
         key = (provider, "") if kind in PROVIDER_WIDE_KINDS else (provider, model)
         row = rows.get(key) or self._healthy(key[0], key[1], None)
         row["consecutive_failures"] += 1
-        row["cooldown_until"] = _until(
-            event.at, cooldown_seconds(row["consecutive_failures"], s.get("retry_after_s"))
-        )
+        if kind in UNTIL_CLEARED_KINDS:
+            row["cooldown_until"] = UNTIL_CLEARED
+        else:
+            row["cooldown_until"] = _until(
+                event.at, cooldown_seconds(row["consecutive_failures"], s.get("retry_after_s"))
+            )
         row["last_error_kind"] = kind
         row["last_error"] = (s.get("error") or "")[:300] or None
         row["last_failure_at"] = event.at

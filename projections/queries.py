@@ -41,6 +41,12 @@ class ModelStats:
     cost_micros: int = 0
     last_used_at: str | None = None
     histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    #: Streamed calls that reached a first token, and their time to it.
+    ttft_calls: int = 0
+    ttft_sum_ms: int = 0
+    ttft_min_ms: int = 0
+    ttft_max_ms: int = 0
+    ttft_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
     @property
     def success_rate(self) -> float:
@@ -58,6 +64,19 @@ class ModelStats:
     @property
     def p95_latency_ms(self) -> float:
         return histogram_percentile(self.histogram, 0.95, self.latency_min_ms, self.latency_max_ms)
+
+    @property
+    def p50_ttft_ms(self) -> float | None:
+        """Median time to first token of streamed calls (None when none was streamed)."""
+        if not self.ttft_calls:
+            return None
+        return histogram_percentile(self.ttft_histogram, 0.5, self.ttft_min_ms, self.ttft_max_ms)
+
+    @property
+    def p95_ttft_ms(self) -> float | None:
+        if not self.ttft_calls:
+            return None
+        return histogram_percentile(self.ttft_histogram, 0.95, self.ttft_min_ms, self.ttft_max_ms)
 
     @property
     def cost_per_success_micros(self) -> float | None:
@@ -79,6 +98,11 @@ class ModelStats:
             "cost_micros": self.cost_micros,
             "last_used_at": self.last_used_at,
             "latency_histogram": self.histogram,
+            "ttft_calls": self.ttft_calls,
+            "ttft_sum_ms": self.ttft_sum_ms,
+            "ttft_min_ms": self.ttft_min_ms,
+            "ttft_max_ms": self.ttft_max_ms,
+            "ttft_histogram": self.ttft_histogram,
         }
 
     def add(self, row: dict[str, Any]) -> None:
@@ -103,6 +127,16 @@ class ModelStats:
             self.last_used_at = last
         for index, count in enumerate(decode_histogram(row["latency_histogram"])):
             self.histogram[index] += count
+        ttft_calls = int(row.get("ttft_calls") or 0)
+        if ttft_calls:
+            low, high = int(row["ttft_min_ms"]), int(row["ttft_max_ms"])
+            first = self.ttft_calls == 0
+            self.ttft_min_ms = low if first else min(self.ttft_min_ms, low)
+            self.ttft_max_ms = high if first else max(self.ttft_max_ms, high)
+            self.ttft_calls += ttft_calls
+            self.ttft_sum_ms += int(row["ttft_sum_ms"])
+            for index, count in enumerate(decode_histogram(row["ttft_histogram"])):
+                self.ttft_histogram[index] += count
 
 
 def list_roster(

@@ -13,16 +13,24 @@ not read by any projection.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from freegin_ai.domain.ranges import CostMicros, LatencyMs, Priority, RetryAfter, TokenCount
+from freegin_ai.domain.ranges import (
+    CostMicros,
+    LatencyMs,
+    Priority,
+    QuotaCount,
+    RetryAfter,
+    TokenCount,
+)
 from freegin_ai.domain.topics import (
     MODEL_ADOPTED,
     MODEL_PRIORITY_CHANGED,
     MODEL_REINSTATED,
     MODEL_RETIRED,
+    PROVIDER_CLEARED,
     SUGGESTION_ADOPTED,
     SUGGESTION_PROPOSED,
     SUGGESTION_REJECTED,
@@ -81,6 +89,22 @@ class _TrialEnded(_Keyed, frozen=True):
     outcome: str
 
 
+class _RateLimitFact(msgspec.Struct, frozen=True):
+    """A quota fact a response carried (domain.quota.observation_fields)."""
+
+    measure: Literal["requests", "tokens"]
+    window: Literal["minute", "day"]
+    limit: QuotaCount | None = None
+    remaining: QuotaCount | None = None
+    reset_at: datetime | None = None
+
+
+class _ProviderCleared(msgspec.Struct, frozen=True):
+    timestamp: datetime
+    provider: str
+    model: str = ""
+
+
 class _UsageLogged(msgspec.Struct, frozen=True):
     timestamp: datetime
     provider: str
@@ -100,6 +124,10 @@ class _UsageLogged(msgspec.Struct, frozen=True):
     output_cost_micros: CostMicros | None = None
     total_cost_micros: CostMicros | None = None
     retry_after_s: RetryAfter | None = None
+    rate_limits: list[_RateLimitFact] | None = None
+    ttft_ms: LatencyMs | None = None
+    streamed: bool = False
+    finish_reason: str | None = None
 
 
 SCHEMAS: dict[str, type[msgspec.Struct]] = {
@@ -114,6 +142,7 @@ SCHEMAS: dict[str, type[msgspec.Struct]] = {
     TRIAL_STARTED: _TrialStarted,
     TRIAL_ENDED: _TrialEnded,
     USAGE_LOGGED: _UsageLogged,
+    PROVIDER_CLEARED: _ProviderCleared,
 }
 
 

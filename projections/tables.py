@@ -100,6 +100,12 @@ provider_usage_stats = Table(
     Column("cost_micros", _BigInt, nullable=False),
     Column("latency_histogram", Text, nullable=False),
     Column("last_used_at", Text, nullable=False),
+    # Streamed calls that reached a first token: how many, and time to it (ms).
+    Column("ttft_calls", _BigInt, nullable=False, server_default="0"),
+    Column("ttft_sum_ms", _BigInt, nullable=False, server_default="0"),
+    Column("ttft_min_ms", _BigInt, nullable=False, server_default="0"),
+    Column("ttft_max_ms", _BigInt, nullable=False, server_default="0"),
+    Column("ttft_histogram", Text, nullable=False, server_default="[]"),
     PrimaryKeyConstraint("provider", "workload", "model", "day", "arm"),
 )
 

@@ -112,9 +112,17 @@ class UsageStatsProjection(KeyedRows):
                 "cost_micros": 0,
                 "latency_histogram": [0] * BUCKETS,
                 "last_used_at": event.at,
+                "ttft_calls": 0,
+                "ttft_sum_ms": 0,
+                "ttft_min_ms": 0,
+                "ttft_max_ms": 0,
+                "ttft_histogram": [0] * BUCKETS,
             }
-        elif isinstance(row["latency_histogram"], str):
-            row["latency_histogram"] = msgspec.json.decode(row["latency_histogram"])
+        else:
+            for name in ("latency_histogram", "ttft_histogram"):
+                if isinstance(row[name], str):
+                    counts = decode_histogram(row[name])
+                    row[name] = counts + [0] * (BUCKETS - len(counts))
         row["calls"] += 1
         row["successes"] += 1 if s["success"] else 0
         row["latency_sum_ms"] += latency
@@ -128,13 +136,23 @@ class UsageStatsProjection(KeyedRows):
         row["cost_micros"] += s.get("total_cost_micros") or 0
         row["latency_histogram"][bucket_of(latency)] += 1
         row["last_used_at"] = max(row["last_used_at"], event.at)
+        ttft = s.get("ttft_ms")
+        if ttft is not None:
+            ttft = int(ttft)
+            first = row["ttft_calls"] == 0
+            row["ttft_calls"] += 1
+            row["ttft_sum_ms"] += ttft
+            row["ttft_min_ms"] = ttft if first else min(row["ttft_min_ms"], ttft)
+            row["ttft_max_ms"] = ttft if first else max(row["ttft_max_ms"], ttft)
+            row["ttft_histogram"][bucket_of(ttft)] += 1
 
     def _ordered(self, rows: dict[Key, Row]) -> list[Row]:
         ordered = []
         for key in sorted(rows):
             row = dict(rows[key])
-            if not isinstance(row["latency_histogram"], str):
-                row["latency_histogram"] = msgspec.json.encode(row["latency_histogram"]).decode()
+            for name in ("latency_histogram", "ttft_histogram"):
+                if not isinstance(row[name], str):
+                    row[name] = msgspec.json.encode(row[name]).decode()
             ordered.append(row)
         return ordered
 

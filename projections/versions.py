@@ -15,7 +15,9 @@ USAGE = 2
 # 3: events outside the domain's ranges are recorded as not applied (ADR 0009).
 USAGE_STATS = 3
 # 2: events outside the domain's ranges are recorded as not applied (ADR 0009).
-HEALTH = 2
+# 3: out of credit (402) and gone (410) last until a success or ProviderCleared (ADR 0014).
+HEALTH = 3
+QUOTA = 1
 
 #: Projection name → version, as stored in `projection_state`.
 VERSIONS: dict[str, int] = {
@@ -24,4 +26,5 @@ VERSIONS: dict[str, int] = {
     "usage": USAGE,
     "usage_stats": USAGE_STATS,
     "health": HEALTH,
+    "quota": QUOTA,
 }

@@ -39,7 +39,7 @@ from freegin_ai.adapters.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from freegin_ai.adapters.gateway.routing import WORKLOAD_ALIASES
 from freegin_ai.adapters.gateway.security import BearerCheck
 from freegin_ai.adapters.gateway.wire import ApiError, model_list
-from freegin_ai.adapters.providers.errors_mapping import redact
+from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.router import Router
 from freegin_ai.projections.queries import list_health, list_roster
 
@@ -182,9 +182,7 @@ class Gateway:
                 _log(f'{client} "{scope["method"]} {path}" {status[0]} {ms:.1f}ms')
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = redact(text, secret)
-        return text
+        return scrub(text, self._secrets)
 
     def _authorize(self, scope: Scope) -> None:
         if self.auth is None:

@@ -53,7 +53,8 @@ from freegin_ai.adapters.router import (
     StreamInterruptedError,
     StreamOutput,
 )
-from freegin_ai.domain.chat import GenerateRequest, InvalidRequestError, TextDelta
+from freegin_ai.domain.chat import GenerateRequest, InvalidRequestError, TextDelta, Usage
+from freegin_ai.domain.errors import DomainError
 
 T = TypeVar("T")
 _ENCODER = msgspec.json.Encoder()
@@ -90,7 +91,12 @@ class Completions:
         workload = parse_workload_header(header_value(scope, b"x-freegin-workload"))
         fallback = body.fallback or (header_value(scope, b"x-freegin-fallback") or "") in _TRUE
         target = resolve_target(self.router, body.model, workload, fallback)
-        request = generate_request(body, target, header_value(scope, b"x-freegin-request-key"))
+        request = generate_request(
+            body,
+            target,
+            header_value(scope, b"x-freegin-request-key"),
+            wait=self._wait(header_value(scope, b"x-freegin-wait")),
+        )
         self.metrics.in_flight.inc()
         try:
             if body.stream:
@@ -99,6 +105,21 @@ class Completions:
                 await self._whole(request, target, started, send)
         finally:
             self.metrics.in_flight.dec()
+
+    def _wait(self, value: str | None) -> float | None:
+        """`x-freegin-wait: SECONDS`: how long the router may wait for a candidate out of
+        quota or cooling down (never past the request's own timeout)."""
+        if value is None or not value.strip():
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise ApiError(
+                400, "x-freegin-wait must be a number of seconds", param="x-freegin-wait"
+            )
+        return min(seconds, self.request_timeout)
 
     # -- whole answers ------------------------------------------------------------------------
 
@@ -114,7 +135,7 @@ class Completions:
             model=f"{result.provider}/{result.model}",
             text=result.text,
             tool_calls=result.tool_calls,
-            usage=result.usage,
+            usage=_usage(result),
             finish_reason=result.finish_reason,
         )
         await send_json(send, 200, payload, route_headers(result.provider, result.model, attempts))
@@ -211,7 +232,7 @@ class Completions:
                         completion_id=completion_id,
                         created=created,
                         model=name,
-                        usage=result.usage,
+                        usage=_usage(result),
                     )
                 )
             ending += b"data: [DONE]\n\n"
@@ -261,6 +282,10 @@ class Completions:
             ) from None
         except InvalidRequestError as error:
             raise invalid_request(error) from None
+        except DomainError as error:
+            # The caller's fault (a prompt that is not UTF-8 text, an impossible model name):
+            # nothing was sent or logged.
+            raise ApiError(400, str(error)) from None
         except (NoCandidateError, AllAttemptsFailedError) as error:
             api_error = failure_error(self.router, error, self.router.clock())
             if isinstance(error, AllAttemptsFailedError):
@@ -319,12 +344,26 @@ async def _first_item(request: GenerateRequest, router: Router) -> tuple[ChatStr
     return stream, first
 
 
+def _usage(result: GenerateResult) -> Usage:
+    return Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.total_tokens,
+        cached_tokens=result.cached_tokens,
+        reasoning_tokens=result.reasoning_tokens,
+    )
+
+
 async def _body(send: Send, data: bytes) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
 def generate_request(
-    body: ChatCompletionBody, target: Target, request_key: str | None
+    body: ChatCompletionBody,
+    target: Target,
+    request_key: str | None,
+    *,
+    wait: float | None = None,
 ) -> GenerateRequest:
     """The router's request for a chat-completions body and its route."""
     return GenerateRequest(
@@ -342,6 +381,7 @@ def generate_request(
         model=target.model,
         fallback=target.fallback,
         request_key=request_key,
+        wait=wait,
     )
 
 

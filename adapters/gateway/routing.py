@@ -11,7 +11,8 @@ A `provider/model` whose whole text is itself a model the catalog serves (Groq's
 `openai/gpt-oss-120b`) is that bare model. Anything else is a 404 `model_not_found`.
 
 Failures become OpenAI-shaped errors: 429 with Retry-After when every candidate is rate limited
-(tried, or skipped while cooling down after a 429), 504 when every attempt timed out, 502 when
+(tried, skipped while cooling down after a 429, or skipped out of free-tier quota until its
+reset), 504 when every attempt timed out, 502 when
 every attempt failed otherwise, 503 when no candidate could be tried at all; each attempt and
 each skipped candidate is listed.
 """
@@ -110,6 +111,11 @@ def failure_error(router: Router, error: Exception, now: datetime) -> ApiError:
         if decision is None:
             return ApiError(404, str(error), param="model", code="model_not_found")
         cooling = _cooling(router, [(s.provider, s.model) for s in decision.skipped], now)
+        # Out of free-tier quota is rate limiting known before sending: back at its reset.
+        for s in decision.skipped:
+            if s.reason.startswith("quota:") and s.back_at is not None and s.back_at > now:
+                left = (s.back_at - now).total_seconds()
+                cooling.setdefault((s.provider, s.model), ("rate_limited", left))
         skipped = [
             {"provider": s.provider, "model": s.model, "reason": s.reason} for s in decision.skipped
         ]

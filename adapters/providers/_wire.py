@@ -26,7 +26,7 @@ import msgspec
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._sse import SSEDecoder, SSEError, SSEEvent
-from freegin_ai.adapters.providers.base import WireLimits
+from freegin_ai.adapters.providers.base import ResponseMeta, WireLimits, response_meta
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_for_exception,
@@ -115,10 +115,13 @@ async def send_json(
     headers: Mapping[str, str],
     body: object | None = None,
     params: Mapping[str, str] | None = None,
+    meta: list[ResponseMeta] | None = None,
 ) -> object:
     """Send one request and return the decoded JSON of a 2xx reply, within `limits`.
 
     The client's own timeouts still apply per read; `limits.deadline_seconds` bounds the whole.
+    With `meta`, the response's status and rate-limit headers are appended to it (a failed
+    response carries them on its ProviderError instead).
     """
     async with deadline(ctx, limits.deadline_seconds):
         try:
@@ -133,6 +136,8 @@ async def send_json(
                     text = await read_body(response, ctx, limits.max_reply_bytes, truncate=True)
                     raise error_for_status(ctx, response, text)
                 content = await read_body(response, ctx, limits.max_reply_bytes)
+                if meta is not None:
+                    meta.append(response_meta(response.status_code, response.headers))
         except TRANSPORT_ERRORS as exc:
             raise error_for_exception(ctx, exc) from None
     return decode_json(ctx, content, response.status_code)
@@ -152,13 +157,15 @@ async def open_events(
     headers: Mapping[str, str],
     body: object,
     params: Mapping[str, str] | None = None,
+    meta: list[ResponseMeta] | None = None,
 ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
     """POST a streaming request and yield its server-sent events as they arrive.
 
     Connect and headers must come within the attempt's deadline; a non-2xx status raises its
     ProviderError before anything is yielded, and so does a 2xx JSON body (an error object, or
-    a provider that ignored `stream`). Leaving the context closes the response, and with it
-    the connection, at once.
+    a provider that ignored `stream`). With `meta`, the response's status and rate-limit
+    headers are appended to it once the headers are in. Leaving the context closes the
+    response, and with it the connection, at once.
     """
     request_headers = {
         "accept": "text/event-stream",
@@ -179,6 +186,8 @@ async def open_events(
                 if response.headers.get("content-type", "").startswith("application/json"):
                     content = await read_body(response, ctx, limits.max_reply_bytes)
                     raise _json_instead_of_events(ctx, content, response.status_code)
+                if meta is not None:
+                    meta.append(response_meta(response.status_code, response.headers))
             yield _events(ctx, response, limits.max_reply_bytes)
     except TRANSPORT_ERRORS as exc:
         raise error_for_exception(ctx, exc) from None

@@ -7,6 +7,7 @@ so a request without one asks for DEFAULT_MAX_TOKENS.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -28,7 +29,12 @@ from freegin_ai.adapters.providers._wire import (
     usage_dict,
     with_options,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     interrupted,
@@ -85,6 +91,7 @@ class AnthropicProvider:
 
     async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
         """Send one message; raise ProviderError on any failure."""
+        seen: list[ResponseMeta] = []
         ctx = self._context(request.model)
         headers = self._headers(request.model)
         data = await send_json(
@@ -93,13 +100,17 @@ class AnthropicProvider:
             "POST",
             f"{self._base}/messages",
             limits=self._endpoint.limits,
+            meta=seen,
             headers=headers,
             body=build_body(request),
         )
-        return parse_reply(ctx, data, request.model)
+        return replace(parse_reply(ctx, data, request.model), meta=seen[-1] if seen else None)
 
     async def stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
         """Stream one message: Anthropic's typed events, `message_stop` ending it."""
         ctx = self._context(request.model)
@@ -109,7 +120,7 @@ class AnthropicProvider:
         parser = StreamParser(ctx, request.model)
         url = f"{self._base}/messages"
         async with open_events(
-            client, ctx, url, limits=self._endpoint.limits, headers=headers, body=body
+            client, ctx, url, limits=self._endpoint.limits, meta=meta, headers=headers, body=body
         ) as events:
             async for event in events:
                 for item in parser.feed(event):

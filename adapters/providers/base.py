@@ -14,12 +14,10 @@ from freegin_ai.domain.chat import (
     Message,
     ResponseFormat,
     StreamItem,
-    SystemMessage,
     Tool,
     ToolCall,
     ToolChoice,
-    Usage,
-    UserMessage,
+    with_first_turn,
 )
 
 
@@ -67,12 +65,29 @@ class ChatRequest:
 
     def conversation(self) -> tuple[Message, ...]:
         """`system` and `prompt` as messages, then `messages`."""
-        head: list[Message] = []
-        if self.system:
-            head.append(SystemMessage(content=self.system))
-        if self.prompt is not None:
-            head.append(UserMessage(content=self.prompt))
-        return (*head, *self.messages)
+        return with_first_turn(self.system, self.prompt, self.messages)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseMeta:
+    """What the router needs from a response besides its body: the status, the rate-limit
+    headers only (names containing `ratelimit`, and `retry-after*`), and a failed reply's body
+    (Gemini names the spent quota there). Kept in memory; only the normalized facts made of it
+    (adapters.providers.rate_limits) are logged."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+def response_meta(status: int, headers: Mapping[str, str], body: str = "") -> ResponseMeta:
+    """The ResponseMeta of a response: rate-limit headers kept, every other header dropped."""
+    kept = {
+        k.lower(): v
+        for k, v in headers.items()
+        if "ratelimit" in k.lower() or k.lower().startswith("retry-after")
+    }
+    return ResponseMeta(status=status, headers=kept, body=body[:20_000])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,16 +108,8 @@ class ChatReply:
     tool_calls: tuple[ToolCall, ...] = ()
     #: Normalized: stop, length, tool_calls or content_filter (None when not reported).
     finish_reason: str | None = None
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            total_tokens=self.total_tokens,
-            cached_tokens=self.cached_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-        )
+    #: The response's status and rate-limit headers, for the quota ledger.
+    meta: ResponseMeta | None = None
 
 
 #: One attempt (connect, headers and body together) must end within this many seconds.
@@ -149,11 +156,17 @@ class ChatProvider(Protocol):
         """Send one chat completion; raise ProviderError on any failure."""
         ...
 
-    def stream(self, client: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[StreamItem]:
+    def stream(
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        meta: list[ResponseMeta] | None = None,
+    ) -> AsyncIterator[StreamItem]:
         """Stream one chat completion: text and tool-call deltas, then one StreamEnd.
 
         Raises ProviderError on any failure, before or during the stream. Closing the
-        iterator early closes the connection.
+        iterator early closes the connection. With `meta`, the response's status and
+        rate-limit headers are appended to it once they are in.
         """
         ...
 

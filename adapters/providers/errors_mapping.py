@@ -8,6 +8,7 @@ key: any text taken from a reply is redacted and cut to about 200 characters fir
     status 429                                                -> rate_limited (+ retry_after)
     status 401, 403                                           -> auth
     status 404                                                -> not_found
+    status 410                                                -> gone
     other 4xx                                                 -> bad_request
     5xx                                                       -> server (+ retry_after if sent)
     an `error` object in a 2xx reply (OpenRouter)             -> by its `code`, as above
@@ -21,17 +22,21 @@ key: any text taken from a reply is redacted and cut to about 200 characters fir
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import quote, quote_plus
 
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers.base import response_meta
 from freegin_ai.domain.ranges import clamp_retry_after
 
 #: How much of a provider's reply text goes into a message.
@@ -55,6 +60,7 @@ _CREDIT_PHRASES = (
 )
 
 _WHITESPACE = re.compile(r"\s+")
+_PERCENT = re.compile(r"%([0-9A-F])([0-9A-F])")
 _GOOGLE_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
@@ -77,10 +83,45 @@ class CallContext:
         return f"{self.provider}/{self.model}"
 
 
+@functools.lru_cache(maxsize=64)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Every form in which a provider could echo a key, longest first: as it is, JSON-escaped
+    (`\\/`, `\\uXXXX`), URL-encoded (`+` for spaces; hex in any case, see `_pattern`) and
+    base64 (standard and URL-safe, with and without padding)."""
+    forms = {secret}
+    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        forms |= {escaped, escaped.replace("/", "\\/")}
+    forms |= {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    raw = secret.encode()
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode()
+        forms |= {text, text.rstrip("=")}
+    # A form too short to be the key's alone would blot out ordinary words.
+    return tuple(sorted((f for f in forms if f == secret or len(f) >= 8), key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(secret: str) -> re.Pattern[str]:
+    """One regular expression for every form; a `%2F` also matches `%2f`."""
+    alternatives = [
+        _PERCENT.sub(lambda m: f"%[{m[1]}{m[1].lower()}][{m[2]}{m[2].lower()}]", re.escape(form))
+        for form in secret_forms(secret)
+    ]
+    return re.compile("|".join(alternatives))
+
+
 def redact(text: str, secret: str | None) -> str:
-    """Replace every occurrence of the secret in the text."""
+    """Replace every occurrence of the secret, in every form of secret_forms, in the text."""
     if secret:
-        return text.replace(secret, REDACTED)
+        return _pattern(secret).sub(REDACTED, text)
+    return text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The text with every secret in use removed, in any of its forms: the one scrubber for
+    whatever leaves the process (errors, logs, stored answers, output)."""
+    for secret in secrets:
+        text = redact(text, secret)
     return text
 
 
@@ -127,7 +168,9 @@ def error_for_status(
     body = _body_text(response) if content is None else _decode(content, response.encoding)
     kind = kind_for_status(status, body)
     retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
-    return _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
+    error = _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
+    error.meta = response_meta(status, response.headers, body if status == 429 else "")
+    return error
 
 
 def error_in_body(ctx: CallContext, status: int, error: dict[str, object]) -> ProviderError:
@@ -161,6 +204,8 @@ def kind_for_status(status: int, body: str) -> str:
         return "auth"
     if status == 404:
         return "not_found"
+    if status == 410:
+        return "gone"
     if 400 <= status < 500:
         return "bad_request"
     if status >= 500:
@@ -185,10 +230,23 @@ def error_for_exception(ctx: CallContext, exc: Exception) -> ProviderError:
     httpx.TimeoutException is a timeout; any other transport error, an invalid URL or a header
     that cannot be encoded means the request never got an answer: connection.
     """
-    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+    kind = "timeout" if _timed_out(exc) else "connection"
     message = f"{ctx.label}: {kind} ({type(exc).__name__})"
     reason = snippet(str(exc), ctx.secret)
     return ProviderError(kind, f"{message}: {reason}" if reason else message)
+
+
+def _timed_out(exc: Exception) -> bool:
+    """Whether the exception is a timeout. The aiohttp transport reports a refused or dropped
+    connection as httpx's ConnectTimeout: its cause, when it is not a timeout, says so."""
+    if not isinstance(exc, httpx.TimeoutException):
+        return False
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, TimeoutError):
+        return True
+    import aiohttp  # only on this error path
+
+    return not isinstance(cause, aiohttp.ClientConnectionError)
 
 
 def malformed(ctx: CallContext, detail: str, *, status: int | None = None) -> ProviderError:

@@ -7,6 +7,7 @@ logged URL, an httpx error message or the usage table.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -28,7 +29,12 @@ from freegin_ai.adapters.providers._wire import (
     usage_dict,
     with_options,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     interrupted,
@@ -79,6 +85,7 @@ class GeminiProvider:
 
     async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
         """Send one generateContent call; raise ProviderError on any failure."""
+        seen: list[ResponseMeta] = []
         model = request.model.removeprefix("models/")
         ctx = CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
         headers = self._headers(model)
@@ -89,13 +96,17 @@ class GeminiProvider:
             "POST",
             url,
             limits=self._endpoint.limits,
+            meta=seen,
             headers=headers,
             body=build_body(request),
         )
-        return parse_reply(ctx, data, model)
+        return replace(parse_reply(ctx, data, model), meta=seen[-1] if seen else None)
 
     async def stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
         """Stream one `streamGenerateContent?alt=sse` call."""
         model = request.model.removeprefix("models/")
@@ -111,6 +122,7 @@ class GeminiProvider:
             headers=headers,
             body=build_body(request),
             params={"alt": "sse"},
+            meta=meta,
         ) as events:
             async for event in events:
                 for item in parser.feed(event):

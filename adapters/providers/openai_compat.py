@@ -8,6 +8,7 @@ and a local Ollama. The key goes in `Authorization: Bearer`, and only when there
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -26,7 +27,12 @@ from freegin_ai.adapters.providers._wire import (
     usage_dict,
     with_options,
 )
-from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ProviderEndpoint
+from freegin_ai.adapters.providers.base import (
+    ChatReply,
+    ChatRequest,
+    ProviderEndpoint,
+    ResponseMeta,
+)
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_in_body,
@@ -105,6 +111,7 @@ class OpenAICompatProvider:
 
     async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
         """Send one chat completion; raise ProviderError on any failure."""
+        seen: list[ResponseMeta] = []
         ctx = self._context(request.model)
         headers = self._headers(request.model)
         body = build_body(request, self._endpoint.name)
@@ -114,13 +121,17 @@ class OpenAICompatProvider:
             "POST",
             f"{self._base}/chat/completions",
             limits=self._endpoint.limits,
+            meta=seen,
             headers=headers,
             body=body,
         )
-        return parse_reply(ctx, data, request.model)
+        return replace(parse_reply(ctx, data, request.model), meta=seen[-1] if seen else None)
 
     async def stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
         """Stream one chat completion (`stream_options.include_usage` asks for usage)."""
         ctx = self._context(request.model)
@@ -129,7 +140,7 @@ class OpenAICompatProvider:
         parser = StreamParser(ctx, request.model)
         url = f"{self._base}/chat/completions"
         async with open_events(
-            client, ctx, url, limits=self._endpoint.limits, headers=headers, body=body
+            client, ctx, url, limits=self._endpoint.limits, meta=meta, headers=headers, body=body
         ) as events:
             async for event in events:
                 for item in parser.feed(event):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,33 @@ def test_a_provider_can_list_models_it_serves(tmp_path: Path) -> None:
     path.write_text('[providers.ollama]\nmodels = "llama3.2"\n')
     with pytest.raises(ConfigError, match=r"providers\.ollama\.models"):
         load_config_file(path)
+
+
+def test_limits_override_the_published_table_per_model(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[limits."gemini/gemini-2.5-flash"]\nrequests_per_day = 250\n\n'
+        '[limits."groq/llama-3.1-8b-instant"]\nrequests_per_minute = 5\n',
+    )
+    config = load_config_file(path)
+    gemini = config.quota_limits("google", "gemini-2.5-flash")
+    assert (gemini.requests_per_day, gemini.day_reset, gemini.source) == (
+        250, "pacific", "config.toml")  # fmt: skip
+    groq = config.quota_limits("groq", "llama-3.1-8b-instant")
+    # The override wins where it speaks; the table's other published limits stay.
+    assert (groq.requests_per_minute, groq.requests_per_day) == (5, 14_400)
+    assert config.quota_limits("groq", "unlisted").known is False
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[limits."groq/m"]\nrequests_per_hour = 5\n', 'limits."groq/m".requests_per_hour'),
+        ('[limits."groq/m"]\nrequests_per_day = -1\n', 'limits."groq/m".requests_per_day'),
+        ('[limits."nowhere/m"]\nrequests_per_day = 1\n', 'limits."nowhere/m"'),
+        ('[limits."groq"]\nrequests_per_day = 1\n', 'limits."groq"'),
+    ],
+)
+def test_bad_limits_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_config_file(write(tmp_path, text))

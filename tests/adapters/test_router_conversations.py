@@ -37,7 +37,9 @@ from freegin_ai.domain.chat import (
 )
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.topics import USAGE_LOGGED
+from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
+from tests.adapters.test_router import KEY, env_for, fake
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import (
     FakeProviderServer,
@@ -48,8 +50,6 @@ from tests.fakes.provider_server import (
     StreamStall,
 )
 
-KEY = "sk-conv-SECRET-7a6b5c4d3e2f"
-GEMINI_KEY = "AIza-conv-SECRET-112233"
 TOOL = Tool(
     function=FunctionDefinition(
         name="add", parameters={"type": "object", "properties": {"a": {"type": "number"}}}
@@ -57,10 +57,7 @@ TOOL = Tool(
 )
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(max_stall_seconds=2.0) as server:
-        yield server
+__all__ = ["fake"]  # the fake provider fixture, shared with test_router
 
 
 @pytest.fixture
@@ -76,17 +73,6 @@ def catalog(sqlite_url: str, clock: FakeClock) -> Iterator[Catalog]:
         )
     yield c
     c.close()
-
-
-def env_for(fake: FakeProviderServer) -> dict[str, str]:
-    return {
-        "FREEGIN_GROQ_BASE_URL": fake.openai_url,
-        "GROQ_API_KEY": KEY,
-        "FREEGIN_GOOGLE_BASE_URL": fake.gemini_url,
-        "GEMINI_API_KEY": GEMINI_KEY,
-        "FREEGIN_ANTHROPIC_BASE_URL": fake.anthropic_url,
-        "ANTHROPIC_API_KEY": KEY,
-    }
 
 
 @pytest.fixture
@@ -369,3 +355,19 @@ def test_the_sync_stream_for_scripts(catalog: Catalog, fake: FakeProviderServer)
     assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "sync hello"
     assert isinstance(items[-1], GenerateResult)
     assert isinstance(router.client, httpx.AsyncClient)
+
+
+@pytest.mark.anyio
+async def test_stats_show_time_to_first_token_for_streamed_calls(
+    router: Router, fake: FakeProviderServer, catalog: Catalog
+) -> None:
+    fake.script("g-fast", Reply("one"), Reply("two"), Reply("three"))
+    await drain(router.stream(GenerateRequest(prompt="p")))
+    await drain(router.stream(GenerateRequest(prompt="p")))
+    await router.generate(GenerateRequest(prompt="p"))  # not streamed: no first token
+    router.usage.flush()
+    stats = catalog.usage_stats("groq", Workload.CHAT)
+    assert (stats.calls, stats.ttft_calls) == (3, 2)
+    assert stats.p50_ttft_ms is not None and stats.p95_ttft_ms is not None
+    assert 0 <= stats.p50_ttft_ms <= stats.p95_ttft_ms <= stats.latency_max_ms
+    assert catalog.usage_stats("google", Workload.CHAT).p50_ttft_ms is None  # never streamed

@@ -15,7 +15,7 @@ import contextlib
 import json
 import signal
 import sys
-from typing import cast
+from typing import Any
 
 CHUNKS = 20
 TEXT = "ok"
@@ -80,11 +80,10 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.buffer = b""
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses: cast, never assert.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

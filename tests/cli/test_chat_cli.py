@@ -161,6 +161,11 @@ def test_chat_keeps_the_conversation_and_shows_the_route_on_request(
     ]
     assert all(r.body["stream"] is True for r in fake.requests)
     assert usage_count(data, fake) == 2
+    # stats shows time to first token next to latency for streamed answers.
+    stats = run(data, "stats", "--provider", "groq", extra=groq_env(fake))
+    assert "TTFT50" in stats.stdout and "TTFT95" in stats.stdout
+    record = json.loads(run(data, "stats", "--provider", "groq", "--json").stdout)["total"]
+    assert record["streamed_calls"] == 2 and record["p50_ttft_ms"] is not None
 
 
 def test_chat_stops_cleanly_on_ctrl_c(data: Path, fake: FakeProviderServer) -> None:

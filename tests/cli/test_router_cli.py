@@ -100,7 +100,10 @@ def test_generate_verbose_explains_and_every_failure_gets_a_line(
 def test_generate_without_a_prompt_is_a_usage_error(tmp_path: Path) -> None:
     result = run(tmp_path, "generate", "--prompt", "  ")
     assert result.returncode == 2
-    assert result.stderr.startswith("error: no prompt")
+    # A blank value is refused while parsing, like any empty option value (ADR 0009).
+    assert result.stderr == (
+        "freegin-ai generate: error: argument --prompt: expected a value, got an empty string\n"
+    )
 
 
 def test_credentials_are_stored_0600_and_listed_by_source(tmp_path: Path) -> None:

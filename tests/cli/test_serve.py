@@ -382,6 +382,17 @@ def test_auto_takes_the_workload_header(gateway: ServeProcess, fake: FakeProvide
             model="auto", messages=user("x"), extra_headers={"x-freegin-workload": "poetry"}
         )
     assert caught.value.param == "x-freegin-workload"
+    # x-freegin-wait (seconds to wait for a model out of quota or cooling down) is checked
+    raw = sdk(gateway).chat.completions.with_raw_response.create(
+        model="code", messages=user("x"), extra_headers={"x-freegin-wait": "2.5"}
+    )
+    assert raw.headers["x-freegin-model"] == "code-1"
+    for bad in ("soon", "-1", "inf"):
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk(gateway).chat.completions.create(
+                model="code", messages=user("x"), extra_headers={"x-freegin-wait": bad}
+            )
+        assert caught.value.param == "x-freegin-wait"
 
 
 def test_a_pin_is_a_hard_choice_unless_the_request_asks_for_fallback(

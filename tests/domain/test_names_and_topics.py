@@ -6,6 +6,7 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from freegin_ai.domain import topics
+from freegin_ai.domain.availability import Availability
 from freegin_ai.domain.errors import UnknownProviderError, UnknownWorkloadError
 from freegin_ai.domain.names import roster_entry_id, suggestion_id
 from freegin_ai.domain.providers import parse_provider
@@ -29,6 +30,8 @@ from freegin_ai.domain.workloads import Workload
         (topics.TRIAL_STARTED, Suggestion.TrialStarted),
         (topics.TRIAL_ENDED, Suggestion.TrialEnded),
         (topics.USAGE_LOGGED, UsageRecord.UsageLogged),
+        (topics.PROVIDER_CLEARED, Availability.ProviderCleared),
+        (topics.RETIREMENT_PROPOSED, Availability.RetirementProposed),
     ],
 )
 def test_stored_topics_match_the_event_classes(constant: str, event_class: type) -> None:

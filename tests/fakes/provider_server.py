@@ -24,7 +24,12 @@ into `server.chunk_chars` characters; `server.keepalive` adds keep-alive comment
 some events, `StreamStall` goes quiet between two. `Reply(tool_calls=...)` answers with tool
 calls, `Reply(finish="content_filter")` as a content filter does.
 
-A model nobody scripted answers 404, as a real provider does. Every request is recorded
+A model nobody scripted answers 404, as a real provider does. `Reply(headers=...)` and
+`Status(headers=...)` send a provider's rate-limit headers (see `groq_headers`,
+`cerebras_headers`, `openrouter_headers`, `anthropic_headers`) and `gemini_quota_body` builds
+Gemini's 429 body. `server.limit_per_minute("m", 10)` makes the fake enforce a limit itself
+per calendar minute (429 beyond it) and count what each minute received, for quota tests.
+Every request is recorded
 (method, path, query, headers, body) in `server.requests`. A Stall sleeps on an event that
 `stop()` sets, so shutting down never waits for it.
 """
@@ -58,6 +63,8 @@ class Reply:
     #: of the answer's (billed as output). Left out of the reply when 0.
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Extra response headers (rate-limit headers, as each provider sends them).
+    headers: tuple[tuple[str, str], ...] = ()
     #: Tool calls to answer with: (function name, arguments).
     tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
     #: The finish reason in OpenAI's words (rendered in each format's); default stop, or
@@ -214,6 +221,11 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._scripts: dict[str, list[Behaviour]] = {}
         self._requests: list[RecordedRequest] = []
+        self._limits: dict[str, int] = {}
+        #: (model, "YYYY-MM-DDTHH:MM") → chat requests received in that minute.
+        self.per_minute: dict[tuple[str, str], int] = {}
+        #: model → how many requests the fake's own limit refused (429).
+        self.refused: dict[str, int] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -283,6 +295,23 @@ class FakeProviderServer:
         with self._lock:
             self._scripts[model] = list(behaviours)
 
+    def limit_per_minute(self, model: str, limit: int) -> None:
+        """Enforce `limit` chat requests per calendar minute (UTC) on a model: 429 beyond it."""
+        with self._lock:
+            self._limits[model] = limit
+
+    def admit(self, model: str) -> bool:
+        """Count a chat request against its minute; False when the model's limit is passed."""
+        minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
+        with self._lock:
+            key = (model, minute)
+            self.per_minute[key] = self.per_minute.get(key, 0) + 1
+            limit = self._limits.get(model)
+            if limit is not None and self.per_minute[key] > limit:
+                self.refused[model] = self.refused.get(model, 0) + 1
+                return False
+            return True
+
     def next_behaviour(self, model: str) -> Behaviour | None:
         with self._lock:
             queue = self._scripts.get(model)
@@ -314,6 +343,94 @@ def _mid_character(data: bytes) -> int:
         if byte >= 0xC0:  # the lead byte of a multi-byte character
             return index + 1
     return len(data) // 2
+
+
+def groq_headers(
+    *, requests_limit: int, requests_left: int, tokens_limit: int, tokens_left: int
+) -> tuple[tuple[str, str], ...]:
+    """Groq's headers: requests count per DAY, tokens per MINUTE; resets as durations."""
+    return (
+        ("x-ratelimit-limit-requests", str(requests_limit)),
+        ("x-ratelimit-remaining-requests", str(requests_left)),
+        ("x-ratelimit-reset-requests", "2m59.56s"),
+        ("x-ratelimit-limit-tokens", str(tokens_limit)),
+        ("x-ratelimit-remaining-tokens", str(tokens_left)),
+        ("x-ratelimit-reset-tokens", "7.66s"),
+    )
+
+
+def cerebras_headers(
+    *, requests_day: int, requests_left: int, tokens_minute: int, tokens_left: int
+) -> tuple[tuple[str, str], ...]:
+    """Cerebras's headers: the window is in the name; resets in seconds."""
+    return (
+        ("x-ratelimit-limit-requests-day", str(requests_day)),
+        ("x-ratelimit-remaining-requests-day", str(requests_left)),
+        ("x-ratelimit-reset-requests-day", "33011.382867097855"),
+        ("x-ratelimit-limit-tokens-minute", str(tokens_minute)),
+        ("x-ratelimit-remaining-tokens-minute", str(tokens_left)),
+        ("x-ratelimit-reset-tokens-minute", "11.382867097854614"),
+    )
+
+
+def openrouter_headers(
+    *, limit: int, left: int, reset_epoch_ms: int
+) -> tuple[tuple[str, str], ...]:
+    """OpenRouter's headers: requests, reset in epoch milliseconds."""
+    return (
+        ("X-RateLimit-Limit", str(limit)),
+        ("X-RateLimit-Remaining", str(left)),
+        ("X-RateLimit-Reset", str(reset_epoch_ms)),
+    )
+
+
+def anthropic_headers(
+    *, requests_limit: int, requests_left: int, reset: str
+) -> tuple[tuple[str, str], ...]:
+    """Anthropic's headers: per minute, resets as RFC 3339 times."""
+    return (
+        ("anthropic-ratelimit-requests-limit", str(requests_limit)),
+        ("anthropic-ratelimit-requests-remaining", str(requests_left)),
+        ("anthropic-ratelimit-requests-reset", reset),
+        ("anthropic-ratelimit-tokens-limit", "96000"),
+        ("anthropic-ratelimit-tokens-remaining", "95000"),
+        ("anthropic-ratelimit-tokens-reset", reset),
+    )
+
+
+def gemini_quota_body(quota_ids: list[str], retry_delay: str | None, model: str) -> bytes:
+    """A Gemini 429 RESOURCE_EXHAUSTED body with QuotaFailure violations and RetryInfo."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/"
+                    "generate_content_free_tier_requests",
+                    "quotaId": quota_id,
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": "250" if "PerDay" in quota_id else "10",
+                }
+                for quota_id in quota_ids
+            ],
+        },
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [{"description": "Learn more", "url": "https://ai.google.dev/"}],
+        },
+    ]
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": retry_delay})  # fmt: skip
+    body = {
+        "error": {
+            "code": 429,
+            "message": "You exceeded your current quota, please check your plan and billing.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": details,
+        }
+    }
+    return json.dumps(body).encode()
 
 
 def refused_url() -> str:
@@ -579,12 +696,19 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(behaviour, Stall):
             self.fake.stopping.wait(min(behaviour.seconds, self.fake.max_stall_seconds))
             behaviour = behaviour.then
+        if not self.fake.admit(model):
+            message = "Rate limit reached for requests per minute"
+            self._json(
+                429, _error_body(api, 429, message, "rate_limit_exceeded"), (("Retry-After", "30"),)
+            )
+            return
         if streaming and isinstance(behaviour, Reply | StreamCut | StreamStall):
             self._stream(api, model, behaviour, body)
             return
         match behaviour:
             case Reply():
-                self._json(200, _with_calls(api, _REPLIES[api](model, behaviour), behaviour))
+                reply_body = _with_calls(api, _REPLIES[api](model, behaviour), behaviour)
+                self._json(200, reply_body, behaviour.headers)
             case StreamCut(then=reply) | StreamStall(then=reply):
                 self._json(200, _with_calls(api, _REPLIES[api](model, reply), reply))
             case Drip(interval=interval, then=reply):
@@ -632,6 +756,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.flush()
         for index, event in enumerate(events):

@@ -86,6 +86,7 @@ def test_replay_reports_the_poison_and_rebuilds_the_same_tables(catalog: Catalog
         "usage",
         "usage_stats",
         "health",
+        "quota",
     }
     assert catalog.not_applied() == incremental  # recorded once, not twice
 
@@ -169,5 +170,6 @@ def test_usage_poison_leaves_stats_and_health_working(catalog: Catalog) -> None:
         "usage",
         "usage_stats",
         "health",
+        "quota",
     }
     assert usage()["timestamp"] == WHEN

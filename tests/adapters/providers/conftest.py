@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from freegin_ai.adapters.http_client import TRANSPORTS, new_client
 from tests.fakes.provider_server import FakeProviderServer
 
 #: Timeout for calls expected to answer; the stalling fake sleeps far longer than SHORT_TIMEOUT.
@@ -31,13 +32,20 @@ def fake_server() -> Iterator[FakeProviderServer]:
         yield server
 
 
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Every adapter test runs on each outbound transport (ADR 0012)."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+async def client(transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with new_client(TIMEOUT, transport=transport) as http:
         yield http
 
 
 @pytest.fixture
-async def short_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=SHORT_TIMEOUT) as http:
+async def short_client(transport: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with new_client(SHORT_TIMEOUT, transport=transport) as http:
         yield http
