@@ -755,10 +755,11 @@ class Router:
         failed before answering, StreamInterruptedError when one failed after.
         """
         decision = self._plan(request)
-        return ChatStream(self._stream(request, decision), decision)
+        answering: list[Candidate] = []
+        return ChatStream(self._stream(request, decision, answering), decision, answering)
 
     async def _stream(
-        self, request: GenerateRequest, decision: Decision
+        self, request: GenerateRequest, decision: Decision, answering: list[Candidate]
     ) -> AsyncIterator[StreamOutput]:
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
@@ -789,6 +790,7 @@ class Router:
                                    _ms(self.elapsed() - started), streamed=True)  # fmt: skip
                 continue
             ttft = _ms(self.elapsed() - started)
+            answering.append(c)
             item: StreamItem = first
             outcome = "cancelled"  # until the loop ends or fails: the caller stopped reading
             try:
@@ -963,10 +965,21 @@ class ChatStream:
     (`aclose()`, `async with`, break) closes the provider's connection; usage is still logged.
     """
 
-    def __init__(self, items: AsyncIterator[StreamOutput], decision: Decision) -> None:
+    def __init__(
+        self,
+        items: AsyncIterator[StreamOutput],
+        decision: Decision,
+        answering: list[Candidate] | None = None,
+    ) -> None:
         self._items = items
         self.decision = decision
         self.result: GenerateResult | None = None
+        self._answering = answering if answering is not None else []
+
+    @property
+    def candidate(self) -> Candidate | None:
+        """The candidate whose answer is streaming (known once the first item arrived)."""
+        return self._answering[-1] if self._answering else None
 
     def __aiter__(self) -> ChatStream:
         return self

@@ -20,52 +20,30 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
-from uuid import uuid4
 
 import anyio
-import msgspec
 
+from freegin_ai.adapters.gateway.asgi import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    header,
+    send_bytes,
+    send_error,
+    send_json,
+)
+from freegin_ai.adapters.gateway.completions import Completions
 from freegin_ai.adapters.gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from freegin_ai.adapters.gateway.routing import (
-    WORKLOAD_ALIASES,
-    Target,
-    failure_error,
-    parse_workload_header,
-    resolve_target,
-)
+from freegin_ai.adapters.gateway.routing import WORKLOAD_ALIASES
 from freegin_ai.adapters.gateway.security import BearerCheck
-from freegin_ai.adapters.gateway.wire import (
-    ApiError,
-    ChatCompletionBody,
-    Usage,
-    chunk,
-    completion,
-    content_text,
-    decode_chat_body,
-    model_list,
-)
+from freegin_ai.adapters.gateway.wire import ApiError, model_list
 from freegin_ai.adapters.providers.errors_mapping import scrub
-from freegin_ai.adapters.router import (
-    AllAttemptsFailedError,
-    GenerateRequest,
-    GenerateResult,
-    NoCandidateError,
-    Router,
-)
-from freegin_ai.domain.errors import DomainError
+from freegin_ai.adapters.router import Router
 from freegin_ai.projections.queries import list_health, list_roster
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-JSON = b"application/json"
-_ENCODER = msgspec.json.Encoder()
 _ROUTES = {
     "/v1/chat/completions": "chat",
     "/chat/completions": "chat",
@@ -106,6 +84,13 @@ class Gateway:
         self.metrics = metrics or GatewayMetrics(self._cooling)
         self.wall_clock = wall_clock
         self.elapsed = elapsed
+        self.completions = Completions(
+            router,
+            self.metrics,
+            request_timeout=request_timeout,
+            wall_clock=wall_clock,
+            elapsed=elapsed,
+        )
         # Every provider key and the gateway's own: scrubbed from anything logged.
         self._secrets = [*router.providers.secrets(), *([api_key] if api_key else [])]
 
@@ -157,23 +142,24 @@ class Gateway:
             if route != "healthz":
                 self._authorize(scope)
             if route == "chat":
-                await self._chat(scope, receive, tracked)
+                raw = await self._read_body(scope, receive)
+                await self.completions.handle(scope, receive, tracked, raw)
             elif route == "models":
                 await self._models(tracked)
             elif route == "model":
                 await self._model(path.split("/models/", 1)[1], tracked)
             elif route == "healthz":
-                await _send_json(tracked, 200, {"status": "ok"})
+                await send_json(tracked, 200, {"status": "ok"})
             else:
                 body = self.metrics.exposition()
-                await _send(tracked, 200, body, CONTENT_TYPE.encode())
+                await send_bytes(tracked, 200, body, CONTENT_TYPE.encode())
         except ApiError as error:
             if not status[0]:
-                await _send_error(tracked, error)
+                await send_error(tracked, error)
         except Exception as error:
             _log("internal error: " + self._redact("".join(traceback.format_exception(error))))
             if not status[0]:
-                await _send_error(tracked, ApiError(500, "internal error", type="server_error"))
+                await send_error(tracked, ApiError(500, "internal error", type="server_error"))
         finally:
             label = route if route is not None else "other"
             self.metrics.http.labels(label, str(status[0])).inc()
@@ -188,7 +174,7 @@ class Gateway:
     def _authorize(self, scope: Scope) -> None:
         if self.auth is None:
             return
-        if not self.auth.allows(_header(scope, b"authorization")):
+        if not self.auth.allows(header(scope, b"authorization")):
             raise ApiError(
                 401,
                 "Incorrect or missing API key: send `Authorization: Bearer <key>` with the "
@@ -198,7 +184,7 @@ class Gateway:
             )
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self._too_large()
         chunks: list[bytes] = []
@@ -222,168 +208,6 @@ class Gateway:
             code="request_too_large",
         )
 
-    # -- chat completions -----------------------------------------------------------------
-
-    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = self.elapsed()
-        body = decode_chat_body(await self._read_body(scope, receive))
-        _check_supported(body)
-        workload = parse_workload_header(_text_header(scope, b"x-freegin-workload"))
-        fallback = body.fallback or (_text_header(scope, b"x-freegin-fallback") or "").lower() in {
-            "1",
-            "true",
-            "yes",
-        }
-        target = resolve_target(self.router, body.model, workload, fallback)
-        request = replace(
-            _generate_request(body, target, _text_header(scope, b"x-freegin-request-key")),
-            wait=self._wait(_text_header(scope, b"x-freegin-wait")),
-        )
-        self.metrics.in_flight.inc()
-        try:
-            result = await self._generate(request, target)
-        finally:
-            self.metrics.in_flight.dec()
-        self._observe(result, target, self.elapsed() - started, stream=body.stream)
-        created = int(self.wall_clock())
-        completion_id = f"chatcmpl-{uuid4().hex}"
-        model_name = f"{result.provider}/{result.model}"
-        usage = Usage(
-            result.prompt_tokens,
-            result.completion_tokens,
-            result.total_tokens,
-            result.cached_tokens,
-            result.reasoning_tokens,
-        )
-        headers = _route_headers(result)
-        if not body.stream:
-            payload = completion(
-                completion_id=completion_id,
-                created=created,
-                model=model_name,
-                text=result.text,
-                usage=usage,
-            )
-            await _send_json(send, 200, payload, headers)
-            return
-        include_usage = body.stream_options is not None and body.stream_options.include_usage
-        events = [
-            chunk(
-                completion_id=completion_id,
-                created=created,
-                model=model_name,
-                delta={"role": "assistant", "content": result.text},
-            ),
-            chunk(
-                completion_id=completion_id, created=created, model=model_name, finish_reason="stop"
-            ),
-        ]
-        if include_usage:
-            events.append(
-                chunk(completion_id=completion_id, created=created, model=model_name, usage=usage)
-            )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-cache"),
-                    *headers,
-                ],
-            }
-        )
-        data = b"".join(b"data: " + _ENCODER.encode(e) + b"\n\n" for e in events)
-        await send({"type": "http.response.body", "body": data + b"data: [DONE]\n\n"})
-
-    def _wait(self, value: str | None) -> float | None:
-        """`x-freegin-wait: SECONDS`: how long the router may wait for a candidate out of
-        quota or cooling down (never past the request's own timeout)."""
-        if value is None or not value.strip():
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = -1.0
-        if not 0 <= seconds < float("inf"):
-            raise ApiError(
-                400, "x-freegin-wait must be a number of seconds", param="x-freegin-wait"
-            )
-        return min(seconds, self.request_timeout)
-
-    async def _generate(self, request: GenerateRequest, target: Target) -> GenerateResult:
-        try:
-            with anyio.fail_after(self.request_timeout):
-                return await self._with_fallback(request, target)
-        except TimeoutError:
-            self._count_failure(target, "timeout")
-            raise ApiError(
-                504,
-                f"no answer within {self.request_timeout:g} s",
-                type="timeout",
-                code="gateway_timeout",
-            ) from None
-        except DomainError as error:
-            # The caller's fault (a prompt that is not UTF-8 text, an impossible model name):
-            # nothing was sent or logged.
-            raise ApiError(400, str(error)) from None
-        except (NoCandidateError, AllAttemptsFailedError) as error:
-            api_error = failure_error(self.router, error, self.router.clock())
-            if isinstance(error, AllAttemptsFailedError):
-                for a in error.attempts:
-                    self.metrics.attempts.labels(
-                        a.provider, a.model, error.decision.workload.value, a.error_kind or "error"
-                    ).inc()
-            self._count_failure(target, api_error.code or str(api_error.status))
-            raise api_error from None
-
-    async def _with_fallback(self, request: GenerateRequest, target: Target) -> GenerateResult:
-        """A pinned `provider/model`, then (when the request asked) the workload's catalog."""
-        try:
-            return await self.router.generate(request)
-        except (NoCandidateError, AllAttemptsFailedError) as error:
-            if not (target.provider and target.fallback):
-                raise
-            first = error
-        tried = tuple(first.attempts) if isinstance(first, AllAttemptsFailedError) else ()
-        rest = msgspec.structs.replace(request, provider=None, model=None, fallback=False)
-        try:
-            result = await self.router.generate(rest)
-        except AllAttemptsFailedError as second:
-            raise AllAttemptsFailedError([*tried, *second.attempts], second.decision) from None
-        except NoCandidateError:
-            raise first from None
-        return replace(result, attempts=(*tried, *result.attempts))
-
-    def _count_failure(self, target: Target, outcome: str) -> None:
-        self.metrics.requests.labels(
-            target.provider or "", target.model or "", target.workload.value, outcome
-        ).inc()
-
-    def _observe(
-        self, result: GenerateResult, target: Target, seconds: float, *, stream: bool
-    ) -> None:
-        workload = target.workload.value
-        route = (result.provider, result.model, workload)
-        m = self.metrics
-        m.requests.labels(*route, "ok").inc()
-        m.latency.labels(*route).observe(seconds)
-        if stream:
-            m.ttft.labels(*route).observe(seconds)
-        for a in result.attempts:
-            outcome = "ok" if a.success else (a.error_kind or "error")
-            m.attempts.labels(a.provider, a.model, workload, outcome).inc()
-        for kind, count in (
-            ("prompt", result.prompt_tokens),
-            ("completion", result.completion_tokens),
-            ("cached", result.cached_tokens),
-            ("reasoning", result.reasoning_tokens),
-        ):
-            if count:
-                m.tokens.labels(*route, kind).inc(count)
-        if result.cost_micros:
-            m.cost.labels(*route).inc(result.cost_micros / 1_000_000)
-
     # -- models ---------------------------------------------------------------------------
 
     def _model_entries(self) -> list[tuple[str, str]]:
@@ -399,12 +223,12 @@ class Gateway:
         return entries
 
     async def _models(self, send: Send) -> None:
-        await _send_json(send, 200, model_list(self._model_entries(), int(self.wall_clock())))
+        await send_json(send, 200, model_list(self._model_entries(), int(self.wall_clock())))
 
     async def _model(self, model_id: str, send: Send) -> None:
         for entry in model_list(self._model_entries(), int(self.wall_clock()))["data"]:
             if entry["id"] == model_id:
-                await _send_json(send, 200, entry)
+                await send_json(send, 200, entry)
                 return
         raise ApiError(
             404, f"The model `{model_id}` does not exist", param="model", code="model_not_found"
@@ -419,112 +243,6 @@ class Gateway:
             for r in rows
             if r.cooldown_until and r.cooldown_until > now
         ]
-
-
-def _check_supported(body: ChatCompletionBody) -> None:
-    """Parameters this version of the router cannot honour yet: refused, never ignored."""
-    if body.tools:
-        raise ApiError(400, "tools are not supported by this gateway yet", param="tools")
-    fmt = body.response_format
-    if fmt is not None and fmt.get("type", "text") != "text":
-        raise ApiError(
-            400, "response_format is not supported by this gateway yet", param="response_format"
-        )
-    for index, message in enumerate(body.messages):
-        if message.role in ("tool", "function") or message.tool_calls:
-            raise ApiError(
-                400,
-                "tool messages are not supported by this gateway yet",
-                param=f"messages[{index}]",
-            )
-
-
-def _generate_request(body: ChatCompletionBody, target: Target, key: str | None) -> GenerateRequest:
-    """The router's request: system messages joined, the rest as one prompt."""
-    system = [content_text(m) for m in body.messages if m.role in ("system", "developer")]
-    turns = [m for m in body.messages if m.role not in ("system", "developer")]
-    if not turns:
-        raise ApiError(400, "messages must contain a user message", param="messages")
-    if len(turns) == 1 and turns[0].role == "user":
-        prompt = content_text(turns[0])
-    else:
-        lines = [f"{m.role.capitalize()}: {content_text(m)}" for m in turns]
-        prompt = "\n\n".join(lines) + "\n\nAssistant:"
-    return GenerateRequest(
-        prompt=prompt,
-        workload=target.workload,
-        provider=target.provider,
-        model=target.model,
-        fallback=target.fallback,
-        system="\n\n".join(system) or None,
-        max_tokens=body.token_limit,
-        temperature=body.temperature,
-        request_key=key,
-    )
-
-
-def _route_headers(result: GenerateResult) -> list[tuple[bytes, bytes]]:
-    tried = ", ".join(
-        f"{a.provider}/{a.model} {'ok' if a.success else a.error_kind}" for a in result.attempts
-    )
-    return [
-        (b"x-freegin-provider", _header_value(result.provider)),
-        (b"x-freegin-model", _header_value(result.model)),
-        (b"x-freegin-attempts", str(len(result.attempts)).encode()),
-        (b"x-freegin-tried", _header_value(tried)),
-    ]
-
-
-def _header_value(text: str) -> bytes:
-    """Printable ASCII only: a header must never be split or smuggled by a model name."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text).encode("ascii")
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-def _text_header(scope: Scope, name: bytes) -> str | None:
-    value = _header(scope, name)
-    return value.decode("latin-1") if value is not None else None
-
-
-async def _send(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    headers: list[tuple[bytes, bytes]] | tuple[()] = (),
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(
-    send: Send,
-    status: int,
-    payload: Any,
-    headers: list[tuple[bytes, bytes]] | tuple[()] = (),
-) -> None:
-    await _send(send, status, _ENCODER.encode(payload), JSON, headers)
-
-
-async def _send_error(send: Send, error: ApiError) -> None:
-    headers = [(k.lower().encode(), _header_value(v)) for k, v in error.headers]
-    await _send_json(send, error.status, error.body(), headers)
 
 
 def _log(line: str) -> None:

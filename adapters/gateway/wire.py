@@ -1,8 +1,10 @@
 """OpenAI's chat-completions wire format, as the gateway reads and writes it.
 
-Requests are decoded with msgspec into `ChatCompletionBody` (unknown fields are ignored, as
-OpenAI's SDKs send parameters a gateway may not know); a field of the wrong type or a rule
-broken becomes an `ApiError` with OpenAI's error shape and the parameter named:
+Requests are decoded with msgspec into `ChatCompletionBody`, whose messages, tools, tool
+choice and response format are the router's conversation types (domain.chat, in OpenAI's
+shapes); unknown fields are ignored, as OpenAI's SDKs send parameters a gateway may not know.
+A field of the wrong type, or a rule broken, becomes an `ApiError` with OpenAI's error shape
+and the parameter named:
 
     {"error": {"message": "...", "type": "invalid_request_error", "param": "temperature",
                "code": null}}
@@ -11,13 +13,20 @@ broken becomes an `ApiError` with OpenAI's error shape and the parameter named:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-#: Roles a message may have (`developer` is OpenAI's newer name for `system`).
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+from freegin_ai.domain.chat import (
+    InvalidRequestError,
+    Message,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    Usage,
+)
 
 
 class ApiError(Exception):
@@ -61,21 +70,11 @@ class StreamOptions(msgspec.Struct, kw_only=True):
     include_usage: bool = False
 
 
-class Message(msgspec.Struct, kw_only=True):
-    """One message of the conversation; `content` is text or a list of content parts."""
-
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-
-
 class ChatCompletionBody(msgspec.Struct, kw_only=True):
     """The body of `POST /v1/chat/completions` (the fields the gateway reads)."""
 
     model: str
-    messages: list[Message]
+    messages: tuple[Message, ...]
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = None
@@ -84,30 +83,56 @@ class ChatCompletionBody(msgspec.Struct, kw_only=True):
     top_p: float | None = None
     n: int | None = None
     stop: str | list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
+    seed: int | None = None
+    tools: tuple[Tool, ...] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
     user: str | None = None
-    #: freegin-ai's own: with a `provider/model` pin, fall back to other providers.
+    #: freegin-ai's own: with a `provider/model` pin, fall back to the workload's catalog.
     fallback: bool = False
 
     @property
     def token_limit(self) -> int | None:
-        return (
-            self.max_completion_tokens
-            if self.max_completion_tokens is not None
-            else (self.max_tokens)
-        )
+        """`max_completion_tokens` (OpenAI's newer name) wins over `max_tokens`."""
+        if self.max_completion_tokens is not None:
+            return self.max_completion_tokens
+        return self.max_tokens
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
 
 
+_DECODER = msgspec.json.Decoder(ChatCompletionBody)
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"missing required field `(?P<field>[^`]+)`")
+
+#: The router's request checks (domain.chat.validate_request), by how their message starts.
+_PARAMS = (
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("max_tokens", "max_tokens"),
+    ("tool_choice", "tool_choice"),
+    ("tool message", "messages"),
+    ("tool", "tools"),
+    ("response_format", "response_format"),
+    ("at most 4 stop", "stop"),
+    ("a stop sequence", "stop"),
+    ("no messages", "messages"),
+    ("the prompt", "messages"),
+)
 
 
 def decode_chat_body(raw: bytes) -> ChatCompletionBody:
     """Decode and check a chat-completions body; raise ApiError (400) naming the parameter."""
     try:
-        body = msgspec.json.decode(raw, type=ChatCompletionBody)
+        body = _DECODER.decode(raw)
     except msgspec.ValidationError as error:
         raise ApiError(400, _describe(str(error)), param=_param(str(error))) from None
     except msgspec.DecodeError:
@@ -116,53 +141,24 @@ def decode_chat_body(raw: bytes) -> ChatCompletionBody:
             "We could not parse the JSON body of your request. (The body must be a JSON "
             "object; see https://platform.openai.com/docs/api-reference/chat/create.)",
         ) from None
-    check_chat_body(body)
-    return body
-
-
-def check_chat_body(body: ChatCompletionBody) -> None:
-    """The rules msgspec's types do not express."""
     if not body.model.strip():
         raise ApiError(400, "you must provide a model parameter", param="model")
     if not body.messages:
         raise ApiError(400, "messages must be a non-empty array", param="messages")
-    for index, message in enumerate(body.messages):
-        if message.role not in ROLES:
-            raise ApiError(
-                400,
-                f"invalid role {message.role!r} (expected one of: {', '.join(sorted(ROLES))})",
-                param=f"messages[{index}].role",
-            )
-        if isinstance(message.content, list):
-            for part_index, part in enumerate(message.content):
-                if part.get("type") not in ("text", "input_text") or not isinstance(
-                    part.get("text"), str
-                ):
-                    raise ApiError(
-                        400,
-                        "only text content parts are supported",
-                        param=f"messages[{index}].content[{part_index}]",
-                    )
-    if body.temperature is not None and not 0 <= body.temperature <= 2:
-        raise ApiError(400, "temperature must be between 0 and 2", param="temperature")
-    if body.top_p is not None and not 0 <= body.top_p <= 1:
-        raise ApiError(400, "top_p must be between 0 and 1", param="top_p")
     for name in ("max_tokens", "max_completion_tokens"):
         value = getattr(body, name)
         if value is not None and value <= 0:
             raise ApiError(400, f"{name} must be a positive integer", param=name)
     if body.n is not None and body.n != 1:
         raise ApiError(400, "only n=1 is supported", param="n")
+    return body
 
 
-def content_text(message: Message) -> str:
-    """A message's text: the string, or its text parts joined."""
-    content = message.content
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(str(part.get("text", "")) for part in content)
+def invalid_request(error: InvalidRequestError) -> ApiError:
+    """The 400 for a request the router's checks refused, naming the parameter."""
+    message = str(error)
+    param = next((p for prefix, p in _PARAMS if message.startswith(prefix)), None)
+    return ApiError(400, message, param=param)
 
 
 def _param(message: str) -> str | None:
@@ -180,31 +176,24 @@ def _describe(message: str) -> str:
     return f"{text} (param {param})" if param else text
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts of one answer, as the gateway reports them."""
+# --- answers --------------------------------------------------------------------------------
 
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
 
-    def wire(self) -> dict[str, Any]:
-        prompt = self.prompt_tokens or 0
-        completion = self.completion_tokens or 0
-        usage: dict[str, Any] = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": self.total_tokens
-            if self.total_tokens is not None
-            else prompt + completion,
-        }
-        if self.cached_tokens is not None:
-            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
-        if self.reasoning_tokens is not None:
-            usage["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
-        return usage
+def usage_wire(usage: Usage) -> dict[str, Any]:
+    """OpenAI's `usage` object (unknown counts as 0, details only when known)."""
+    prompt = usage.prompt_tokens or 0
+    completion = usage.completion_tokens or 0
+    total = usage.total_tokens if usage.total_tokens is not None else prompt + completion
+    wire: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+    }
+    if usage.cached_tokens is not None:
+        wire["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+    if usage.reasoning_tokens is not None:
+        wire["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return wire
 
 
 def completion(
@@ -213,10 +202,18 @@ def completion(
     created: int,
     model: str,
     text: str,
+    tool_calls: tuple[ToolCall, ...],
     usage: Usage,
-    finish_reason: str = "stop",
+    finish_reason: str | None,
 ) -> dict[str, Any]:
     """A `chat.completion` object."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text if text or not tool_calls else None,
+        "refusal": None,
+    }
+    if tool_calls:
+        message["tool_calls"] = [msgspec.to_builtins(call) for call in tool_calls]
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -225,12 +222,12 @@ def completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": finish_reason,
+                "finish_reason": finish_reason or "stop",
             }
         ],
-        "usage": usage.wire(),
+        "usage": usage_wire(usage),
         "system_fingerprint": None,
     }
 
@@ -259,8 +256,20 @@ def chunk(
         "system_fingerprint": None,
     }
     if usage is not None:
-        payload["usage"] = usage.wire()
+        payload["usage"] = usage_wire(usage)
     return payload
+
+
+def tool_call_delta(delta: ToolCallDelta) -> dict[str, Any]:
+    """A stream's tool-call fragment in OpenAI's shape (id, type and name on the first)."""
+    function: dict[str, Any] = {"arguments": delta.arguments}
+    entry: dict[str, Any] = {"index": delta.index, "function": function}
+    if delta.id is not None:
+        entry["id"] = delta.id
+        entry["type"] = "function"
+    if delta.name is not None:
+        function["name"] = delta.name
+    return {"tool_calls": [entry]}
 
 
 def model_list(entries: list[tuple[str, str]], created: int) -> dict[str, Any]:

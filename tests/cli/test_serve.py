@@ -8,6 +8,7 @@ signal) start their own.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -29,6 +30,8 @@ from tests.fakes.provider_server import (
     Reply,
     ServerError,
     Stall,
+    StreamCut,
+    StreamStall,
     Unauthorized,
 )
 
@@ -195,6 +198,167 @@ def test_stream_chunks_parse_and_end_with_usage(
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.prompt_tokens == 6
+    # Streams feed the time-to-first-token histogram
+    text = httpx.get(f"{gateway.url}/metrics").text
+    route = {"provider": "groq", "model": "st-1", "workload": "chat"}
+    assert sample(text, "freegin_time_to_first_token_seconds_count", **route) == 1
+
+
+def test_a_stream_falls_back_before_its_first_token_and_names_who_answered(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    fake.script("sfb-1", ServerError())
+    adopt(gateway, "deepseek", "sfb-2", "summarization", 0)
+    fake.script("sfb-2", Reply("the fallback streams"))
+    raw = sdk(gateway).chat.completions.with_raw_response.create(
+        model="groq/sfb-1",
+        messages=user("x"),
+        stream=True,
+        extra_body={"fallback": True},
+        extra_headers={"x-freegin-workload": "summarization"},
+    )
+    assert (raw.headers["x-freegin-provider"], raw.headers["x-freegin-model"]) == (
+        "deepseek",
+        "sfb-2",
+    )
+    chunks = list(raw.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "the fallback streams"
+    )
+    assert chunks[0].model == "deepseek/sfb-2"
+    retired = gateway.cli("retire-model", "deepseek", "sfb-2", "--workload", "summarization")
+    assert retired.returncode == 0, retired.stderr
+
+
+def test_a_provider_failing_mid_stream_ends_it_with_an_error_event(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    fake.script("cut-1", StreamCut(after=3, then=Reply("a long answer that breaks")))
+    stream = sdk(gateway).chat.completions.create(
+        model="groq/cut-1", messages=user("x"), stream=True
+    )
+    received = []
+    with pytest.raises(openai.APIError) as caught:
+        for c in stream:
+            received.append(c.choices[0].delta.content or "" if c.choices else "")
+    assert "stopped part-way" in str(caught.value.message)
+    assert "".join(received) and "a long answer that breaks".startswith("".join(received))
+
+
+def test_tools_round_trip_whole_and_streamed(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    tools: list[Any] = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The weather in a city",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ]
+    fake.script(
+        "tool-1",
+        Reply("", tool_calls=(("get_weather", {"city": "Paris"}),)),
+        Reply("", tool_calls=(("get_weather", {"city": "Paris"}),)),
+        Reply("It is sunny in Paris"),
+    )
+    # The model calls the tool
+    answer = client.chat.completions.create(
+        model="groq/tool-1", messages=user("Weather in Paris?"), tools=tools
+    )
+    choice = answer.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.tool_calls is not None
+    [call] = choice.message.tool_calls
+    assert call.type == "function" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    assert fake.last_request().body["tools"][0]["function"]["name"] == "get_weather"
+    # The same call, streamed: the fragments assemble into the call
+    stream = client.chat.completions.create(
+        model="groq/tool-1", messages=user("Weather in Paris?"), tools=tools, stream=True
+    )
+    names, arguments, finish = [], [], []
+    for c in stream:
+        for delta in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+            names.append(delta.function.name or "" if delta.function else "")
+            arguments.append(delta.function.arguments or "" if delta.function else "")
+        finish += [c.choices[0].finish_reason] if c.choices else []
+    assert "".join(names) == "get_weather"
+    assert json.loads("".join(arguments)) == {"city": "Paris"}
+    assert finish[-1] == "tool_calls"
+    # The tool's result goes back, and the model answers
+    answer = client.chat.completions.create(
+        model="groq/tool-1",
+        tools=tools,
+        messages=[
+            *user("Weather in Paris?"),
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},  # type: ignore[list-item]
+            {"role": "tool", "tool_call_id": call.id, "content": '{"sky": "clear"}'},
+        ],
+    )
+    assert answer.choices[0].message.content == "It is sunny in Paris"
+    sent = fake.last_request().body["messages"]
+    assert sent[-1] == {"role": "tool", "tool_call_id": call.id, "content": '{"sky": "clear"}'}
+
+
+def test_json_mode_and_json_schema_reach_the_provider(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    client = sdk(gateway)
+    fake.script("json-1", Reply('{"answer": 42}'))
+    answer = client.chat.completions.create(
+        model="groq/json-1", messages=user("JSON please"), response_format={"type": "json_object"}
+    )
+    assert json.loads(answer.choices[0].message.content or "") == {"answer": 42}
+    assert fake.last_request().body["response_format"] == {"type": "json_object"}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+    }
+    client.chat.completions.create(
+        model="groq/json-1",
+        messages=user("JSON please"),
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        },
+    )
+    sent = fake.last_request().body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == schema
+
+
+def test_a_client_leaving_mid_stream_stops_the_call_and_its_usage_is_still_logged(
+    gateway: ServeProcess, fake: FakeProviderServer
+) -> None:
+    fake.script("gone-1", StreamStall(after=3, seconds=8, then=Reply("a slow and long answer")))
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/chat/completions",
+        json={"model": "groq/gone-1", "messages": user("x"), "stream": True},
+        timeout=30,
+    ) as reply:
+        assert reply.status_code == 200
+        for line in reply.iter_lines():
+            if '"content":"a' in line.replace(" ", ""):
+                break  # the first words arrived: hang up
+    # The gateway logs the cancelled attempt (flushed within about a second)
+    deadline = time.monotonic() + 20
+    while True:
+        stats = gateway.cli("stats", "--provider", "groq", "--model", "gone-1", "--json")
+        if '"calls": 1' in stats.stdout:
+            break
+        assert time.monotonic() < deadline, stats.stdout + stats.stderr
+        time.sleep(0.5)
+    assert time.monotonic() - started < 8  # not after the provider's stall ended
 
 
 def test_provider_slash_model_pins_and_a_bare_model_goes_to_whoever_serves_it(
@@ -301,7 +465,9 @@ def test_bad_parameters_are_400s_that_name_the_parameter(gateway: ServeProcess) 
         ({"n": 3}, "n"),
         ({"extra_body": {"messages": [{"content": "no role"}]}}, "messages[0].role"),
         ({"extra_body": {"messages": []}}, "messages"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}] * 2}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"extra_body": {"response_format": {"type": "yaml"}}}, "response_format.type"),
     ]
     for extra, param in cases:
         with pytest.raises(openai.BadRequestError) as caught:
@@ -570,3 +736,22 @@ def test_gateways_on_one_postgresql_database_share_cooldowns_and_statistics(
     # Both gateways' calls are in the shared statistics
     stats = first.cli("stats", "--provider", "groq", "--model", "pg-2", "--json")
     assert '"calls": 2' in stats.stdout, stats.stdout + stats.stderr
+
+
+def test_sigterm_during_a_stream_lets_it_finish_and_logs_it(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    fake.script("sig-2", StreamStall(after=3, seconds=1.5, then=Reply("streamed through SIGTERM")))
+    server = ServeProcess(tmp_path, provider_env(fake), "--grace-seconds", "10").start()
+    stream = sdk(server).chat.completions.create(
+        model="groq/sig-2", messages=user("x"), stream=True
+    )
+    text: list[str] = []
+    for c in stream:
+        if c.choices and c.choices[0].delta.content and not "".join(text):
+            server.signal(signal.SIGTERM)  # the first words are here: stop the gateway
+        text.append(c.choices[0].delta.content or "" if c.choices else "")
+    assert "".join(text) == "streamed through SIGTERM"
+    assert server.wait() == 0, server.output
+    stats = server.cli("stats", "--provider", "groq", "--model", "sig-2", "--json")
+    assert '"calls": 1' in stats.stdout, stats.stdout + stats.stderr
