@@ -23,8 +23,6 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime
 
-import anyio
-
 from freegin_ai.adapters.gateway.asgi import (
     Message,
     Receive,
