@@ -38,6 +38,7 @@ from freegin_ai.projections.usage import UsageRowsProjection, UsageStatsProjecti
 if TYPE_CHECKING:
     import httpx
 
+    from freegin_ai.adapters.follower import LogFollower
     from freegin_ai.adapters.legacy import ImportReport
     from freegin_ai.adapters.provider_set import ProviderSet
     from freegin_ai.adapters.usage_log import UsageLog
@@ -116,7 +117,10 @@ def start_catalog(
     """Open (creating if needed) the catalog at a database URL, caught up and seeded."""
     store, imported = open_store(url, progress)
     parts = wire_catalog(store, clock=clock, imported=imported)
-    parts.projector.setup(progress=progress)
+    if parts.projector.outdated():
+        # One process at a time creates or rebuilds; the others find it done (ADR 0010).
+        with store.setup_lock():
+            parts.projector.setup(progress=progress)
     parts.projector.catch_up()
     if seed:
         parts.roster.seed_defaults()
@@ -133,11 +137,29 @@ def provider_set(env: Mapping[str, str]) -> ProviderSet:
     return ProviderSet(load_config(env), env, credentials)
 
 
-def usage_log(store: EventStore, clock: Clock, *, dry_run: bool = False) -> UsageLog:
-    """Where the router logs every call; a dry run gets one that drops everything."""
+def usage_log(
+    store: EventStore,
+    clock: Clock,
+    *,
+    dry_run: bool = False,
+    after_commit: Callable[[], object] | None = None,
+    fsync: bool = False,
+) -> UsageLog:
+    """Where the router logs every call, committed before its answer (group commit, ADR
+    0010), the read tables caught up after commits; a dry run gets one that drops everything."""
     from freegin_ai.adapters.usage_log import DiscardingUsageLog, UsageLog
 
-    return DiscardingUsageLog(store, clock) if dry_run else UsageLog(store, clock)
+    if dry_run:
+        return DiscardingUsageLog(store, clock)
+    return UsageLog(store, clock, after_commit=after_commit, fsync=fsync)
+
+
+def log_follower(store: EventStore, projector: Projector) -> LogFollower:
+    """For a long-running process: the read tables follow every process's appends (PostgreSQL
+    LISTEN/NOTIFY; on SQLite each writer catches up itself and this does nothing)."""
+    from freegin_ai.adapters.follower import LogFollower
+
+    return LogFollower(store, projector.catch_up).start()
 
 
 def http_client(seconds: float) -> httpx.AsyncClient:

@@ -73,6 +73,12 @@ class Catalog:
         self._suggestions = wired.suggestions
         self._writer = wired.writer
 
+    @property
+    def commands(self) -> int:
+        """Commands that appended through this catalog; a router reloads its snapshot when
+        this moves (the log itself moves on every call)."""
+        return self._writer.commands
+
     @classmethod
     def open(
         cls,
@@ -105,6 +111,7 @@ class Catalog:
             id=self.new_id(), at=self.clock(), provider=name, model=model, reason=reason
         )
         self.store.append_new_streams([event])
+        self._writer.commands += 1
         self.projector.catch_up()
 
     def seed_defaults(self, defaults: tuple[DefaultModel, ...] = DEFAULT_MODELS) -> int:
@@ -163,6 +170,7 @@ class Catalog:
         from freegin_ai.domain.usage import usage_logged
 
         self.store.save(usage_logged(id=self.new_id(), at=self.clock(), usage=usage))
+        self.projector.catch_up()
 
     # -- queries (projections) --------------------------------------------------------
 

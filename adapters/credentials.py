@@ -1,8 +1,12 @@
 """The credential store: API keys in `credentials.json` in the config dir, outside the event log.
 
-The file is created with mode 0600 in a directory created with mode 0700, and every write goes
-to a fresh 0600 temporary file that replaces the old one atomically, so a crash never leaves a
-half-written store and a store found with looser permissions is tightened on the next write.
+The file is created with mode 0600 in a directory created with mode 0700. A change reads,
+changes and writes the store under an exclusive lock on `.credentials.json.lock` beside it, so
+concurrent `add-service` / `remove-service` runs never lose each other's keys; the new content
+goes to a fresh 0600 temporary file that is fsynced, renamed over the old one and the directory
+fsynced, so a crash never leaves a half-written store, and a store found with looser
+permissions is tightened on the next write. Readers need no lock: they see the old file or the
+new one, whole.
 Keys never appear in repr() or in error messages. Provider names are stored canonically
 (`gemini` is kept as `google`).
 """
@@ -10,11 +14,12 @@ Keys never appear in repr() or in error messages. Provider names are stored cano
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from freegin_ai.adapters.config import config_dir
@@ -51,18 +56,20 @@ class CredentialStore:
         problem = key_problem(key)
         if problem is not None:
             raise CredentialError(f"{name}: {problem}")
-        keys = self._read()
-        keys[name] = key
-        self._write(keys)
+        with self._locked():
+            keys = self._read()
+            keys[name] = key
+            self._write(keys)
 
     def remove(self, provider: str) -> bool:
         """Forget a provider's key; False when there was none."""
         name = _canonical(provider)
-        keys = self._read()
-        if name not in keys:
-            return False
-        del keys[name]
-        self._write(keys)
+        with self._locked():
+            keys = self._read()
+            if name not in keys:
+                return False
+            del keys[name]
+            self._write(keys)
         return True
 
     def exposure(self) -> str | None:
@@ -83,6 +90,21 @@ class CredentialStore:
     def providers(self) -> list[str]:
         """The providers with a stored key, sorted."""
         return sorted(self._read())
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store's lock file (created 0600) for a read-change-write."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(directory / f".{self.path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CredentialError(f"{directory}: cannot lock the store ({_reason(exc)})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _read(self) -> dict[str, str]:
         try:
@@ -119,6 +141,7 @@ class CredentialStore:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temp, self.path)
+            _fsync_directory(directory)  # the rename itself reaches the disk
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temp.unlink()
@@ -134,6 +157,14 @@ def key_problem(key: str) -> str | None:
     if not key.isascii():
         return "the key is not ASCII (keys travel in HTTP headers)"
     return None
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _canonical(provider: str) -> str:

@@ -217,7 +217,6 @@ async def refresh_workloads(
     if dry_run:
         return report
     outcome = _record(deps.catalog, provider, answers)
-    deps.router.usage.flush()
     return dataclasses.replace(report, outcome=outcome)
 
 

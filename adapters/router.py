@@ -31,6 +31,7 @@ from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
 from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.follower import LogFollower
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatRequest, ResponseMeta
@@ -146,6 +147,8 @@ class _Loaded:
     fits: dict[tuple[str, str], int] = field(default_factory=dict)
     #: What each provider's listing says about each model it lists (sync-models).
     listed: dict[tuple[str, str], ModelInfo] = field(default_factory=dict)
+    commands: int = 0  # the catalog's command count when loaded
+    checked: float = float("-inf")  # when the log position was last compared (elapsed clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +182,24 @@ class Router:
         elapsed: Callable[[], float] = time.perf_counter,
         dry_run: bool = False,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        refresh_seconds: float = 0.5,
+        usage_fsync: bool = False,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
         self.config: Config = providers.config
         self.dry_run = dry_run
-        self.usage = usage or bootstrap.usage_log(catalog.store, clock, dry_run=dry_run)
+        self._owns_usage = usage is None
+        # The usage log's thread catches the read tables up after its commits (ADR 0010).
+        self.usage = usage or bootstrap.usage_log(
+            catalog.store,
+            clock,
+            dry_run=dry_run,
+            after_commit=catalog.projector.catch_up,
+            fsync=usage_fsync,
+        )
+        self.refresh_seconds = refresh_seconds
+        self.follower: LogFollower | None = None
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
         self.client = client or bootstrap.http_client(seconds)
@@ -209,14 +224,18 @@ class Router:
 
         A dry-run router calls providers as usual but logs no usage.
         """
-        from freegin_ai.adapters.settings import database_url
+        from freegin_ai.adapters.settings import database_url, usage_fsync
 
-        return cls(
+        router = cls(
             catalog or Catalog.open(database_url(env)),
             bootstrap.provider_set(env),
             client=client,
             dry_run=dry_run,
+            usage_fsync=usage_fsync(env),
         )
+        # A long-running process keeps the read tables within a second of everyone's appends.
+        router.follower = bootstrap.log_follower(router.catalog.store, router.catalog.projector)
+        return router
 
     def rewired(self, *, client: httpx.AsyncClient | None = None, dry_run: bool = False) -> Router:
         """A router over the same catalog and providers with another HTTP client (not owned)
@@ -238,8 +257,12 @@ class Router:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Append buffered usage and close the HTTP client (if the router made it)."""
-        self.usage.flush()
+        """Stop the usage log (read tables caught up), the follower and the HTTP client, if
+        the router made them."""
+        if self._owns_usage:
+            await anyio.to_thread.run_sync(self.usage.close)
+        if self.follower is not None:
+            await anyio.to_thread.run_sync(self.follower.close)
         if self._owns_client:
             await self.client.aclose()
 
@@ -288,11 +311,41 @@ class Router:
         return reasons
 
     def _current(self) -> _Loaded:
+        """The snapshot to route with.
+
+        Every call commits its usage, so the log moves all the time: the snapshot is compared
+        with the log at most every `refresh_seconds`, and reloaded at once after this process
+        changed the catalog, saw an attempt fail, a failing model recover or a quota spent.
+        """
+        loaded = self._loaded
+        now = self.elapsed()
+        commands = self.catalog.commands
+        if (
+            loaded is not None
+            and loaded.commands == commands
+            and now - loaded.checked < self.refresh_seconds
+        ):
+            return loaded
         position = self.catalog.store.last_position()
-        if self._loaded is None or self._loaded.position != position:
+        if loaded is None or loaded.position != position or loaded.commands != commands:
             # The position checked before reading: anything appended since reloads next time.
-            self._loaded = self._load(position)
+            loaded = replace(self._load(position), commands=commands)
+        self._loaded = replace(loaded, checked=now)
         return self._loaded
+
+    def _had_health(self, c: Candidate) -> bool:
+        """Whether the snapshot holds a cooldown for the candidate or its provider (an
+        explicit call may succeed where the policy would have skipped, and clear it)."""
+        loaded = self._loaded
+        if loaded is None:
+            return False
+        cooldowns = loaded.snapshot.cooldowns
+        return (c.provider, c.model) in cooldowns or (c.provider, "") in cooldowns
+
+    def _invalidate(self) -> None:
+        """Reload the snapshot before the next decision (health or quota changed here)."""
+        if self._loaded is not None:
+            self._loaded = replace(self._loaded, position=-1, checked=float("-inf"))
 
     def _load(self, position: int) -> _Loaded:
         since = (self.clock() - timedelta(days=30)).date().isoformat()
@@ -548,28 +601,26 @@ class Router:
                 # A reply that arrived but failed (filtered, empty) still cost its tokens.
                 spent = error.usage or NO_TOKENS
                 cost_in, cost_out = self._cost(c, decision.workload, spent)
-                self.usage.log(
+                await self.usage.log(
                     self._usage(request, decision, c, False, latency, tokens=spent,
                                 input_cost_micros=cost_in, output_cost_micros=cost_out,
                                 error=message, error_kind=error.kind,
                                 retry_after_s=error.retry_after, rate_limits=seen)
                 )  # fmt: skip
-                # A failure should reach the health view (and other processes) at once.
-                self.usage.flush()
+                self._invalidate()  # the failure changes health: rank with it next time
                 continue
             latency = _ms(self.elapsed() - started)
             seen = self._observed(c.provider, reply.meta)
             tokens = reply.usage
             cost_in, cost_out = self._cost(c, decision.workload, tokens)
-            self.usage.log(
+            await self.usage.log(
                 self._usage(request, decision, c, True, latency, tokens=tokens,
                             input_cost_micros=cost_in, output_cost_micros=cost_out,
                             rate_limits=seen)
             )  # fmt: skip
             attempts.append(Attempt(c.provider, c.model, True, latency))
-            if c.consecutive_failures or _says_spent(seen):
-                # A cleared cooldown or a spent quota: let every process see it now.
-                self.usage.flush()
+            if c.consecutive_failures or _says_spent(seen) or self._had_health(c):
+                self._invalidate()  # a cleared cooldown or a spent quota: rank with it next
             total_cost = (
                 None if cost_in is None and cost_out is None else ((cost_in or 0) + (cost_out or 0))
             )

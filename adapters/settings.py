@@ -36,3 +36,13 @@ def database_url(env: Mapping[str, str]) -> str:
     except OSError as error:
         raise ConfigError(f"cannot create data directory {directory}: {error.strerror}") from None
     return f"sqlite:///{directory / DATABASE_FILE}"
+
+
+def usage_fsync(env: Mapping[str, str]) -> bool:
+    """FREEGIN_USAGE_FSYNC=1: every usage commit waits for the disk (survives power loss)."""
+    value = env.get("FREEGIN_USAGE_FSYNC", "").strip().lower()
+    if value in ("", "0", "no", "false", "off"):
+        return False
+    if value in ("1", "yes", "true", "on"):
+        return True
+    raise ConfigError(f"FREEGIN_USAGE_FSYNC must be 1 or 0, not {value!r}")

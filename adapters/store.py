@@ -8,7 +8,10 @@ faster without it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import fcntl
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
 
+#: The PostgreSQL advisory lock key of the set-up lock (any constant bigint; "freegin").
+_SETUP_LOCK_KEY = int.from_bytes(b"freegin", "big")
+
 _BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 #: The columns of eventsourcing-sqlalchemy's events table that the log reader needs.
@@ -61,6 +67,7 @@ def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
     # Wait for another writer instead of failing at once; WAL lets readers go on meanwhile.
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.execute("PRAGMA journal_mode = WAL")
+    # Read tables can be rebuilt from the log; usage appends choose per commit (ADR 0010).
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
 
@@ -134,33 +141,102 @@ class EventStore:
         """Create the events table (building the Application does) if it is missing."""
         _ = self.app
 
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Hold the database's set-up lock: one process at a time creates or rebuilds tables.
+
+        Several processes may open an empty database at once; without it they race on
+        CREATE TABLE and on the projection state rows. SQLite: an exclusive lock on
+        `<database>.lock` beside the file. PostgreSQL: a session advisory lock. Not for
+        nesting.
+        """
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _SETUP_LOCK_KEY})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK_KEY})
+                    conn.commit()
+            return
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield  # nothing another process could share
+            return
+        try:
+            fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise StorageError(f"cannot lock the database: {error.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def save(self, *objects: Any) -> None:
         """Append the pending events of aggregates (and bare events) in one transaction."""
         self.app.save(*objects)
 
-    def append_new_streams(self, events: Sequence[Any]) -> None:
-        """Append events that each open a stream of their own (usage) with one bulk insert.
+    def append_new_streams(self, events: Sequence[Any], *, fsync: bool = True) -> None:
+        """Append events that each open a stream of their own (usage) in one transaction.
 
         The library inserts ORM records one by one; usage is logged on every call, so it
-        goes through a set-based insert of the same stored form, in the library's own
-        transaction (and, on PostgreSQL, under the same table lock that keeps notification
-        ids in commit order).
+        goes through one set-based insert of the same stored form, on a connection of the
+        plain engine (on PostgreSQL under the same table lock that keeps notification ids in
+        commit order, with the same NOTIFY). Returns once the transaction committed, which
+        survives a crash of this process. With `fsync=False` the commit does not wait for
+        the disk (SQLite `synchronous=NORMAL` in WAL mode, PostgreSQL `synchronous_commit =
+        off`): a power loss or an OS crash may then lose the last commits, never corrupt
+        the database (ADR 0010).
         """
         if not events:
             return
         app = self.app
         recorder: Any = app.recorder
-        table = recorder.events_record_cls.__table__
-        from freegin_ai.adapters.transcoder import stored_rows
-
-        rows = stored_rows(app.mapper, events)
+        to_stored = app.mapper.to_stored_event
+        bind_id = self._bind_id(recorder)
+        rows = []
+        for domain_event in events:
+            stored = to_stored(domain_event)
+            rows.append(
+                (
+                    bind_id(stored.originator_id),
+                    stored.originator_version,
+                    stored.topic,
+                    stored.state,
+                )
+            )
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        insert = (
+            f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+        )
         try:
-            with recorder.transaction(commit=True) as session:
-                if self.dialect == "postgresql":
-                    session.execute(text(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"))
-                session.execute(table.insert(), rows)
+            with self.engine.connect() as conn:
+                if self.dialect == "sqlite":
+                    # Set outside the transaction (pysqlite opens it at the first insert).
+                    conn.exec_driver_sql(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+                    conn.commit()
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        if not fsync:
+                            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                        conn.execute(text(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"))
+                    # The driver's executemany: no per-row work in SQLAlchemy.
+                    conn.exec_driver_sql(insert, rows)
+                    if self.dialect == "postgresql":
+                        # Delivered at commit: a listening process catches its read tables up.
+                        conn.execute(text(f"NOTIFY {recorder.channel_name}"))
         except Exception as error:
             raise StorageError(f"cannot append usage: {describe(error)}") from None
+
+    def _bind_id(self, recorder: Any) -> Callable[[Any], Any]:
+        """How the events table's UUID column stores an id on this database."""
+        column = recorder.events_record_cls.__table__.c.originator_id
+        dialect = self.engine.dialect
+        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+        return processor if processor is not None else (lambda value: value)
 
     def read(
         self,

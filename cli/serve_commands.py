@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
             "the roster. With FREEGIN_SERVE_API_KEY (or --api-key-file) every endpoint but "
             "/healthz needs `Authorization: Bearer <key>`; without a key only a loopback "
             "address is allowed. SIGTERM or Ctrl-C stops accepting, lets requests in flight "
-            "finish within the grace period, and flushes usage."
+            "finish within the grace period (usage is committed before each answer)."
         ),
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -114,7 +114,7 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
         try:
-            anyio.run(router.aclose)  # the last usage appended
+            anyio.run(router.aclose)  # the usage writer stopped, its last catch-up done
             router.catalog.projector.catch_up()  # and the read tables current on exit
         finally:
             router.catalog.close()

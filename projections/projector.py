@@ -131,6 +131,11 @@ class Projector:
                     [{"name": p.name, "position": 0, "version": 0} for p in missing],
                 )
 
+    def outdated(self) -> list[Projection]:
+        """The projections whose tables are missing or were built by another version."""
+        stored = self.stored_versions()
+        return [p for p in self.projections if stored.get(p.name) != p.version]
+
     def setup(self, progress: Progress | None = None) -> list[str]:
         """Create what is missing and rebuild outdated projections; returns the rebuilt names.
 
@@ -140,7 +145,7 @@ class Projector:
         stored = self.stored_versions()
         outdated = [p for p in self.projections if stored.get(p.name) != p.version]
         if not outdated:
-            return []  # the usual start: every table exists and is current
+            return []  # the usual start (or another process just did it)
         self.create_tables()
         with self.engine.begin() as conn:
             for projection in outdated:

@@ -40,6 +40,8 @@ class Writer:
         self.projector = projector
         self.clock = clock
         self.new_id = new_id
+        #: Commands that appended here (a router reloads its snapshot when this moves).
+        self.commands = 0
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate as it stands, or None when it has no stream."""
@@ -80,11 +82,14 @@ class Writer:
         """Run a load-decide-save attempt again when another writer got there first."""
         for _ in range(_MAX_ATTEMPTS):
             try:
-                return attempt()
+                outcome = attempt()
             except Exception as error:
                 if not _is_conflict(error):
                     raise
                 self.projector.catch_up()
+            else:
+                self.commands += 1
+                return outcome
         raise ConcurrentWriteError("other writers kept changing the same entries; try again")
 
 

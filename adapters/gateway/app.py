@@ -10,8 +10,9 @@ time on the hot path.
     GET  /metrics                 Prometheus text format
 
 The same routes answer without the `/v1` prefix, for clients configured with a bare base URL.
-Errors are OpenAI-shaped (wire.ApiError). The lifespan flushes buffered usage every second
-and once more at shutdown.
+Errors are OpenAI-shaped (wire.ApiError). Every attempt's usage is committed before its answer
+is sent (ADR 0010), so there is nothing to flush at shutdown; closing the router afterwards
+leaves the read tables current.
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ class Gateway:
         api_key: str | None = None,
         max_body_bytes: int = 4 * 1024 * 1024,
         request_timeout: float = 300.0,
-        flush_interval: float = 1.0,
         access_log: bool = False,
         metrics: GatewayMetrics | None = None,
         wall_clock: Callable[[], float] = time.time,
@@ -102,7 +102,6 @@ class Gateway:
         self.auth = BearerCheck(api_key) if api_key else None
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
-        self.flush_interval = flush_interval
         self.access_log = access_log
         self.metrics = metrics or GatewayMetrics(self._cooling)
         self.wall_clock = wall_clock
@@ -117,28 +116,16 @@ class Gateway:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    # -- lifespan: flush usage while running and at shutdown --------------------------------
+    # -- lifespan ---------------------------------------------------------------------------
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
         if message["type"] != "lifespan.startup":
             return
         await send({"type": "lifespan.startup.complete"})
-        while True:
-            with anyio.move_on_after(self.flush_interval):
-                message = await receive()
-                if message["type"] == "lifespan.shutdown":
-                    break
-            await self._flush()
-        await self._flush()
+        while message["type"] != "lifespan.shutdown":
+            message = await receive()
         await send({"type": "lifespan.shutdown.complete"})
-
-    async def _flush(self) -> None:
-        if self.router.usage.pending:
-            try:
-                await anyio.to_thread.run_sync(self.router.usage.flush)
-            except Exception as error:  # kept in the buffer for the next try
-                _log(f"cannot flush usage yet: {self._redact(str(error))}")
 
     # -- HTTP ---------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 The socket is bound before the server starts, so `--port 0` works and the address printed
 is the one listened on. SIGTERM and SIGINT stop accepting connections, let in-flight requests
-finish within the grace period, then the lifespan flushes usage; a second SIGINT forces the
-exit. uvicorn re-raises the signal it caught once it is done; the handlers installed here make
-that re-raise a no-op, so the process exits 0 after the last flush.
+finish within the grace period (each one's usage committed before its answer); a second SIGINT
+forces the exit. uvicorn re-raises the signal it caught once it is done; the handlers installed
+here make that re-raise a no-op, so the process exits 0 once the router is closed.
 """
 
 from __future__ import annotations

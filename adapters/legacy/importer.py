@@ -120,9 +120,12 @@ def open_log(store: EventStore, progress: Progress | None = None) -> ImportRepor
     first, in place. Returns the import's report, or None when there was nothing to import."""
     if store.has_log():
         return None
-    report = migrate_in_place(store, progress)
-    store.create_log()
-    return report
+    with store.setup_lock():  # several processes may open an empty database at once
+        if store.has_log():  # another one made it while we waited
+            return None
+        report = migrate_in_place(store, progress)
+        store.create_log()
+        return report
 
 
 def migrate_in_place(store: EventStore, progress: Progress | None = None) -> ImportReport | None:

@@ -1,9 +1,11 @@
-"""CredentialStore: round trip, 0600 file in a 0700 directory, atomic rewrite, no key in errors."""
+"""CredentialStore: round trip, 0600 file in a 0700 directory, atomic rewrite under a lock
+(eight concurrent writer processes lose nothing), no key in errors."""
 
 from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,7 +78,10 @@ def test_file_is_0600_in_a_0700_directory(tmp_path: Path) -> None:
 
     assert mode(store.path) == 0o600
     assert mode(store.path.parent) == 0o700
-    assert [p.name for p in store.path.parent.iterdir()] == ["credentials.json"]  # no temp left
+    # No temporary file left, only the lock file beside the store (0600 as well).
+    names = sorted(p.name for p in store.path.parent.iterdir())
+    assert names == [".credentials.json.lock", "credentials.json"]
+    assert mode(store.path.parent / ".credentials.json.lock") == 0o600
 
 
 @posix_only
@@ -146,3 +151,46 @@ def test_default_path_is_in_the_config_dir(tmp_path: Path) -> None:
     path = default_credentials_path({"FREEGIN_CONFIG_DIR": str(tmp_path)})
 
     assert path == tmp_path / "credentials.json"
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from freegin_ai.adapters.credentials import CredentialStore
+store = CredentialStore(Path(sys.argv[1]))
+provider = sys.argv[2]
+for i in range(40):
+    store.set(provider, f"key-{provider}-{i}")
+    assert store.get(provider) == f"key-{provider}-{i}", "a key was lost"
+    if i % 3 == 0:
+        store.remove(provider)
+store.set(provider, f"final-{provider}")
+"""
+
+
+def test_eight_concurrent_writer_processes_lose_no_key(tmp_path: Path) -> None:
+    # Given a store another provider's key is already in
+    path = tmp_path / "config" / "credentials.json"
+    CredentialStore(path).set("mistral", "kept-key")
+    providers = ["huggingface", "google", "groq", "deepseek", "openrouter", "openai",
+                 "anthropic", "cerebras"]  # fmt: skip
+    # When eight processes set, check and remove their own provider's key 40 times at once
+    children = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path), p], stderr=subprocess.PIPE)
+        for p in providers
+    ]
+    errors = []
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        if child.returncode != 0:
+            errors.append(err.decode()[-300:])
+    # Then no process saw its key vanish, and every key is there, whole, in a 0600 file
+    assert errors == []
+    store = CredentialStore(path)
+    assert {p: store.get(p) for p in providers} == {p: f"final-{p}" for p in providers}
+    assert store.get("mistral") == "kept-key"
+    assert mode(path) == 0o600
+    assert sorted(q.name for q in path.parent.iterdir()) == [
+        ".credentials.json.lock",
+        "credentials.json",
+    ]  # no temporary file left behind

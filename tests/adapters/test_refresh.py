@@ -280,19 +280,22 @@ async def test_a_dry_run_writes_no_event_and_no_usage(
     report = await refresh(RefreshDeps.of(router), provider="groq", dry_run=True)
     assert [s.model for s in report.kept] == ["new/model-a", "new/model-b"]
     assert report.outcome is None
-    # The router's own usage log is back, with nothing buffered for later.
-    assert router.usage is saved_usage and router.usage.pending == 0
+    # The router's own usage log is back, and nothing was committed through it.
+    assert router.usage is saved_usage and router.usage.committed == 0
     await router.aclose()
     assert catalog.store.last_position() == before
     assert usage_count(catalog) == 0 and catalog.list_suggestions() == []
 
 
-def test_the_discarding_usage_log_never_appends(catalog: Catalog, clock: FakeClock) -> None:
-    log = DiscardingUsageLog(catalog.store, clock, max_buffer=1)
-    log.log(CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1))
-    assert log.flush() == 0 and log.pending == 0
+@pytest.mark.anyio
+async def test_the_discarding_usage_log_never_appends(catalog: Catalog, clock: FakeClock) -> None:
+    log = DiscardingUsageLog(catalog.store, clock)
+    await log.log(
+        CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1)
+    )
+    log.log_sync(CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1))
     log.close()
-    assert usage_count(catalog) == 0
+    assert log.committed == 0 and usage_count(catalog) == 0
 
 
 @pytest.mark.anyio

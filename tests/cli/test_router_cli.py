@@ -125,3 +125,20 @@ def test_credentials_are_stored_0600_and_listed_by_source(tmp_path: Path) -> Non
     run(tmp_path, "add-service", "groq", stdin=KEY + "\n")
     run(tmp_path, "status")
     assert KEY.encode() not in (tmp_path / "app.db").read_bytes()
+
+
+def test_after_generate_exits_the_guides_sqlite3_query_sees_the_call(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    import sqlite3
+
+    run(tmp_path, "adopt-model", "groq", "g-1", "--priority", "1")
+    fake.script("g-1", Reply("hi", prompt_tokens=2, completion_tokens=1))
+    result = run(tmp_path, "generate", "--provider", "groq", "--prompt", "hi", extra=groq_env(fake))
+    assert result.returncode == 0, result.stderr
+    # Read as the guide does, with sqlite3 and no freegin-ai command in between.
+    with sqlite3.connect(tmp_path / "app.db") as db:
+        rows = db.execute(
+            "SELECT provider, model, success, prompt_tokens FROM provider_usage"
+        ).fetchall()
+    assert rows == [("groq", "g-1", 1, 2)]

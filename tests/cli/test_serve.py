@@ -70,8 +70,22 @@ def gateway(
         yield server
 
 
+_clients: list[openai.OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    """Close every SDK client a test made: a client left to the garbage collector may warn
+    about its socket in whichever test runs next."""
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def sdk(server: ServeProcess, api_key: str = "anything") -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    _clients.append(client)
+    return client
 
 
 def adopt(server: ServeProcess, provider: str, model: str, workload: str, priority: int) -> None:

@@ -1,0 +1,147 @@
+"""The usage log's group commit: each caller returns only once its event is committed,
+concurrent callers share commits, failures reach every waiter, and the read tables follow
+the log within a second and are current once the log is closed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+from sqlalchemy import text
+
+from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.adapters.errors import StorageError
+from freegin_ai.adapters.store import EventStore
+from freegin_ai.adapters.usage_log import UsageLog, UsageLogClosedError
+from freegin_ai.domain.topics import USAGE_LOGGED
+from freegin_ai.domain.usage import CallUsage
+from tests.conftest import FakeClock
+
+
+def usage(latency_ms: int) -> CallUsage:
+    return CallUsage(
+        provider="groq", workload="chat", model="m", success=True, latency_ms=latency_ms
+    )
+
+
+@pytest.fixture
+def catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
+    c = Catalog.open(database_url, clock=clock, seed=False)
+    yield c
+    c.close()
+
+
+def logged(store: EventStore) -> int:
+    """Usage events in the log, read on a fresh connection (what another process sees)."""
+    with store.engine.connect() as conn:
+        query = text("SELECT count(*) FROM freegin_events WHERE topic = :topic")
+        return int(conn.execute(query, {"topic": USAGE_LOGGED}).scalar() or 0)
+
+
+def usage_rows(catalog: Catalog) -> int:
+    """Rows in the read table as they are now (no catch-up on the way)."""
+    with catalog.store.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM provider_usage").scalar() or 0)
+
+
+@pytest.mark.anyio
+async def test_each_call_returns_after_its_event_is_committed(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock)
+    for i in range(3):
+        await log.log(usage(i))
+        # Visible to any other connection at once: committed, not buffered.
+        assert logged(catalog.store) == i + 1
+    log.log_sync(usage(9))
+    assert logged(catalog.store) == 4
+    log.close()
+
+
+@pytest.mark.anyio
+async def test_concurrent_calls_share_commits(catalog: Catalog, clock: FakeClock) -> None:
+    log = UsageLog(catalog.store, clock)
+
+    async def call(i: int) -> None:
+        await log.log(usage(i))
+
+    async with anyio.create_task_group() as group:
+        for i in range(64):
+            group.start_soon(call, i)
+    log.close()
+    assert log.committed == 64 and logged(catalog.store) == 64
+    assert log.commits <= 4  # one commit per loop pass, not one per call
+
+
+def test_sync_callers_in_threads_are_all_committed(catalog: Catalog, clock: FakeClock) -> None:
+    log = UsageLog(catalog.store, clock)
+    threads = [
+        threading.Thread(target=lambda: [log.log_sync(usage(1)) for _ in range(10)])
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    assert logged(catalog.store) == 80 == log.committed
+
+
+@pytest.mark.anyio
+async def test_a_failed_commit_reaches_every_waiter_and_nothing_is_half_written(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    catalog = Catalog.open(sqlite_url, clock=clock, seed=False)
+    log = UsageLog(catalog.store, clock)
+    await log.log(usage(1))
+    with catalog.store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE freegin_events")
+    failures: list[BaseException] = []
+
+    async def call() -> None:
+        try:
+            await log.log(usage(2))
+        except StorageError as error:
+            failures.append(error)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(call)
+    assert len(failures) == 5 and log.committed == 1
+    log.close()
+    catalog.close()
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_caller_s_event_is_still_committed(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await log.log(usage(1))
+    await log.log(usage(2))
+    log.close()
+    assert logged(catalog.store) == 2
+
+
+@pytest.mark.anyio
+async def test_read_tables_follow_within_a_second_and_are_current_after_close(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock, after_commit=catalog.projector.catch_up)
+    await log.log(usage(1))
+    assert usage_rows(catalog) == 0 or usage_rows(catalog) == 1
+    deadline = time.monotonic() + 1.0
+    while usage_rows(catalog) < 1 and time.monotonic() < deadline:
+        await anyio.sleep(0.02)
+    assert usage_rows(catalog) == 1  # caught up by the log's own thread, nobody read
+    for i in range(20):
+        await log.log(usage(i))
+    log.close()
+    assert usage_rows(catalog) == 21  # closing leaves them current
+    with pytest.raises(UsageLogClosedError):
+        await log.log(usage(1))
