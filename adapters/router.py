@@ -27,10 +27,11 @@ and the attempt is still logged (finish reason `cancelled`).
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -40,7 +41,7 @@ import httpx
 from freegin_ai.adapters import bootstrap
 from freegin_ai.adapters.catalog import Catalog, utc_now
 from freegin_ai.adapters.config import Config
-from freegin_ai.adapters.errors import AdapterError, ProviderError
+from freegin_ai.adapters.errors import AdapterError, ProviderError, StorageError
 from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
 from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
 from freegin_ai.adapters.follower import LogFollower
@@ -83,9 +84,9 @@ from freegin_ai.domain.quota import (
     WindowState,
     WindowUsage,
     check,
-    estimate_tokens,
     format_back,
     observation_fields,
+    request_tokens,
     window_end,
     window_key,
     window_states,
@@ -116,6 +117,11 @@ from freegin_ai.projections.queries import (
     list_usage_stats,
 )
 from freegin_ai.projections.quota import list_quota_ledger
+
+_log = logging.getLogger(__name__)
+
+#: A decision that skipped nothing due back holds as long as its snapshot.
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 class StreamInterruptedError(AdapterError):
@@ -174,6 +180,13 @@ class _Loaded:
     checked: float = float("-inf")  # when the log position was last compared (elapsed clock)
     #: What each provider's listing says about each model it lists (sync-models).
     listed: dict[tuple[str, str], ModelInfo] = field(default_factory=dict)
+    #: (provider, model) → the fewest tokens a request was refused for, and why. With the
+    #: ledger fixed, a refusal holds for as many tokens or more until its `back_at`.
+    refused: dict[tuple[str, str], tuple[int, Verdict]] = field(default_factory=dict)
+    #: (provider, model) → the minute (epoch minutes) and the request slots to reserve in it.
+    slots: dict[tuple[str, str], tuple[int, list[Slot]]] = field(default_factory=dict)
+    #: Decisions made with this snapshot, each with the time it holds until (Router._explain).
+    decisions: dict[tuple[Any, ...], tuple[Decision, datetime]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +222,7 @@ class Router:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         refresh_seconds: float = 0.5,
         usage_fsync: bool = False,
+        gate: QuotaGate | None = None,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -235,10 +249,20 @@ class Router:
         self.clock = clock
         self.elapsed = elapsed
         self.sleep = sleep
-        self.gate = QuotaGate(catalog.store.engine)
+        self._owns_gate = gate is None
+        self.gate = gate or QuotaGate(catalog.store.engine)
         self._quota_limits: dict[tuple[str, str], QuotaLimits] = {}
         self._loaded: _Loaded | None = None
         self._secrets = providers.secrets()
+        #: Why each provider that cannot be called here cannot (fixed for a provider set).
+        self._unavailable = {
+            name: why for name in PROVIDERS if (why := providers.unavailable(name)) is not None
+        }
+        self._configured_models = {
+            name: settings.models for name, settings in self.config.providers.items()
+        }
+        #: Whether any quota limit is known for a (provider, model): most have none.
+        self._limits_known: dict[tuple[str, str], bool] = {}
 
     @classmethod
     def open(
@@ -277,6 +301,7 @@ class Router:
             clock=self.clock,
             elapsed=self.elapsed,
             dry_run=dry_run,
+            gate=self.gate,
         )
 
     async def __aenter__(self) -> Router:
@@ -287,7 +312,12 @@ class Router:
 
     async def aclose(self) -> None:
         """Stop the usage log (read tables caught up), the follower and the HTTP client, if
-        the router made them."""
+        the router made them; quota slots leased and not used are given back."""
+        if self._owns_gate:
+            try:
+                await anyio.to_thread.run_sync(self.gate.release)
+            except StorageError as error:  # the slots stay counted until their window ends
+                _log.info("giving back unused quota slots failed: %s", error)
         if self._owns_usage:
             await anyio.to_thread.run_sync(self.usage.close)
         if self.follower is not None:
@@ -299,37 +329,74 @@ class Router:
 
     def explain(self, request: GenerateRequest) -> Decision:
         """The routing decision for a request, without calling anyone."""
+        return self._explain(request, request_needs(request))
+
+    def _explain(self, request: GenerateRequest, needs: Needs) -> Decision:
         loaded = self._current()
         now = self.clock()
-        tokens = _estimated_tokens(request)
+        workload = _workload_of(request)
+        trial = workload.value in loaded.snapshot.trials
+        needed = required_features(request)
+        # Everything the decision depends on besides the snapshot and the time. A request
+        # that may land on a trial arm is decided anew (its arm is drawn per request).
+        key = (
+            workload.value, request.provider, request.model, request.fallback,
+            bool(request.labels), needs, needed,
+        )  # fmt: skip
+        if not trial:
+            kept = loaded.decisions.get(key)
+            if kept is not None and now < kept[1]:
+                return kept[0]
+        decision = self._decide(request, needs, needed, loaded, now, workload)
+        if not trial:
+            # With the snapshot fixed, time only brings skipped candidates back (a cooldown
+            # ends, a window resets): the decision holds until the first of them is due.
+            backs = [s.back_at for s in decision.skipped if s.back_at is not None]
+            loaded.decisions[key] = (decision, min(backs, default=_FOREVER))
+        return decision
+
+    def _decide(
+        self,
+        request: GenerateRequest,
+        needs: Needs,
+        needed: frozenset[str],
+        loaded: _Loaded,
+        now: datetime,
+        workload: Workload,
+    ) -> Decision:
+        tokens = _quota_tokens(needs)
+        arm_key = request.request_key
+        if not arm_key and workload.value in loaded.snapshot.trials:
+            arm_key = uuid4().hex  # no key: the request falls on a random arm
         route = Route(
-            workload=_workload_of(request),
+            workload=workload,
             provider=parse_provider(request.provider) if request.provider else None,
             model=check_model_name(request.model) if request.model is not None else None,
             fallback=request.fallback,
-            arm_key=request.request_key or uuid4().hex,
+            arm_key=arm_key or "",
         )
+        labels = bool(request.labels)
+
+        def refusal(provider: str, model: str) -> tuple[str, datetime | None] | None:
+            return self._cannot_take(
+                loaded, provider, model, workload, labels, needs
+            ) or self._out_of_quota(loaded, provider, model, now, tokens)
+
         try:
             decision = decide(
                 route,
                 loaded.snapshot,
                 now=now,
-                unavailable=self._unavailable(),
-                configured_models={
-                    name: settings.models for name, settings in self.config.providers.items()
-                },
-                quota=lambda p, m: (
-                    self._cannot_take(loaded, p, m, route.workload, request)
-                    or self._out_of_quota(loaded, p, m, now, tokens)
-                ),
+                unavailable=self._unavailable,
+                configured_models=self._configured_models,
+                quota=refusal,
             )
         except NoRouteError as error:
             raise NoCandidateError(str(error)) from None
-        return self._servable(request, decision, loaded)
+        return self._servable(decision, loaded, needed)
 
-    def _servable(self, request: GenerateRequest, decision: Decision, loaded: _Loaded) -> Decision:
+    def _servable(self, decision: Decision, loaded: _Loaded, needed: frozenset[str]) -> Decision:
         """The decision without candidates that cannot serve what the request needs."""
-        needed = required_features(request)
         if not needed:
             return decision
         kept: list[Candidate] = []
@@ -346,15 +413,6 @@ class Router:
             else:
                 skipped.append(Skipped(c.provider, c.model, why))
         return replace(decision, candidates=tuple(kept), skipped=tuple(skipped))
-
-    def _unavailable(self) -> dict[str, str]:
-        """Why each provider that cannot be called here cannot (resolved once per provider)."""
-        reasons = {}
-        for name in PROVIDERS:
-            why = self.providers.unavailable(name)
-            if why is not None:
-                reasons[name] = why
-        return reasons
 
     def _current(self) -> _Loaded:
         """The snapshot to route with.
@@ -446,14 +504,17 @@ class Router:
         provider: str,
         model: str,
         workload: Workload,
-        request: GenerateRequest,
+        labels: bool,
+        needs: Needs,
     ) -> tuple[str, datetime | None] | None:
         """Why a model cannot take this request at all (a zero-shot model without labels;
         its listing's limits or features), or None."""
-        api = self._api_for(provider, model, workload)
-        if api.needs_labels and not request.labels:
-            return f"{api.value} needs candidate labels (--labels)", None
-        why = unmet(loaded.listed.get((provider, model)), request_needs(request))
+        if provider == "huggingface":
+            api = self._api_for(provider, model, workload)
+            if api.needs_labels and not labels:
+                return f"{api.value} needs candidate labels (--labels)", None
+        info = loaded.listed.get((provider, model))
+        why = None if info is None else unmet(info, needs)
         return None if why is None else (why, None)
 
     def _api_for(self, provider: str, model: str, workload: Workload) -> ModelApi:
@@ -487,16 +548,27 @@ class Router:
         self, snap: _Loaded, provider: str, model: str, now: datetime, tokens: int
     ) -> Verdict:
         """Whether the model's free-tier quota can take a request of about `tokens` now."""
-        fit = snap.fits.get((provider, model))
+        key = (provider, model)
+        refusal = snap.refused.get(key)
+        if refusal is not None and tokens >= refusal[0]:
+            back_at = refusal[1].back_at
+            if back_at is not None and now < back_at:
+                return refusal[1]
+        fit = snap.fits.get(key)
         if fit is not None and tokens <= fit:
             return ROUTABLE
         limits = self._limits(provider, model)
+        known = self._limits_known.get(key)
+        if known is None:
+            known = self._limits_known[key] = limits.known
         usage = snap.ledger.get((provider, quota_bucket(provider, model)))
-        if usage is None and not limits.known:
+        if usage is None and not known:
             return ROUTABLE  # nothing known, nothing counted: the cheap common case
         verdict = check(limits, usage or {}, now, tokens)
         if verdict.routable:
-            snap.fits[(provider, model)] = max(tokens, fit or 0)
+            snap.fits[key] = max(tokens, fit or 0)
+        elif refusal is None or tokens < refusal[0] or verdict.back_at != refusal[1].back_at:
+            snap.refused[key] = (tokens, verdict)
         return verdict
 
     def quota_status(self, provider: str | None = None) -> list[ModelQuota]:
@@ -553,24 +625,33 @@ class Router:
         snap = self._loaded or self._current()
         limits = self._limits(c.provider, c.model)
         bucket = quota_bucket(c.provider, c.model)
-        usage = snap.ledger.get((c.provider, bucket), {})
-        slots = [
-            Slot(state.window, window_key(state.window, now, limits.day_reset), state.limit)
-            for state in window_states(limits, usage, now)
-            if state.measure == REQUESTS and state.limit is not None
-        ]
+        # Windows start on whole minutes (a day on a whole hour): the slots of a minute hold.
+        minute = int(now.timestamp()) // 60
+        cached = snap.slots.get((c.provider, c.model))
+        if cached is not None and cached[0] == minute:
+            slots = cached[1]
+        else:
+            usage = snap.ledger.get((c.provider, bucket), {})
+            slots = [
+                Slot(state.window, window_key(state.window, now, limits.day_reset), state.limit)
+                for state in window_states(limits, usage, now)
+                if state.measure == REQUESTS and state.limit is not None
+            ]
+            snap.slots[(c.provider, c.model)] = (minute, slots)
         refused = self.gate.reserve(c.provider, bucket, slots)
         if refused is None:
             return None
         back_at = window_end(refused, now, limits.day_reset)
         period = "daily" if refused == DAY else "minute"
-        return Skipped(
-            c.provider,
-            c.model,
-            f"quota: {period} requests spent (reserved by this or another process), "
-            f"back at {format_back(back_at, now)}",
-            back_at,
+        why = (
+            f"{period} requests spent (reserved by this or another process), "
+            f"back at {format_back(back_at, now)}"
         )
+        # Until the window ends, decisions skip the model without asking the gate again.
+        refusal = Verdict(routable=False, reason=why, back_at=back_at)
+        snap.refused[(c.provider, c.model)] = (0, refusal)
+        snap.decisions.clear()
+        return Skipped(c.provider, c.model, f"quota: {why}", back_at)
 
     # -- calling ----------------------------------------------------------------------
 
@@ -584,28 +665,34 @@ class Router:
         anything is sent or logged.
         """
         validate_request(request)
+        needs = request_needs(request)
         budget = max(0.0, float(request.wait or 0.0))
         while True:
             try:
-                return await self._generate_once(request)
+                return await self._generate_once(request, needs)
             except NoCandidateError as error:
-                decision = error.decision
-                if decision is None or budget <= 0:
+                pause = self._pause(error, budget)
+                if pause is None:
                     raise
-                now = self.clock()
-                backs = [s.back_at for s in decision.skipped if s.back_at is not None]
-                soonest = min(backs) if backs else None
-                if soonest is None or (soonest - now).total_seconds() > budget:
-                    raise
-                pause = max(0.0, (soonest - now).total_seconds()) + 0.05
                 budget -= pause
                 await self.sleep(pause)
 
-    def _plan(self, request: GenerateRequest, *, checked: bool = False) -> Decision:
-        """Check the request (unless `checked`), decide, and refuse when nothing can be tried."""
-        if not checked:
-            validate_request(request)
-        decision = self.explain(request)
+    def _pause(self, error: NoCandidateError, budget: float) -> float | None:
+        """How long to wait for the first skipped candidate due back, when that is within
+        `budget` seconds; None when waiting cannot help."""
+        decision = error.decision
+        if decision is None or budget <= 0:
+            return None
+        now = self.clock()
+        backs = [s.back_at for s in decision.skipped if s.back_at is not None]
+        soonest = min(backs) if backs else None
+        if soonest is None or (soonest - now).total_seconds() > budget:
+            return None
+        return max(0.0, (soonest - now).total_seconds()) + 0.05
+
+    def _plan(self, request: GenerateRequest, needs: Needs) -> Decision:
+        """Decide (the request already checked), and refuse when nothing can be tried."""
+        decision = self._explain(request, needs)
         if not decision.candidates:
             raise NoCandidateError(no_usable_model(decision), decision)
         return decision
@@ -619,12 +706,12 @@ class Router:
         task = self._api_for(c.provider, c.model, _workload_of(request)).value
         return ChatRequest.for_model(c.model, request, options, task)
 
-    async def _generate_once(self, request: GenerateRequest) -> GenerateResult:
-        decision = self._plan(request, checked=True)
+    async def _generate_once(self, request: GenerateRequest, needs: Needs) -> GenerateResult:
+        decision = self._plan(request, needs)
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
         explicit = decision.mode == "explicit-model" and request.provider is not None
-        estimate = _estimated_tokens(request)
+        estimate = _quota_tokens(needs)
         for c in decision.candidates:
             if not self._admit(c, attempts, refused, explicit, estimate):
                 continue
@@ -751,20 +838,77 @@ class Router:
         """The answer as it arrives: `async for item in router.stream(request)`.
 
         Checks the request and decides at once (InvalidRequestError, NoCandidateError are
-        raised here); AllAttemptsFailedError comes from the first step when every candidate
-        failed before answering, StreamInterruptedError when one failed after.
+        raised here, unless `request.wait` allows waiting for a candidate to come back: then
+        the first step waits as `generate` does); AllAttemptsFailedError comes from the first
+        step when every candidate failed before answering, StreamInterruptedError when one
+        failed after.
         """
-        decision = self._plan(request)
+        validate_request(request)
+        needs = request_needs(request)
+        budget = max(0.0, float(request.wait or 0.0))
         answering: list[Candidate] = []
-        return ChatStream(self._stream(request, decision, answering), decision, answering)
+        try:
+            decision = self._plan(request, needs)
+        except NoCandidateError as error:
+            if self._pause(error, budget) is None or error.decision is None:
+                raise
+            waiting = ChatStream(None, error.decision, answering)
+            waiting.bind(self._stream_waiting(request, needs, None, budget, waiting))
+            return waiting
+        stream = ChatStream(None, decision, answering)
+        stream.bind(self._stream_waiting(request, needs, decision, budget, stream))
+        return stream
+
+    async def _stream_waiting(
+        self,
+        request: GenerateRequest,
+        needs: Needs,
+        decision: Decision | None,
+        budget: float,
+        stream: ChatStream,
+    ) -> AsyncIterator[StreamOutput]:
+        """The stream of the first decision with a candidate that takes it, waiting (within
+        `budget` seconds) while every candidate is out of quota or cooling down."""
+        while True:
+            if decision is not None:
+                source = self._stream(request, decision, stream.answering, needs)
+                try:
+                    try:
+                        first = await anext(source)
+                    except NoCandidateError as error:  # the quota gate refused every one
+                        failed = error
+                    else:
+                        yield first
+                        async for item in source:
+                            yield item
+                        return
+                finally:
+                    await _close(source)
+            else:
+                failed = NoCandidateError(no_usable_model(stream.decision), stream.decision)
+            pause = self._pause(failed, budget)
+            if pause is None:
+                raise failed
+            budget -= pause
+            await self.sleep(pause)
+            try:
+                decision = stream.decision = self._plan(request, needs)
+            except NoCandidateError as error:
+                decision = None
+                if error.decision is not None:
+                    stream.decision = error.decision
 
     async def _stream(
-        self, request: GenerateRequest, decision: Decision, answering: list[Candidate]
+        self,
+        request: GenerateRequest,
+        decision: Decision,
+        answering: list[Candidate],
+        needs: Needs,
     ) -> AsyncIterator[StreamOutput]:
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
         explicit = decision.mode == "explicit-model" and request.provider is not None
-        estimate = _estimated_tokens(request)
+        estimate = _quota_tokens(needs)
         for c in decision.candidates:
             if not self._admit(c, attempts, refused, explicit, estimate):
                 continue
@@ -967,24 +1111,31 @@ class ChatStream:
 
     def __init__(
         self,
-        items: AsyncIterator[StreamOutput],
+        items: AsyncIterator[StreamOutput] | None,
         decision: Decision,
         answering: list[Candidate] | None = None,
     ) -> None:
         self._items = items
+        #: How the router chose (after a wait for a candidate, the decision that found one).
         self.decision = decision
         self.result: GenerateResult | None = None
-        self._answering = answering if answering is not None else []
+        self.answering = answering if answering is not None else []
+
+    def bind(self, items: AsyncIterator[StreamOutput]) -> None:
+        """Set the items to yield (for a router that needs the stream to make them)."""
+        self._items = items
 
     @property
     def candidate(self) -> Candidate | None:
         """The candidate whose answer is streaming (known once the first item arrived)."""
-        return self._answering[-1] if self._answering else None
+        return self.answering[-1] if self.answering else None
 
     def __aiter__(self) -> ChatStream:
         return self
 
     async def __anext__(self) -> StreamOutput:
+        if self._items is None:
+            raise StopAsyncIteration
         item = await self._items.__anext__()
         if isinstance(item, GenerateResult):
             self.result = item
@@ -1060,7 +1211,7 @@ async def _next(
     return item
 
 
-async def _close(source: AsyncIterator[StreamItem]) -> None:
+async def _close(source: AsyncIterator[Any]) -> None:
     """Close a provider stream (and its connection), even while being cancelled."""
     close = getattr(source, "aclose", None)
     if close is not None:
@@ -1111,11 +1262,9 @@ def run_sync(router: Router, request: GenerateRequest) -> GenerateResult:
     return anyio.run(once)
 
 
-def _estimated_tokens(request: GenerateRequest) -> int:
-    characters = sum(
-        len(content_text(m.content)) for m in request.conversation() if m.content is not None
-    )
-    return estimate_tokens(characters, request.max_tokens)
+def _quota_tokens(needs: Needs) -> int:
+    """The tokens a request may spend from a quota: its prompt and its answer's cap."""
+    return request_tokens(needs.prompt_tokens or 0, needs.max_tokens)
 
 
 def _refusing(decision: Decision, refused: list[Skipped]) -> Decision:

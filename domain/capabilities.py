@@ -27,8 +27,13 @@ class Needs:
 
 def prompt_token_estimate(*texts: str | None) -> int:
     """A generous estimate of the tokens in some text (rounding up)."""
-    chars = sum(len(t) for t in texts if t)
-    return -(-chars // CHARS_PER_TOKEN)
+    return tokens_in_chars(sum(len(t) for t in texts if t))
+
+
+def tokens_in_chars(chars: int) -> int:
+    """The estimate for `chars` characters: the one rule for a prompt's length, shared by
+    the listing checks here and the quota's request estimate."""
+    return -(-max(0, chars) // CHARS_PER_TOKEN)
 
 
 def unmet(info: ModelInfo | None, needs: Needs) -> str | None:

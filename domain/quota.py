@@ -13,13 +13,13 @@ file (ADR 0014); a test checks it against `zoneinfo` hour by hour.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from freegin_ai.domain.capabilities import tokens_in_chars
 from freegin_ai.domain.ranges import QUOTA_COUNT_MAX
 
 MINUTE = "minute"
@@ -227,13 +227,19 @@ def _pacific_day_key(hour: str) -> str:
 
 
 def estimate_tokens(prompt_chars: int, max_tokens: int | None) -> int:
-    """Tokens a request may use: about 4 characters a token, plus the answer's cap.
+    """Tokens a request of `prompt_chars` characters may use (see `request_tokens`)."""
+    return request_tokens(tokens_in_chars(prompt_chars), max_tokens)
+
+
+def request_tokens(prompt_tokens: int, max_tokens: int | None) -> int:
+    """Tokens a request may use: its prompt's estimate (capabilities.prompt_token_estimate,
+    the one estimate of a prompt's length) plus the answer's cap.
 
     Providers that reserve the whole `max_completion_tokens` up front (Cerebras) count the
     same way, so the estimate errs on the side of not sending.
     """
     answer = max_tokens if max_tokens is not None and max_tokens > 0 else DEFAULT_ANSWER_TOKENS
-    return math.ceil(max(0, prompt_chars) / 4) + answer
+    return max(0, prompt_tokens) + answer
 
 
 # -- the policy ------------------------------------------------------------------------------

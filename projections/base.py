@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Protocol
 
 import msgspec
-from sqlalchemy import Connection, Table, and_, delete, or_, select
+from sqlalchemy import Connection, Table, delete, select, tuple_
 
 from freegin_ai.projections.envelope import Envelope
 
@@ -156,8 +156,10 @@ class KeyedRows:
             conn.execute(self.table.insert(), self._ordered(rows))
 
     def _key_clause(self, keys: Iterable[Key]) -> Any:
+        # One row-value IN with an expanding parameter: the statement is the same for every
+        # batch, so SQLAlchemy compiles it once (an OR of ANDs was built anew each time).
         cols = [self.table.c[name] for name in self.key_columns]
-        return or_(*(and_(*(c == v for c, v in zip(cols, key, strict=True))) for key in keys))
+        return tuple_(*cols).in_(list(keys))
 
     def _load(self, conn: Connection, keys: set[Key]) -> dict[Key, Row]:
         rows: dict[Key, Row] = {}

@@ -226,6 +226,36 @@ async def test_a_request_may_wait_for_the_first_candidate_back_within_its_bound(
 
 
 @pytest.mark.anyio
+async def test_a_stream_may_wait_for_the_first_candidate_back_within_its_bound(
+    catalog: Catalog, fake: FakeProviderServer, clock: StillClock
+) -> None:
+    one = QuotaLimits(requests_per_minute=1, source="config")
+    config = Config(quotas={"groq/g-fast": one, "groq/g-slow": one})
+    router = make_router(catalog, fake, clock, config)
+    fake.script("g-fast", Reply("fast"))
+    fake.script("g-slow", Reply("slow"))
+    pinned = GenerateRequest(prompt="hi", provider="groq")
+    try:
+        assert (await router.generate(pinned)).model == "g-fast"
+        assert (await router.generate(pinned)).model == "g-slow"
+        with pytest.raises(NoCandidateError, match="minute requests spent"):
+            await anext(router.stream(pinned))
+        # Too short a wait fails without sleeping.
+        with pytest.raises(NoCandidateError):
+            await anext(router.stream(GenerateRequest(prompt="hi", provider="groq", wait=10)))
+        assert clock.now == datetime(2026, 11, 24, 12, 0, 10, tzinfo=UTC)
+        stream = router.stream(GenerateRequest(prompt="hi", provider="groq", wait=60))
+        items = [item async for item in stream]
+        assert stream.result is not None and stream.result.text == "fast"
+        assert items[-1] is stream.result
+        assert stream.decision.candidates[0].model == "g-fast"
+        assert clock.now >= datetime(2026, 11, 24, 12, 1, 0, tzinfo=UTC)
+        assert calls(fake, "g-fast") == 2
+    finally:
+        await router.aclose()
+
+
+@pytest.mark.anyio
 async def test_usage_events_carry_normalized_facts_never_raw_headers(
     router: Router, fake: FakeProviderServer, catalog: Catalog
 ) -> None:
