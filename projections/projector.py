@@ -186,23 +186,41 @@ class Projector:
     ) -> None:
         last = events[-1].position
         # Positions first: this takes the write lock and proves nobody applied these events.
+        # Projections at the same position move together, in one statement.
+        behind: dict[int, list[str]] = {}
         for projection in self.projections:
             old = positions.get(projection.name, 0)
-            if old >= last:
-                continue
+            if old < last:
+                behind.setdefault(old, []).append(projection.name)
+        for old, names in behind.items():
             moved = conn.execute(
                 update(projection_state)
-                .where(projection_state.c.name == projection.name)
+                .where(projection_state.c.name.in_(names))
                 .where(projection_state.c.position == old)
                 .values(position=last)
             )
-            if moved.rowcount != 1:
-                raise _PositionMoved(projection.name)
+            if moved.rowcount != len(names):
+                raise _PositionMoved(", ".join(names))
         problems = {e.position: event_problem(e) for e in events}
         failed: list[tuple[Projection, Skip]] = []
-        for projection in self.projections:
-            after = positions.get(projection.name, 0)
-            good = _applicable(projection, events, problems, failed, after=after)
+        plans = [
+            (p, _applicable(p, events, problems, failed, after=positions.get(p.name, 0)))
+            for p in self.projections
+        ]
+        if not failed:
+            # The common case first: every projection in one savepoint. Only when something
+            # fails is each projection applied alone, halving down to the failing events.
+            try:
+                with conn.begin_nested():
+                    for projection, good in plans:
+                        if good:
+                            projection.apply(conn, good)
+                return
+            except _STORAGE_FAILURES:
+                raise
+            except Exception:  # isolated below, one projection and one half at a time
+                pass
+        for projection, good in plans:
             self._apply_isolating(conn, projection, good, failed)
         _record(conn, failed)
 
