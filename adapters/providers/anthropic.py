@@ -39,7 +39,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     kind_for_status,
     snippet,
 )
-from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
+from freegin_ai.adapters.providers.replies import anthropic_usage, checked, usable_reply
 from freegin_ai.domain.chat import (
     JSON_SCHEMA,
     TOOLS,
@@ -245,21 +245,15 @@ def parse_reply(
     counts = checked(ctx, parse_usage(usage))
     text = "".join(texts)
     stop = reply.get("stop_reason")
-    failure = unusable_answer(
-        ctx, text, stop if isinstance(stop, str) else None, counts, tool_calls=bool(calls)
-    )
-    if failure is not None:
-        raise failure
-    return ChatReply(
-        text=text,
+    return usable_reply(
+        ctx,
+        text,
+        tuple(calls),
+        stop,
+        counts,
         model=reported_model(reply, "model", model),
-        prompt_tokens=counts.prompt_tokens,
-        completion_tokens=counts.completion_tokens,
-        total_tokens=counts.total_tokens,
-        cached_tokens=counts.cached_tokens,
+        finish_reason=finish_reason(stop),
         raw_usage=usage,
-        tool_calls=tuple(calls),
-        finish_reason=finish_reason(reply.get("stop_reason")),
         meta=meta,
     )
 

@@ -39,7 +39,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     malformed,
     snippet,
 )
-from freegin_ai.adapters.providers.replies import checked, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, gemini_usage, usable_reply
 from freegin_ai.domain.chat import (
     FEATURES,
     AssistantMessage,
@@ -254,22 +254,15 @@ def parse_reply(
     counts = checked(ctx, parse_usage(metadata if isinstance(metadata, dict) else None))
     usage = usage_dict(metadata)
     text, calls, reason = _candidate(ctx, reply, counts)
-    failure = unusable_answer(
-        ctx, text, reason if isinstance(reason, str) else None, counts, tool_calls=bool(calls)
-    )
-    if failure is not None:
-        raise failure
-    return ChatReply(
-        text=text,
+    return usable_reply(
+        ctx,
+        text,
+        calls,
+        reason,
+        counts,
         model=reported_model(reply, "modelVersion", model),
-        prompt_tokens=counts.prompt_tokens,
-        completion_tokens=counts.completion_tokens,
-        total_tokens=counts.total_tokens,
-        cached_tokens=counts.cached_tokens,
-        reasoning_tokens=counts.reasoning_tokens,
-        raw_usage=usage,
-        tool_calls=calls,
         finish_reason=finish_reason(reason, bool(calls)),
+        raw_usage=usage,
         meta=meta,
     )
 

@@ -37,7 +37,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     interrupted,
     malformed,
 )
-from freegin_ai.adapters.providers.replies import checked, openai_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, openai_usage, usable_reply
 from freegin_ai.domain.chat import (
     FEATURES,
     JSON_SCHEMA,
@@ -200,22 +200,15 @@ def parse_reply(
     usage = usage_dict(reply.get("usage"))
     counts = checked(ctx, parse_usage(usage))
     finish = choice.get("finish_reason")
-    failure = unusable_answer(
-        ctx, text, finish if isinstance(finish, str) else None, counts, tool_calls=bool(calls)
-    )
-    if failure is not None:
-        raise failure
-    return ChatReply(
-        text=text,
+    return usable_reply(
+        ctx,
+        text,
+        calls,
+        finish,
+        counts,
         model=reported_model(reply, "model", model),
-        prompt_tokens=counts.prompt_tokens,
-        completion_tokens=counts.completion_tokens,
-        total_tokens=counts.total_tokens,
-        cached_tokens=counts.cached_tokens,
-        reasoning_tokens=counts.reasoning_tokens,
+        finish_reason=finish_reason(finish),
         raw_usage=usage,
-        tool_calls=calls,
-        finish_reason=finish_reason(choice.get("finish_reason")),
         meta=meta,
     )
 
