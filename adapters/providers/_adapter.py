@@ -70,9 +70,11 @@ class WireAdapter(ABC):
         *,
         parse_reply: ReplyParser,
         stream_parser: Callable[[CallContext, str], StreamParser],
+        models_url: str | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._base = endpoint.base_url.rstrip("/")
+        self._models_url = models_url or f"{self._base}/models"
         self._parse_reply = parse_reply
         self._stream_parser = stream_parser
 
@@ -142,26 +144,22 @@ class WireAdapter(ABC):
         yield parser.end()
 
     async def _list_models(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        read: PageReader,
-        *,
-        params: Mapping[str, str] | None = None,
-        cursor: str = "",
+        self, client: httpx.AsyncClient, read: PageReader, *, size: str = "", cursor: str = ""
     ) -> list[str]:
-        """The ids `read` finds at `url`, following its cursor (sent as the `cursor` parameter)
-        for at most MAX_MODEL_PAGES pages."""
+        """The ids `read` finds in the model list. A paged list is asked for PAGE_SIZE models
+        a page (the `size` parameter) and followed by the cursor `read` returns (sent as the
+        `cursor` parameter), for at most MAX_MODEL_PAGES pages."""
         ctx = call_context(self._endpoint, None)
         headers = self._headers(None)
         ids: list[str] = []
+        params = {size: PAGE_SIZE} if size else None
         page_params = params
         for _ in range(MAX_MODEL_PAGES):
             data = await send_json(
                 client,
                 ctx,
                 "GET",
-                url,
+                self._models_url,
                 limits=self._endpoint.limits,
                 headers=headers,
                 params=page_params,

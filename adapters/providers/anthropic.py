@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
-from freegin_ai.adapters.providers._adapter import PAGE_SIZE, WireAdapter
+from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
@@ -89,13 +89,7 @@ class AnthropicProvider(WireAdapter):
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return `data[].id`, following `has_more`/`last_id` for at most MAX_MODEL_PAGES pages."""
-        return await self._list_models(
-            client,
-            f"{self._base}/models",
-            _model_page,
-            params={"limit": PAGE_SIZE},
-            cursor="after_id",
-        )
+        return await self._list_models(client, _model_page, size="limit", cursor="after_id")
 
 
 def _model_page(ctx: CallContext, data: object) -> tuple[list[str], str | None]:

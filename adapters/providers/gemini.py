@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
-from freegin_ai.adapters.providers._adapter import PAGE_SIZE, WireAdapter
+from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
@@ -91,13 +91,7 @@ class GeminiProvider(WireAdapter):
 
         Follows `nextPageToken` for at most MAX_MODEL_PAGES pages.
         """
-        return await self._list_models(
-            client,
-            f"{self._base}/models",
-            _model_page,
-            params={"pageSize": PAGE_SIZE},
-            cursor="pageToken",
-        )
+        return await self._list_models(client, _model_page, size="pageSize", cursor="pageToken")
 
 
 def _model_page(ctx: CallContext, data: object) -> tuple[list[str], str | None]:

@@ -101,9 +101,10 @@ class OpenAICompatProvider(WireAdapter):
         models_url: str | None = None,
         require_key: bool = False,
     ) -> None:
-        super().__init__(endpoint, parse_reply=parse_reply, stream_parser=StreamParser)
+        super().__init__(
+            endpoint, parse_reply=parse_reply, stream_parser=StreamParser, models_url=models_url
+        )
         self._completions_url = f"{self._base}/chat/completions"
-        self._models_url = models_url or f"{self._base}/models"
         self._require_key = require_key
         self.features = FEATURES - {JSON_SCHEMA} if endpoint.name in _NO_JSON_SCHEMA else FEATURES
 
@@ -118,7 +119,7 @@ class OpenAICompatProvider(WireAdapter):
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
-        return await self._list_models(client, self._models_url, _model_list)
+        return await self._list_models(client, _model_list)
 
 
 def _model_list(ctx: CallContext, data: object) -> tuple[list[str], str | None]:
