@@ -116,7 +116,7 @@ def gemini_events(script: Script) -> list[bytes]:
 def anthropic_events(script: Script) -> list[bytes]:
     usage = script.usage
     start_usage = {k: v for k, v in usage.items() if k != "output_tokens"} | {"output_tokens": 1}
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_fake",
         "type": "message",
         "role": "assistant",
