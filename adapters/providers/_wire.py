@@ -26,7 +26,12 @@ import msgspec
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._sse import SSEDecoder, SSEError, SSEEvent
-from freegin_ai.adapters.providers.base import ResponseMeta, WireLimits, response_meta
+from freegin_ai.adapters.providers.base import (
+    ProviderEndpoint,
+    ResponseMeta,
+    WireLimits,
+    response_meta,
+)
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_for_exception,
@@ -308,6 +313,20 @@ def reported_model(body: Mapping[str, object], key: str, default: str) -> str:
     """The model the provider says answered, falling back to the one asked for."""
     value = body.get(key)
     return value if isinstance(value, str) and value else default
+
+
+def listed_ids(ctx: CallContext, items: object) -> list[str]:
+    """The `id` of every object in a model list's `data` array."""
+    ids = []
+    for index, item in enumerate(as_list(ctx, items, "$.data")):
+        entry = as_dict(ctx, item, f"$.data[{index}]")
+        ids.append(as_str(ctx, require(ctx, entry, "id", f"$.data[{index}]"), "id"))
+    return ids
+
+
+def call_context(endpoint: ProviderEndpoint, model: str | None) -> CallContext:
+    """What errors of a call to `endpoint` name (and scrub: its key)."""
+    return CallContext(provider=endpoint.name, model=model, secret=endpoint.api_key)
 
 
 def no_credentials(provider: str, model: str | None) -> ProviderError:

@@ -6,13 +6,12 @@ so a request without one asks for DEFAULT_MAX_TOKENS.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
@@ -20,12 +19,11 @@ from freegin_ai.adapters.providers._wire import (
     as_str,
     decode_event,
     json_arguments,
+    listed_ids,
     no_credentials,
-    open_events,
     parse_arguments,
     reported_model,
     require,
-    send_json,
     usage_dict,
     with_options,
 )
@@ -41,7 +39,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     kind_for_status,
     snippet,
 )
-from freegin_ai.adapters.providers.replies import anthropic_usage, checked, unusable_answer
+from freegin_ai.adapters.providers.replies import anthropic_usage, checked, usable_reply
 from freegin_ai.domain.chat import (
     JSON_SCHEMA,
     TOOLS,
@@ -64,99 +62,43 @@ from freegin_ai.domain.chat import (
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-#: At most this many pages of the model list are read (1,000 models a page).
-MAX_MODEL_PAGES = 10
-_PAGE_SIZE = "1000"
 
 
-class AnthropicProvider:
-    """A ChatProvider for Anthropic's Messages API."""
+class AnthropicProvider(WireAdapter):
+    """A ChatProvider for Anthropic's Messages API; a stream ends at `message_stop`."""
 
     def __init__(self, endpoint: ProviderEndpoint) -> None:
-        self._endpoint = endpoint
-        self._base = endpoint.base_url.rstrip("/")
+        super().__init__(endpoint, parse_reply=parse_reply, stream_parser=StreamParser)
+        self._messages_url = f"{self._base}/messages"
         # JSON mode without a schema has no counterpart in the Messages API.
         self.features = frozenset({TOOLS, JSON_SCHEMA})
-
-    def __repr__(self) -> str:
-        return f"AnthropicProvider(name={self._endpoint.name!r}, base_url={self._base!r})"
 
     def _headers(self, model: str | None) -> dict[str, str]:
         if not self._endpoint.api_key:
             raise no_credentials(self._endpoint.name, model)
         return {"x-api-key": self._endpoint.api_key, "anthropic-version": ANTHROPIC_VERSION}
 
-    def _context(self, model: str | None) -> CallContext:
-        return CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
+    def _url(self, model: str, *, stream: bool) -> str:
+        return self._messages_url
 
-    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
-        """Send one message; raise ProviderError on any failure."""
-        seen: list[ResponseMeta] = []
-        ctx = self._context(request.model)
-        headers = self._headers(request.model)
-        data = await send_json(
-            client,
-            ctx,
-            "POST",
-            f"{self._base}/messages",
-            limits=self._endpoint.limits,
-            meta=seen,
-            headers=headers,
-            body=build_body(request),
-        )
-        return replace(parse_reply(ctx, data, request.model), meta=seen[-1] if seen else None)
-
-    async def stream(
-        self,
-        client: httpx.AsyncClient,
-        request: ChatRequest,
-        meta: list[ResponseMeta] | None = None,
-    ) -> AsyncIterator[StreamItem]:
-        """Stream one message: Anthropic's typed events, `message_stop` ending it."""
-        ctx = self._context(request.model)
-        headers = self._headers(request.model)
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = build_body(request)
-        body["stream"] = True
-        parser = StreamParser(ctx, request.model)
-        url = f"{self._base}/messages"
-        async with open_events(
-            client, ctx, url, limits=self._endpoint.limits, meta=meta, headers=headers, body=body
-        ) as events:
-            async for event in events:
-                for item in parser.feed(event):
-                    yield item
-                if parser.done:
-                    break
-        yield parser.end()
+        if stream:
+            body["stream"] = True
+        return body
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return `data[].id`, following `has_more`/`last_id` for at most MAX_MODEL_PAGES pages."""
-        ctx = CallContext(provider=self._endpoint.name, secret=self._endpoint.api_key)
-        headers = self._headers(None)
-        ids: list[str] = []
-        after: str | None = None
-        for _ in range(MAX_MODEL_PAGES):
-            params = {"limit": _PAGE_SIZE}
-            if after:
-                params["after_id"] = after
-            data = await send_json(
-                client,
-                ctx,
-                "GET",
-                f"{self._base}/models",
-                limits=self._endpoint.limits,
-                headers=headers,
-                params=params,
-            )
-            page = as_dict(ctx, data, "$")
-            for index, item in enumerate(as_list(ctx, require(ctx, page, "data", "$"), "$.data")):
-                entry = as_dict(ctx, item, f"$.data[{index}]")
-                ids.append(as_str(ctx, require(ctx, entry, "id", f"$.data[{index}]"), "id"))
-            last_id = page.get("last_id")
-            if page.get("has_more") is not True or not isinstance(last_id, str) or not last_id:
-                break
-            after = last_id
-        return ids
+        return await self._list_models(client, _model_page, size="limit", cursor="after_id")
+
+
+def _model_page(ctx: CallContext, data: object) -> tuple[list[str], str | None]:
+    page = as_dict(ctx, data, "$")
+    ids = listed_ids(ctx, require(ctx, page, "data", "$"))
+    last_id = page.get("last_id")
+    if page.get("has_more") is not True or not isinstance(last_id, str) or not last_id:
+        return ids, None
+    return ids, last_id
 
 
 _FINISH = {
@@ -271,8 +213,10 @@ def finish_reason(value: object) -> str | None:
     return _FINISH.get(value, value)
 
 
-def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
-    """A Messages reply: text blocks, tool_use blocks, stop reason and usage."""
+def parse_reply(
+    ctx: CallContext, data: object, model: str, *, meta: ResponseMeta | None = None
+) -> ChatReply:
+    """A Messages reply: text blocks, tool_use blocks, stop reason and usage (and `meta`)."""
     reply = as_dict(ctx, data, "$")
     texts = []
     calls = []
@@ -295,21 +239,16 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
     counts = checked(ctx, parse_usage(usage))
     text = "".join(texts)
     stop = reply.get("stop_reason")
-    failure = unusable_answer(
-        ctx, text, stop if isinstance(stop, str) else None, counts, tool_calls=bool(calls)
-    )
-    if failure is not None:
-        raise failure
-    return ChatReply(
-        text=text,
+    return usable_reply(
+        ctx,
+        text,
+        tuple(calls),
+        stop,
+        counts,
         model=reported_model(reply, "model", model),
-        prompt_tokens=counts.prompt_tokens,
-        completion_tokens=counts.completion_tokens,
-        total_tokens=counts.total_tokens,
-        cached_tokens=counts.cached_tokens,
+        finish_reason=finish_reason(stop),
         raw_usage=usage,
-        tool_calls=tuple(calls),
-        finish_reason=finish_reason(reply.get("stop_reason")),
+        meta=meta,
     )
 
 

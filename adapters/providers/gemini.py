@@ -6,13 +6,13 @@ logged URL, an httpx error message or the usage table.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
@@ -21,11 +21,9 @@ from freegin_ai.adapters.providers._wire import (
     decode_event,
     json_arguments,
     no_credentials,
-    open_events,
     parse_arguments,
     reported_model,
     require,
-    send_json,
     usage_dict,
     with_options,
 )
@@ -41,7 +39,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     malformed,
     snippet,
 )
-from freegin_ai.adapters.providers.replies import checked, gemini_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, gemini_usage, usable_reply
 from freegin_ai.domain.chat import (
     FEATURES,
     AssistantMessage,
@@ -62,107 +60,51 @@ from freegin_ai.domain.chat import (
     content_text,
 )
 
-#: At most this many pages of the model list are read (1,000 models a page).
-MAX_MODEL_PAGES = 10
-_PAGE_SIZE = "1000"
 
+class GeminiProvider(WireAdapter):
+    """A ChatProvider for Google's Gemini API (generativelanguage.googleapis.com); a stream is
+    `streamGenerateContent?alt=sse`."""
 
-class GeminiProvider:
-    """A ChatProvider for Google's Gemini API (generativelanguage.googleapis.com)."""
+    stream_params: ClassVar[Mapping[str, str] | None] = {"alt": "sse"}
 
     def __init__(self, endpoint: ProviderEndpoint) -> None:
-        self._endpoint = endpoint
-        self._base = endpoint.base_url.rstrip("/")
+        super().__init__(endpoint, parse_reply=parse_reply, stream_parser=StreamParser)
         self.features = FEATURES
-
-    def __repr__(self) -> str:
-        return f"GeminiProvider(name={self._endpoint.name!r}, base_url={self._base!r})"
 
     def _headers(self, model: str | None) -> dict[str, str]:
         if not self._endpoint.api_key:
             raise no_credentials(self._endpoint.name, model)
         return {"x-goog-api-key": self._endpoint.api_key}
 
-    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
-        """Send one generateContent call; raise ProviderError on any failure."""
-        seen: list[ResponseMeta] = []
-        model = request.model.removeprefix("models/")
-        ctx = CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
-        headers = self._headers(model)
-        url = f"{self._base}/models/{model}:generateContent"
-        data = await send_json(
-            client,
-            ctx,
-            "POST",
-            url,
-            limits=self._endpoint.limits,
-            meta=seen,
-            headers=headers,
-            body=build_body(request),
-        )
-        return replace(parse_reply(ctx, data, model), meta=seen[-1] if seen else None)
+    def _model(self, request: ChatRequest) -> str:
+        return request.model.removeprefix("models/")
 
-    async def stream(
-        self,
-        client: httpx.AsyncClient,
-        request: ChatRequest,
-        meta: list[ResponseMeta] | None = None,
-    ) -> AsyncIterator[StreamItem]:
-        """Stream one `streamGenerateContent?alt=sse` call."""
-        model = request.model.removeprefix("models/")
-        ctx = CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
-        headers = self._headers(model)
-        url = f"{self._base}/models/{model}:streamGenerateContent"
-        parser = StreamParser(ctx, model)
-        async with open_events(
-            client,
-            ctx,
-            url,
-            limits=self._endpoint.limits,
-            headers=headers,
-            body=build_body(request),
-            params={"alt": "sse"},
-            meta=meta,
-        ) as events:
-            async for event in events:
-                for item in parser.feed(event):
-                    yield item
-        yield parser.end()
+    def _url(self, model: str, *, stream: bool) -> str:
+        method = "streamGenerateContent" if stream else "generateContent"
+        return f"{self._base}/models/{model}:{method}"
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return build_body(request)
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the models that support generateContent, without the `models/` prefix.
 
         Follows `nextPageToken` for at most MAX_MODEL_PAGES pages.
         """
-        ctx = CallContext(provider=self._endpoint.name, secret=self._endpoint.api_key)
-        headers = self._headers(None)
-        names: list[str] = []
-        token: str | None = None
-        for _ in range(MAX_MODEL_PAGES):
-            params = {"pageSize": _PAGE_SIZE}
-            if token:
-                params["pageToken"] = token
-            data = await send_json(
-                client,
-                ctx,
-                "GET",
-                f"{self._base}/models",
-                limits=self._endpoint.limits,
-                headers=headers,
-                params=params,
-            )
-            page = as_dict(ctx, data, "$")
-            for index, item in enumerate(as_list(ctx, page.get("models", []), "$.models")):
-                entry = as_dict(ctx, item, f"$.models[{index}]")
-                if not _generates_content(entry):
-                    continue  # embedding and other non-chat models
-                name = as_str(ctx, require(ctx, entry, "name", f"$.models[{index}]"), "name")
-                names.append(name.removeprefix("models/"))
-            next_token = page.get("nextPageToken")
-            if not isinstance(next_token, str) or not next_token:
-                break
-            token = next_token
-        return names
+        return await self._list_models(client, _model_page, size="pageSize", cursor="pageToken")
+
+
+def _model_page(ctx: CallContext, data: object) -> tuple[list[str], str | None]:
+    page = as_dict(ctx, data, "$")
+    names = []
+    for index, item in enumerate(as_list(ctx, page.get("models", []), "$.models")):
+        entry = as_dict(ctx, item, f"$.models[{index}]")
+        if not _generates_content(entry):
+            continue  # embedding and other non-chat models
+        name = as_str(ctx, require(ctx, entry, "name", f"$.models[{index}]"), "name")
+        names.append(name.removeprefix("models/"))
+    next_token = page.get("nextPageToken")
+    return names, next_token if isinstance(next_token, str) and next_token else None
 
 
 def _generates_content(entry: dict[str, object]) -> bool:
@@ -297,40 +239,38 @@ def finish_reason(value: object, has_calls: bool) -> str | None:
     return "tool_calls" if has_calls and reason == "stop" else reason
 
 
-def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
-    """A generateContent reply: text, function calls, finish reason and usage."""
+def parse_reply(
+    ctx: CallContext, data: object, model: str, *, meta: ResponseMeta | None = None
+) -> ChatReply:
+    """A generateContent reply: text, function calls, finish reason and usage (and `meta`)."""
     reply = as_dict(ctx, data, "$")
     metadata = reply.get("usageMetadata")
     counts = checked(ctx, parse_usage(metadata if isinstance(metadata, dict) else None))
     usage = usage_dict(metadata)
     text, calls, reason = _candidate(ctx, reply, counts)
-    failure = unusable_answer(
-        ctx, text, reason if isinstance(reason, str) else None, counts, tool_calls=bool(calls)
-    )
-    if failure is not None:
-        raise failure
-    return ChatReply(
-        text=text,
+    return usable_reply(
+        ctx,
+        text,
+        calls,
+        reason,
+        counts,
         model=reported_model(reply, "modelVersion", model),
-        prompt_tokens=counts.prompt_tokens,
-        completion_tokens=counts.completion_tokens,
-        total_tokens=counts.total_tokens,
-        cached_tokens=counts.cached_tokens,
-        reasoning_tokens=counts.reasoning_tokens,
-        raw_usage=usage,
-        tool_calls=calls,
         finish_reason=finish_reason(reason, bool(calls)),
+        raw_usage=usage,
+        meta=meta,
     )
 
 
 class StreamParser:
     """streamGenerateContent events to stream items. Each event is a whole response holding
     the next piece; the last carries the finishReason and the full usageMetadata. A function
-    call arrives whole, as one ToolCallDelta."""
+    call arrives whole, as one ToolCallDelta. The stream has no end event: `done` stays False
+    and the body's end ends it."""
 
     def __init__(self, ctx: CallContext, model: str) -> None:
         self.ctx = ctx
         self.model = model
+        self.done = False
         self.finish: str | None = None
         self.usage = Usage()
         self.calls = 0

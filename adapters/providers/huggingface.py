@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
-from freegin_ai.adapters.providers._wire import as_dict, as_list, no_credentials, send_json
+from freegin_ai.adapters.providers._wire import as_dict, as_list, call_context, send_json
 from freegin_ai.adapters.providers.base import (
     ChatReply,
     ChatRequest,
@@ -29,7 +29,7 @@ from freegin_ai.adapters.providers.base import (
     ResponseMeta,
 )
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
-from freegin_ai.adapters.providers.openai_compat import OpenAICompatProvider
+from freegin_ai.adapters.providers.openai_compat import OpenAICompatProvider, bearer_headers
 from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.domain.chat import StreamEnd, StreamItem, TextDelta
 from freegin_ai.domain.model_api import ModelApi
@@ -59,18 +59,13 @@ class HuggingFaceProvider:
 
     async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
         """A chat completion, or one task call for a task model; raise ProviderError."""
-        api = ModelApi(request.task) if request.task in set(ModelApi) else ModelApi.CHAT
+        api = _api(request)
         if api is ModelApi.CHAT:
             return await self._chat.complete(client, request)
-        ctx = CallContext(
-            provider=self._endpoint.name, model=request.model, secret=self._endpoint.api_key
-        )
-        if not self._endpoint.api_key:
-            raise no_credentials(self._endpoint.name, request.model)
-        text = request.task_text()
-        body = _task_body(ctx, api, text, request)
+        ctx = call_context(self._endpoint, request.model)
+        headers = bearer_headers(self._endpoint, request.model, required=True)
+        body = _task_body(ctx, api, request.task_text(), request)
         url = f"{self._task_url}/{quote(request.model, safe='/')}"
-        headers = {"authorization": f"Bearer {self._endpoint.api_key}"}
         data = await send_json(
             client, ctx, "POST", url, limits=self._endpoint.limits, headers=headers, body=body
         )
@@ -87,8 +82,7 @@ class HuggingFaceProvider:
         meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
         """Stream a chat model's answer; a task model's answer comes as one piece."""
-        api = ModelApi(request.task) if request.task in set(ModelApi) else ModelApi.CHAT
-        if api is ModelApi.CHAT:
+        if _api(request) is ModelApi.CHAT:
             async for item in self._chat.stream(client, request, meta):
                 yield item
             return
@@ -99,6 +93,14 @@ class HuggingFaceProvider:
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """The chat models the router lists (task models are not listed there)."""
         return await self._chat.list_models(client)
+
+
+_APIS = frozenset(ModelApi)
+
+
+def _api(request: ChatRequest) -> ModelApi:
+    """The API the request's task names: chat when it names none (or none we know)."""
+    return ModelApi(request.task) if request.task in _APIS else ModelApi.CHAT
 
 
 def _task_body(ctx: CallContext, api: ModelApi, text: str, request: ChatRequest) -> object:

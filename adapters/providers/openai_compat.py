@@ -7,23 +7,21 @@ and a local Ollama. The key goes in `Authorization: Bearer`, and only when there
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
 import httpx
 
+from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
     as_dict,
     as_list,
     as_str,
     decode_event,
+    listed_ids,
     no_credentials,
-    open_events,
     reported_model,
     require,
-    send_json,
     usage_dict,
     with_options,
 )
@@ -39,7 +37,7 @@ from freegin_ai.adapters.providers.errors_mapping import (
     interrupted,
     malformed,
 )
-from freegin_ai.adapters.providers.replies import checked, openai_usage, unusable_answer
+from freegin_ai.adapters.providers.replies import checked, openai_usage, usable_reply
 from freegin_ai.domain.chat import (
     FEATURES,
     JSON_SCHEMA,
@@ -74,8 +72,22 @@ _FINISH = {
 }
 
 
-class OpenAICompatProvider:
-    """A ChatProvider for the OpenAI chat-completions wire format.
+def bearer_headers(
+    endpoint: ProviderEndpoint, model: str | None, *, required: bool
+) -> dict[str, str]:
+    """`Authorization: Bearer` with the endpoint's key; without one, nothing, or (`required`)
+    a `no_credentials` error."""
+    key = endpoint.api_key
+    if not key:
+        if required:
+            raise no_credentials(endpoint.name, model)
+        return {}
+    return {"authorization": f"Bearer {key}"}
+
+
+class OpenAICompatProvider(WireAdapter):
+    """A ChatProvider for the OpenAI chat-completions wire format; a stream asks for usage
+    (`stream_options.include_usage`) and ends at `[DONE]`.
 
     `models_url` replaces `{base_url}/models` for providers that list models elsewhere
     (GitHub Models: `https://models.github.ai/catalog/models`, a bare JSON array).
@@ -89,85 +101,30 @@ class OpenAICompatProvider:
         models_url: str | None = None,
         require_key: bool = False,
     ) -> None:
-        self._endpoint = endpoint
-        self._base = endpoint.base_url.rstrip("/")
-        self._models_url = models_url or f"{self._base}/models"
+        super().__init__(
+            endpoint, parse_reply=parse_reply, stream_parser=StreamParser, models_url=models_url
+        )
+        self._completions_url = f"{self._base}/chat/completions"
         self._require_key = require_key
         self.features = FEATURES - {JSON_SCHEMA} if endpoint.name in _NO_JSON_SCHEMA else FEATURES
 
-    def __repr__(self) -> str:
-        return f"OpenAICompatProvider(name={self._endpoint.name!r}, base_url={self._base!r})"
-
     def _headers(self, model: str | None) -> dict[str, str]:
-        key = self._endpoint.api_key
-        if not key:
-            if self._require_key:
-                raise no_credentials(self._endpoint.name, model)
-            return {}
-        return {"authorization": f"Bearer {key}"}
+        return bearer_headers(self._endpoint, model, required=self._require_key)
 
-    def _context(self, model: str | None) -> CallContext:
-        return CallContext(provider=self._endpoint.name, model=model, secret=self._endpoint.api_key)
+    def _url(self, model: str, *, stream: bool) -> str:
+        return self._completions_url
 
-    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
-        """Send one chat completion; raise ProviderError on any failure."""
-        seen: list[ResponseMeta] = []
-        ctx = self._context(request.model)
-        headers = self._headers(request.model)
-        body = build_body(request, self._endpoint.name)
-        data = await send_json(
-            client,
-            ctx,
-            "POST",
-            f"{self._base}/chat/completions",
-            limits=self._endpoint.limits,
-            meta=seen,
-            headers=headers,
-            body=body,
-        )
-        return replace(parse_reply(ctx, data, request.model), meta=seen[-1] if seen else None)
-
-    async def stream(
-        self,
-        client: httpx.AsyncClient,
-        request: ChatRequest,
-        meta: list[ResponseMeta] | None = None,
-    ) -> AsyncIterator[StreamItem]:
-        """Stream one chat completion (`stream_options.include_usage` asks for usage)."""
-        ctx = self._context(request.model)
-        headers = self._headers(request.model)
-        body = build_body(request, self._endpoint.name, stream=True)
-        parser = StreamParser(ctx, request.model)
-        url = f"{self._base}/chat/completions"
-        async with open_events(
-            client, ctx, url, limits=self._endpoint.limits, meta=meta, headers=headers, body=body
-        ) as events:
-            async for event in events:
-                for item in parser.feed(event):
-                    yield item
-                if parser.done:
-                    break
-        yield parser.end()
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return build_body(request, self._endpoint.name, stream=stream)
 
     async def list_models(self, client: httpx.AsyncClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
-        ctx = CallContext(provider=self._endpoint.name, secret=self._endpoint.api_key)
-        data = await send_json(
-            client,
-            ctx,
-            "GET",
-            self._models_url,
-            limits=self._endpoint.limits,
-            headers=self._headers(None),
-        )
-        items = (
-            data if isinstance(data, list) else require(ctx, as_dict(ctx, data, "$"), "data", "$")
-        )
-        ids = []
-        for index, item in enumerate(as_list(ctx, items, "$.data")):
-            entry = as_dict(ctx, item, f"$.data[{index}]")
-            ids.append(as_str(ctx, require(ctx, entry, "id", f"$.data[{index}]"), "id"))
-        return ids
+        return await self._list_models(client, _model_list)
+
+
+def _model_list(ctx: CallContext, data: object) -> tuple[list[str], str | None]:
+    items = data if isinstance(data, list) else require(ctx, as_dict(ctx, data, "$"), "data", "$")
+    return listed_ids(ctx, items), None
 
 
 def build_body(request: ChatRequest, provider: str, *, stream: bool = False) -> dict[str, Any]:
@@ -224,8 +181,10 @@ def finish_reason(value: object) -> str | None:
     return _FINISH.get(value, value)
 
 
-def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
-    """A chat-completions reply: text, tool calls, finish reason and usage."""
+def parse_reply(
+    ctx: CallContext, data: object, model: str, *, meta: ResponseMeta | None = None
+) -> ChatReply:
+    """A chat-completions reply: text, tool calls, finish reason and usage (and `meta`)."""
     reply = as_dict(ctx, data, "$")
     if "choices" not in reply and isinstance(reply.get("error"), dict):
         raise error_in_body(ctx, 200, as_dict(ctx, reply["error"], "$.error"))
@@ -242,22 +201,16 @@ def parse_reply(ctx: CallContext, data: object, model: str) -> ChatReply:
     usage = usage_dict(reply.get("usage"))
     counts = checked(ctx, parse_usage(usage))
     finish = choice.get("finish_reason")
-    failure = unusable_answer(
-        ctx, text, finish if isinstance(finish, str) else None, counts, tool_calls=bool(calls)
-    )
-    if failure is not None:
-        raise failure
-    return ChatReply(
-        text=text,
+    return usable_reply(
+        ctx,
+        text,
+        calls,
+        finish,
+        counts,
         model=reported_model(reply, "model", model),
-        prompt_tokens=counts.prompt_tokens,
-        completion_tokens=counts.completion_tokens,
-        total_tokens=counts.total_tokens,
-        cached_tokens=counts.cached_tokens,
-        reasoning_tokens=counts.reasoning_tokens,
+        finish_reason=finish_reason(finish),
         raw_usage=usage,
-        tool_calls=calls,
-        finish_reason=finish_reason(choice.get("finish_reason")),
+        meta=meta,
     )
 
 

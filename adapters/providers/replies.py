@@ -21,7 +21,9 @@ from dataclasses import fields
 
 from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers._wire import nested_int, optional_int
+from freegin_ai.adapters.providers.base import ChatReply, ResponseMeta
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
+from freegin_ai.domain.chat import ToolCall
 from freegin_ai.domain.errors import ValueOutOfRangeError
 from freegin_ai.domain.ranges import check_tokens
 from freegin_ai.domain.usage import TokenUsage
@@ -143,3 +145,39 @@ def unusable_answer(
     if not text.strip() and not tool_calls:
         return ProviderError("empty", f"{ctx.label}: empty answer{reason}", usage=usage)
     return None
+
+
+def usable_reply(
+    ctx: CallContext,
+    text: str,
+    calls: tuple[ToolCall, ...],
+    stop: object,
+    counts: TokenUsage,
+    *,
+    model: str,
+    finish_reason: str | None,
+    raw_usage: dict[str, object],
+    meta: ResponseMeta | None,
+) -> ChatReply:
+    """A parsed answer as a ChatReply, or the failure `unusable_answer` finds in it (raised).
+
+    `stop` is the finish reason in the provider's own words, `finish_reason` in OpenAI's.
+    """
+    failure = unusable_answer(
+        ctx, text, stop if isinstance(stop, str) else None, counts, tool_calls=bool(calls)
+    )
+    if failure is not None:
+        raise failure
+    return ChatReply(
+        text=text,
+        model=model,
+        prompt_tokens=counts.prompt_tokens,
+        completion_tokens=counts.completion_tokens,
+        total_tokens=counts.total_tokens,
+        cached_tokens=counts.cached_tokens,
+        reasoning_tokens=counts.reasoning_tokens,
+        raw_usage=raw_usage,
+        tool_calls=calls,
+        finish_reason=finish_reason,
+        meta=meta,
+    )

@@ -581,22 +581,17 @@ def _with_calls(api: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
 def _stream_events(api: str, model: str, reply: Reply, body: Any, chunk_chars: int) -> list[bytes]:
     """The reply as the format's server-sent events."""
     whole = _REPLIES[api](model, reply)
-    calls = list(reply.tool_calls)
-    finish = _finish(api, reply)
+    usage = whole["usageMetadata"] if api == "gemini" else whole["usage"]
+    script = provider_streams.Script(
+        model, reply.text, list(reply.tool_calls), usage, _finish(api, reply), chunk_chars
+    )
     if api == "openai":
         options = body.get("stream_options") if isinstance(body, dict) else None
         include = isinstance(options, dict) and options.get("include_usage") is True
-        return provider_streams.openai_events(
-            model, reply.text, calls, whole["usage"], finish,
-            include_usage=include, chunk_chars=chunk_chars,
-        )  # fmt: skip
+        return provider_streams.openai_events(script, include_usage=include)
     if api == "gemini":
-        return provider_streams.gemini_events(
-            model, reply.text, calls, whole["usageMetadata"], finish, chunk_chars=chunk_chars
-        )
-    return provider_streams.anthropic_events(
-        model, reply.text, calls, whole["usage"], finish, chunk_chars=chunk_chars
-    )
+        return provider_streams.gemini_events(script)
+    return provider_streams.anthropic_events(script)
 
 
 _GOOGLE_STATUS = {
