@@ -70,30 +70,39 @@ class KnownModels:
         self._elapsed = elapsed
         self._catalog: set[tuple[str, str]] = set()
         self._answered: set[tuple[str, str]] = set()
+        #: The model names of both, for a bare model id (no provider chosen yet).
+        self._names: set[str] = set()
         self._read_at = float("-inf")
 
     def answered(self, provider: str, model: str) -> None:
         """A provider answered with this model: it exists, it may be a label."""
         if provider in PROVIDERS and len(self._answered) < MAX_ANSWERED:
             self._answered.add((provider, model))
+            self._names.add(model)
 
     def labels(self, provider: str, model: str) -> tuple[str, str]:
         """The (provider, model) label values: as they are when known (or empty), else `other`."""
         if provider and provider not in PROVIDERS:
             return OTHER, OTHER if model else ""
-        if not model or self._knows((provider, model)):
+        if not model or self._knows(provider, model):
             return provider, model
         return provider, OTHER
 
-    def _knows(self, key: tuple[str, str]) -> bool:
-        if key in self._catalog or key in self._answered:
+    def _knows(self, provider: str, model: str) -> bool:
+        if self._has(provider, model):
             return True
         now = self._elapsed()
         if self._source is None or now - self._read_at < self._refresh_seconds:
             return False
         self._read_at = now
         self._catalog = set(self._source())
-        return key in self._catalog
+        self._names = {m for _, m in self._catalog} | {m for _, m in self._answered}
+        return self._has(provider, model)
+
+    def _has(self, provider: str, model: str) -> bool:
+        if not provider:
+            return model in self._names
+        return (provider, model) in self._catalog or (provider, model) in self._answered
 
 
 class _Cooling(Collector):

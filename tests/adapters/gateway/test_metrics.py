@@ -74,6 +74,14 @@ def test_models_a_provider_answered_keep_their_label_up_to_a_bound() -> None:
     assert known.labels("openrouter", f"m-{MAX_ANSWERED}") == ("openrouter", OTHER)
 
 
+def test_a_bare_model_id_keeps_its_label_when_some_provider_serves_it() -> None:
+    known = KnownModels(lambda: ROSTER)
+    assert known.labels("", "llama-3.3-70b-versatile") == ("", "llama-3.3-70b-versatile")
+    assert known.labels("", "made-up") == ("", OTHER)
+    known.answered("openrouter", "answered-1")
+    assert known.labels("", "answered-1") == ("", "answered-1")
+
+
 def test_empty_names_stay_empty_and_unknown_providers_are_other() -> None:
     known = KnownModels(lambda: ())
     assert known.labels("", "") == ("", "")
