@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := .build/typecheck/freegin_ai
 LAYERS := domain projections adapters cli
 
-.PHONY: run test lint typecheck imports pytest bench bench-peers clean typecheck-tree
+.PHONY: run test lint typecheck imports pytest bench bench-peers bench-memory clean typecheck-tree
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
@@ -55,12 +55,20 @@ $(LITELLM_PROXY): tests/bench/peers-requirements.txt
 	$(LITELLM) -m pip install --quiet -r tests/bench/peers-requirements.txt
 	@touch $@
 
+# wrk, the load generator (a Debian package).
+WRK := command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+
 # The router against LiteLLM's Router, then the gateway against LiteLLM's proxy, both loaded
-# by wrk (a Debian package), all in front of the same fast fake provider.
+# by wrk, all in front of the same fast fake provider; then the gateway's memory run.
 bench-peers: $(STAMP) $(LITELLM_PROXY)
 	$(BIN)/python -m tests.bench.peers --litellm-python $(LITELLM) $(PEERS_ARGS)
-	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@$(WRK)
 	$(BIN)/python -m tests.bench.peers_gateway --litellm $(PEERS)/litellm/bin/litellm $(GATEWAY_ARGS)
+
+# The gateway's resident memory over 100,000 requests, alone (no LiteLLM needed).
+bench-memory: $(STAMP)
+	@$(WRK)
+	$(BIN)/python -m tests.bench.peers_gateway --only memory $(GATEWAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

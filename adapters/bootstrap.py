@@ -8,10 +8,13 @@
    (`adapters.application`);
 4. seed the default roster where a (provider, workload) never had one;
 5. for routing: configuration, credentials and the provider set, the usage log (or one that
-   drops everything, for a dry run) and the HTTP client.
+   drops everything, for a dry run) and the HTTP client;
+6. for a long-running process (`serve`): all of the above and the log follower, started
+   together from the environment and stopped together (`start_serving`, `ServingParts`).
 
-The façades people use, `Catalog.open(url)` and `Router.open(env)`, start here; nothing
-here imports them, so the graph has no cycle. Nothing swaps another object's parts at run
+The façades people use, `Catalog.open(url)` and `Router.open(env)`, start here; so does
+`serve`, which puts the router façade over the parts `start_serving` hands it. Nothing
+here imports the façades, so the graph has no cycle. Nothing swaps another object's parts at run
 time: a dry-run or synchronous router is a router wired differently.
 """
 
@@ -168,3 +171,56 @@ def http_client(seconds: float | httpx.Timeout, transport: str | None = None) ->
     from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, new_client
 
     return new_client(seconds, transport=transport or DEFAULT_TRANSPORT)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingParts:
+    """A long-running routing process (the gateway), wired: the catalog, the providers, the
+    usage log, the HTTP client and the log follower. The process owns them: `aclose` stops
+    them all."""
+
+    catalog: CatalogParts
+    providers: ProviderSet
+    usage: UsageLog
+    client: httpx.AsyncClient
+    follower: LogFollower
+
+    async def aclose(self) -> None:
+        """Stop the usage log (its last commits caught up), the follower and the HTTP client,
+        leave the read tables current and close the store."""
+        import anyio
+
+        try:
+            await anyio.to_thread.run_sync(self.usage.close)
+            await anyio.to_thread.run_sync(self.follower.close)
+            await self.client.aclose()
+            self.catalog.projector.catch_up()
+        finally:
+            self.catalog.store.close()
+
+
+def start_serving(env: Mapping[str, str], *, clock: Clock = utc_now) -> ServingParts:
+    """Everything a long-running routing process runs on, from the environment, config.toml
+    and the credential store: the catalog caught up and seeded, every call's usage committed
+    before its answer, the read tables following every process's appends."""
+    from freegin_ai.adapters.settings import database_url, usage_fsync
+
+    catalog = start_catalog(database_url(env), clock=clock)
+    try:
+        providers = provider_set(env)
+        config = providers.config
+        return ServingParts(
+            catalog=catalog,
+            providers=providers,
+            usage=usage_log(
+                catalog.store,
+                clock,
+                after_commit=catalog.projector.catch_up,
+                fsync=usage_fsync(env),
+            ),
+            client=http_client(config.timeout_seconds, config.http_transport),
+            follower=log_follower(catalog.store, catalog.projector),
+        )
+    except BaseException:
+        catalog.store.close()
+        raise

@@ -14,16 +14,16 @@ Keys never appear in repr() or in error messages. Provider names are stored cano
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from freegin_ai.adapters.config import config_dir
 from freegin_ai.adapters.errors import CredentialError
+from freegin_ai.adapters.file_lock import exclusive_lock
 from freegin_ai.domain.errors import UnknownProviderError
 from freegin_ai.domain.providers import parse_provider
 
@@ -91,20 +91,18 @@ class CredentialStore:
         """The providers with a stored key, sorted."""
         return sorted(self._read())
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
         """Hold the store's lock file (created 0600) for a read-change-write."""
         directory = self.path.parent
+
+        def failed(exc: OSError) -> CredentialError:
+            return CredentialError(f"{directory}: cannot lock the store ({_reason(exc)})")
+
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(directory / f".{self.path.name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise CredentialError(f"{directory}: cannot lock the store ({_reason(exc)})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+            raise failed(exc) from None
+        return exclusive_lock(directory / f".{self.path.name}.lock", failed)
 
     def _read(self) -> dict[str, str]:
         try:

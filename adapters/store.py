@@ -8,8 +8,6 @@ faster without it.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -36,6 +34,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from freegin_ai.adapters.database_errors import describe
 from freegin_ai.adapters.errors import StorageError
+from freegin_ai.adapters.file_lock import exclusive_lock
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.domain.codec import decode_raw
 from freegin_ai.projections.envelope import Envelope
@@ -48,6 +47,11 @@ APPLICATION_NAME = "freegin"
 
 #: The PostgreSQL advisory lock key of the set-up lock (any constant bigint; "freegin").
 _SETUP_LOCK_KEY = int.from_bytes(b"freegin", "big")
+
+
+def _lock_failed(error: OSError) -> StorageError:
+    return StorageError(f"cannot lock the database: {error.strerror}")
+
 
 _BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -164,15 +168,8 @@ class EventStore:
         if not database or database == ":memory:" or database.startswith("file:"):
             yield  # nothing another process could share
             return
-        try:
-            fd = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as error:
-            raise StorageError(f"cannot lock the database: {error.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive_lock(f"{database}.lock", _lock_failed):
             yield
-        finally:
-            os.close(fd)
 
     def save(self, *objects: Any) -> None:
         """Append the pending events of aggregates (and bare events) in one transaction."""

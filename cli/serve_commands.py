@@ -86,23 +86,16 @@ def serve(args: argparse.Namespace) -> int:
     api_key = load_api_key(os.environ, args.api_key_file)
     check_listen_address(args.host, api_key)
 
+    from freegin_ai.adapters import bootstrap
     from freegin_ai.adapters.gateway.app import Gateway
-    from freegin_ai.adapters.gateway.server import address, bind, run
-    from freegin_ai.adapters.router import Router
+    from freegin_ai.adapters.gateway.server import address, bind, run, serving_router
 
     sock = bind(args.host, args.port)
     try:
-        router = Router.open(os.environ)
+        parts = bootstrap.start_serving(os.environ)
     except BaseException:
         sock.close()
         raise
-    app = Gateway(
-        router,
-        api_key=api_key,
-        max_body_bytes=args.max_body_bytes,
-        request_timeout=args.request_timeout,
-        access_log=args.access_log,
-    )
     where = address(sock)
 
     def ready() -> None:
@@ -110,13 +103,17 @@ def serve(args: argparse.Namespace) -> int:
         print(f"freegin-ai serve: listening on {where} ({auth})", file=sys.stderr, flush=True)
 
     try:
+        app = Gateway(
+            serving_router(parts),
+            api_key=api_key,
+            max_body_bytes=args.max_body_bytes,
+            request_timeout=args.request_timeout,
+            access_log=args.access_log,
+        )
         run(app, sock, grace_seconds=args.grace_seconds, on_ready=ready)
     finally:
         sock.close()
-        try:
-            anyio.run(router.aclose)  # the usage writer stopped, its last catch-up done
-            router.catalog.projector.catch_up()  # and the read tables current on exit
-        finally:
-            router.catalog.close()
+        # The usage log stopped, the read tables current, the store closed.
+        anyio.run(parts.aclose)
     print("freegin-ai serve: stopped", file=sys.stderr, flush=True)
     return 0

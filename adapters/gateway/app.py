@@ -34,7 +34,7 @@ from freegin_ai.adapters.gateway.asgi import (
     send_json,
 )
 from freegin_ai.adapters.gateway.completions import Completions
-from freegin_ai.adapters.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from freegin_ai.adapters.gateway.metrics import CONTENT_TYPE, GatewayMetrics, KnownModels
 from freegin_ai.adapters.gateway.routing import WORKLOAD_ALIASES
 from freegin_ai.adapters.gateway.security import BearerCheck
 from freegin_ai.adapters.gateway.wire import ApiError, model_list
@@ -79,7 +79,7 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
         self.access_log = access_log
-        self.metrics = metrics or GatewayMetrics(self._cooling)
+        self.metrics = metrics or GatewayMetrics(self._cooling, KnownModels(self._known_models))
         self.wall_clock = wall_clock
         self.elapsed = elapsed
         self.completions = Completions(
@@ -231,6 +231,14 @@ class Gateway:
         raise ApiError(
             404, f"The model `{model_id}` does not exist", param="model", code="model_not_found"
         )
+
+    def _known_models(self) -> set[tuple[str, str]]:
+        """Every (provider, model) the catalog knows: active in the roster, or in config.toml."""
+        with self.router.catalog.reading() as conn:
+            known = {(row.provider, row.model) for row in list_roster(conn)}
+        for provider, settings in self.router.config.providers.items():
+            known.update((provider, model) for model in settings.models)
+        return known
 
     def _cooling(self) -> list[tuple[str, str, str]]:
         now = self.router.clock().isoformat()

@@ -291,15 +291,15 @@ class Completions:
             if isinstance(error, AllAttemptsFailedError):
                 workload = target.workload.value
                 for a in error.attempts:
-                    self.metrics.attempts.labels(
-                        a.provider, a.model, workload, a.error_kind or "error"
-                    ).inc()
+                    route = self.metrics.route(a.provider, a.model, workload)
+                    self.metrics.attempts.labels(*route, a.error_kind or "error").inc()
             outcome = api_error.code or str(api_error.status)
             self._count(target, target.provider or "", target.model or "", outcome)
             raise api_error from None
 
     def _count(self, target: Target, provider: str, model: str, outcome: str) -> None:
-        self.metrics.requests.labels(provider, model, target.workload.value, outcome).inc()
+        route = self.metrics.route(provider, model, target.workload.value)
+        self.metrics.requests.labels(*route, outcome).inc()
 
     def _observe(
         self,
@@ -311,15 +311,16 @@ class Completions:
         attempts: tuple[Attempt, ...],
     ) -> None:
         workload = target.workload.value
-        route = (result.provider, result.model, workload)
         m = self.metrics
+        m.known.answered(result.provider, result.model)
+        route = m.route(result.provider, result.model, workload)
         m.requests.labels(*route, "ok").inc()
         m.latency.labels(*route).observe(seconds)
         if ttft is not None:
             m.ttft.labels(*route).observe(ttft)
         for a in attempts:
             outcome = "ok" if a.success else (a.error_kind or "error")
-            m.attempts.labels(a.provider, a.model, workload, outcome).inc()
+            m.attempts.labels(*m.route(a.provider, a.model, workload), outcome).inc()
         for kind, count in (
             ("prompt", result.prompt_tokens),
             ("completion", result.completion_tokens),

@@ -1,5 +1,9 @@
 """Running the gateway: uvicorn (httptools parser, uvloop event loop) on one bound socket.
 
+The process starts in the composition root (`bootstrap.start_serving`), which hands back
+its parts; `serving_router` puts the router façade over them, and the parts, not the
+router, are what the process stops at the end.
+
 The socket is bound before the server starts, so `--port 0` works and the address printed
 is the one listened on. SIGTERM and SIGINT stop accepting connections, let in-flight requests
 finish within the grace period (each one's usage committed before its answer); a second SIGINT
@@ -16,11 +20,23 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 
+from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.errors import ConfigError
 from freegin_ai.adapters.gateway.app import Gateway
+from freegin_ai.adapters.router import Router
+
+if TYPE_CHECKING:
+    from freegin_ai.adapters.bootstrap import ServingParts
+
+
+def serving_router(parts: ServingParts) -> Router:
+    """The router over a serving process's parts; it owns none of them (`parts.aclose`)."""
+    catalog = Catalog(parts.catalog.store, parts=parts.catalog)
+    return Router(catalog, parts.providers, usage=parts.usage, client=parts.client)
 
 
 def bind(host: str, port: int) -> socket.socket:

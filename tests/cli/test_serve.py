@@ -645,6 +645,10 @@ def test_metrics_count_requests_tokens_attempts_and_models_cooling_down(
     client = sdk(gateway)
     fake.script("met-1", Reply("m", prompt_tokens=13, completion_tokens=7))
     fake.script("met-bad", ServerError())
+    # A model that fails has a label of its own when the roster knows it (one that answered
+    # has one anyway); the gateway reads the roster for labels at most once a second.
+    adopt(gateway, "groq", "met-bad", "classification", 90)
+    time.sleep(1.1)
     client.chat.completions.create(model="groq/met-1", messages=user("x"))
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model="groq/met-bad", messages=user("x"))
@@ -662,6 +666,34 @@ def test_metrics_count_requests_tokens_attempts_and_models_cooling_down(
     assert sample(text, "freegin_http_requests_total", path="chat", status="502") >= 1
 
 
+def test_made_up_model_names_cannot_grow_the_number_of_metric_series(
+    gateway: ServeProcess,
+) -> None:
+    def labelled(text: str) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+        return {
+            (s.name, frozenset(s.labels.items()))
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if "model" in s.labels
+        }
+
+    before = labelled(httpx.get(f"{gateway.url}/metrics").text)
+    # Given a client sending 120 model names nobody serves: pinned to a provider that answers
+    # 404 (failed attempts, models marked gone), pinned to one without a key, or bare
+    with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
+        for n in range(40):
+            for model in (f"groq/made-up-{n}", f"mistral/made-up-{n}", f"made-up-{n}"):
+                reply = client.post(
+                    "/chat/completions", json={"model": model, "messages": user("x")}
+                )
+                assert reply.status_code in (404, 502, 503), reply.text
+    after = labelled(httpx.get(f"{gateway.url}/metrics").text)
+    # Then no name reached a label and a handful of series appeared, not one per name
+    assert not any("made-up" in value for _, labels in after for _, value in labels)
+    assert len(after - before) <= 12, sorted(after - before)
+    assert any(("model", "other") in labels for _, labels in after - before)
+
+
 def sample(text: str, name: str, **labels: str) -> float:
     """The value of one sample of the Prometheus text exposition (fails when absent)."""
     for family in text_string_to_metric_families(text):
@@ -675,24 +707,24 @@ def test_sigterm_lets_the_request_in_flight_finish_and_flushes_its_usage(
     fake: FakeProviderServer, tmp_path: Path
 ) -> None:
     fake.script("sig-1", Stall(1.5, Reply("finished after SIGTERM")))
-    server = ServeProcess(tmp_path, provider_env(fake), "--grace-seconds", "10").start()
-    answers: list[str] = []
+    with ServeProcess(tmp_path, provider_env(fake), "--grace-seconds", "10") as server:
+        answers: list[str] = []
 
-    def ask() -> None:
-        answer = sdk(server).chat.completions.create(model="groq/sig-1", messages=user("x"))
-        answers.append(answer.choices[0].message.content or "")
+        def ask() -> None:
+            answer = sdk(server).chat.completions.create(model="groq/sig-1", messages=user("x"))
+            answers.append(answer.choices[0].message.content or "")
 
-    asking = threading.Thread(target=ask)
-    asking.start()
-    # Once the provider has the request, the gateway is told to stop
-    deadline = time.monotonic() + 20
-    while not any(r.body and r.body.get("model") == "sig-1" for r in fake.requests):
-        assert time.monotonic() < deadline, server.output
-        time.sleep(0.02)
-    server.signal(signal.SIGTERM)
-    asking.join(30)
-    assert answers == ["finished after SIGTERM"]
-    assert server.wait() == 0, server.output
+        asking = threading.Thread(target=ask)
+        asking.start()
+        # Once the provider has the request, the gateway is told to stop
+        deadline = time.monotonic() + 20
+        while not any(r.body and r.body.get("model") == "sig-1" for r in fake.requests):
+            assert time.monotonic() < deadline, server.output
+            time.sleep(0.02)
+        server.signal(signal.SIGTERM)
+        asking.join(30)
+        assert answers == ["finished after SIGTERM"]
+        assert server.wait() == 0, server.output
     assert "stopped" in server.output
     # The call was logged before the process exited
     stats = server.cli("stats", "--provider", "groq", "--model", "sig-1", "--json")
@@ -742,16 +774,16 @@ def test_sigterm_during_a_stream_lets_it_finish_and_logs_it(
     fake: FakeProviderServer, tmp_path: Path
 ) -> None:
     fake.script("sig-2", StreamStall(after=3, seconds=1.5, then=Reply("streamed through SIGTERM")))
-    server = ServeProcess(tmp_path, provider_env(fake), "--grace-seconds", "10").start()
-    stream = sdk(server).chat.completions.create(
-        model="groq/sig-2", messages=user("x"), stream=True
-    )
-    text: list[str] = []
-    for c in stream:
-        if c.choices and c.choices[0].delta.content and not "".join(text):
-            server.signal(signal.SIGTERM)  # the first words are here: stop the gateway
-        text.append(c.choices[0].delta.content or "" if c.choices else "")
-    assert "".join(text) == "streamed through SIGTERM"
-    assert server.wait() == 0, server.output
+    with ServeProcess(tmp_path, provider_env(fake), "--grace-seconds", "10") as server:
+        stream = sdk(server).chat.completions.create(
+            model="groq/sig-2", messages=user("x"), stream=True
+        )
+        text: list[str] = []
+        for c in stream:
+            if c.choices and c.choices[0].delta.content and not "".join(text):
+                server.signal(signal.SIGTERM)  # the first words are here: stop the gateway
+            text.append(c.choices[0].delta.content or "" if c.choices else "")
+        assert "".join(text) == "streamed through SIGTERM"
+        assert server.wait() == 0, server.output
     stats = server.cli("stats", "--provider", "groq", "--model", "sig-2", "--json")
     assert '"calls": 1' in stats.stdout, stats.stdout + stats.stderr
