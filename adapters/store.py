@@ -8,6 +8,7 @@ faster without it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -209,24 +210,36 @@ class EventStore:
             f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
             f"VALUES ({mark}, {mark}, {mark}, {mark})"
         )
+        postgres = self.dialect == "postgresql"
+        # The driver's connection, its executemany and its commit: usage is committed on
+        # every call, and nothing here needs SQLAlchemy's statement handling.
+        raw: Any = self.engine.raw_connection()
         try:
-            with self.engine.connect() as conn:
-                if self.dialect == "sqlite":
+            cursor = raw.cursor()
+            try:
+                if postgres:
+                    if not fsync:
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                    cursor.execute(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE")
+                elif fsync:
+                    # Connections run with NORMAL (see _tune_sqlite); FULL for this commit.
                     # Set outside the transaction (pysqlite opens it at the first insert).
-                    conn.exec_driver_sql(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
-                    conn.commit()
-                with conn.begin():
-                    if self.dialect == "postgresql":
-                        if not fsync:
-                            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                        conn.execute(text(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"))
-                    # The driver's executemany: no per-row work in SQLAlchemy.
-                    conn.exec_driver_sql(insert, rows)
-                    if self.dialect == "postgresql":
-                        # Delivered at commit: a listening process catches its read tables up.
-                        conn.execute(text(f"NOTIFY {recorder.channel_name}"))
+                    cursor.execute("PRAGMA synchronous = FULL")
+                cursor.executemany(insert, rows)
+                if postgres:
+                    # Delivered at commit: a listening process catches its read tables up.
+                    cursor.execute(f"NOTIFY {recorder.channel_name}")
+                raw.commit()
+                if fsync and not postgres:
+                    cursor.execute("PRAGMA synchronous = NORMAL")
+            finally:
+                cursor.close()
         except Exception as error:
+            with contextlib.suppress(Exception):
+                raw.rollback()
             raise StorageError(f"cannot append usage: {describe(error)}") from None
+        finally:
+            raw.close()
 
     def _bind_id(self, recorder: Any) -> Callable[[Any], Any]:
         """How the events table's UUID column stores an id on this database."""

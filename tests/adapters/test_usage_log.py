@@ -145,3 +145,18 @@ async def test_read_tables_follow_within_a_second_and_are_current_after_close(
     assert usage_rows(catalog) == 21  # closing leaves them current
     with pytest.raises(UsageLogClosedError):
         await log.log(usage(1))
+
+
+@pytest.mark.anyio
+async def test_a_commit_that_waits_for_the_disk_leaves_the_connection_as_it_was(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock, fsync=True)
+    await log.log(usage(1))
+    log.log_sync(usage(2))
+    assert logged(catalog.store) == 2
+    if catalog.store.dialect == "sqlite":
+        # Pooled connections go back to NORMAL: catalog writes keep their own setting.
+        with catalog.store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    log.close()
