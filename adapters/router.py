@@ -52,7 +52,6 @@ from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
-from freegin_ai.domain.availability import retirement_proposed
 from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
 from freegin_ai.domain.chat import (
@@ -855,22 +854,13 @@ class Router:
         return stream_sync(self, request)
 
     def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
-        """A 410 Gone: stop routing to the model (health) and propose its retirement, once."""
+        """A 410 Gone: stop routing to the model (health) and propose retiring it, once, on
+        each of its active roster entries (whatever `workload` the call was for)."""
         entry = self._current().snapshot.cooldowns.get((c.provider, c.model))
         if entry is not None and entry.kind == "gone":
             return  # already proposed; the model stays out until retired or cleared
-        self.catalog.store.append_new_streams(
-            [
-                retirement_proposed(
-                    id=uuid4(),
-                    at=self.clock(),
-                    provider=c.provider,
-                    workload=workload.value,
-                    model=c.model,
-                    reason=message,
-                )
-            ]
-        )
+        # One proposal event for both causes (ADR 0016): on each active roster entry.
+        self.catalog.propose_retirement(c.provider, c.model, reason=message)
 
     def _observed(self, provider: str, meta: object) -> list[dict[str, Any]] | None:
         """The normalized quota facts of a response (never its raw headers)."""

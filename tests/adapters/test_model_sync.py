@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
+from eventsourcing.utils import get_topic
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.model_sync import fetch_listing, openai_style_info, sync_models
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import GenerateRequest, Router
+from freegin_ai.domain.availability import Availability
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.topics import LISTING_SYNCED, MODEL_DELISTED, MODEL_LISTED
@@ -113,6 +117,18 @@ async def test_sync_records_changes_only_and_proposes_retiring_what_is_gone(
     history = [h for h in catalog.history() if h.kind == "RetirementProposed"]
     assert [h.model for h in history] == ["retired/gone-model"]
     assert history[0].details["reason"].startswith("openrouter no longer lists retired/gone-model")
+    # The same proposal event as a 410's (ADR 0016), saying why; waiting for a person.
+    assert (history[0].details["cause"], history[0].details["source"]) == (
+        "delisted",
+        "sync-models",
+    )
+    [pending] = catalog.retirement_proposals()
+    assert (pending.provider, pending.workload, pending.model, pending.cause) == (
+        "openrouter",
+        "code",
+        "retired/gone-model",
+        "delisted",
+    )
     # The roster is untouched until a person acts.
     assert "retired/gone-model" in {r.model for r in catalog.list_models(provider="openrouter")}
 
@@ -233,3 +249,29 @@ async def test_gemini_listing_pages_and_keeps_token_limits(
         "gemini-3.5-flash": ModelInfo(context_window=1048576, max_output_tokens=65536)
     }
     assert len([r for r in fake.requests if r.path == "/v1beta/models"]) == 2
+
+
+def test_a_410_proposal_stored_before_adr_0016_still_reads_as_before(catalog: Catalog) -> None:
+    # Given an Availability.RetirementProposed in the log, as the router appended it before
+    old: Any = Availability.RetirementProposed
+    catalog.store.append_new_streams(
+        [
+            old(originator_id=uuid4(), originator_version=1, timestamp=catalog.clock(),
+                originator_topic=get_topic(Availability), provider="openrouter",
+                workload="code", model="retired/gone-model", reason="410: model retired")
+        ]
+    )  # fmt: skip
+    # Then `history` shows it as it did, under the same kind as the new proposals
+    [entry] = [h for h in catalog.history() if h.kind == "RetirementProposed"]
+    assert (entry.provider, entry.workload, entry.model) == (
+        "openrouter",
+        "code",
+        "retired/gone-model",
+    )
+    assert (entry.details["reason"], entry.details["status"]) == ("410: model retired", 410)
+    # and nothing else reads it: no pending proposal, every table applies the log, a replay
+    # rebuilds equal tables.
+    assert catalog.retirement_proposals() == []
+    assert catalog.not_applied() == []
+    report = catalog.replay()
+    assert report.equal and not report.not_applied

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_hf_defaults_cli import console
-from tests.fakes.provider_server import FakeProviderServer
+from tests.fakes.provider_server import FakeProviderServer, Status
 
 SEEDED = "openai/gpt-oss-120b"  # Groq's seeded default
 GROQ_ENTRY = {"id": SEEDED, "object": "model", "context_window": 131072,
@@ -60,6 +60,8 @@ def test_sync_flags_a_seeded_model_the_provider_stopped_listing(
     assert [(n["provider"], n["model"]) for n in payload["not_listed"]] == [("groq", SEEDED)]
     status = run(tmp_path, fake, "status", "--provider", "groq")
     assert f"{SEEDED}: active but not listed by the provider since" in status.stdout
+    assert f"{SEEDED} (chat): retirement proposed " in status.stdout
+    assert "no longer listed; accept with `retire-model`" in status.stdout
     history = run(tmp_path, fake, "history", "--provider", "groq", "--workload", "chat")
     assert "RetirementProposed" in history.stdout and "no longer lists" in history.stdout
 
@@ -67,6 +69,30 @@ def test_sync_flags_a_seeded_model_the_provider_stopped_listing(
     assert run(tmp_path, fake, "retire-model", "groq", SEEDED, "--workload", "chat").returncode == 0
     after = run(tmp_path, fake, "list-models", "--provider", "groq", "--workload", "chat")
     assert "not listed" not in after.stdout
+    status = run(tmp_path, fake, "status", "--provider", "groq")
+    assert f"{SEEDED} (chat): retirement proposed" not in status.stdout
+    assert f"{SEEDED} (code): retirement proposed" in status.stdout
+
+
+def test_a_410_proposes_the_same_retirement_that_status_and_history_show(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Groq answers 410 Gone for its seeded default, asked for by name.
+    fake.script(SEEDED, Status(410, message="The model has been decommissioned"))
+    gone = run(tmp_path, fake, "generate", "--provider", "groq", "--model", SEEDED,
+               "--prompt", "hi")  # fmt: skip
+    assert gone.returncode == 1, gone.stderr
+    # One proposal per workload the model serves, the same event a delisting appends.
+    payload = json.loads(run(tmp_path, fake, "status", "--provider", "groq", "--json").stdout)
+    proposed = payload[0]["retirement_proposed"]
+    assert sorted(p["workload"] for p in proposed) == ["chat", "code", "creative", "summarization"]
+    assert {(p["model"], p["cause"]) for p in proposed} == {(SEEDED, "gone")}
+    status = run(tmp_path, fake, "status", "--provider", "groq")
+    assert f"{SEEDED} (chat): retirement proposed " in status.stdout
+    assert "gone (410); accept with `retire-model`" in status.stdout
+    history = run(tmp_path, fake, "history", "--provider", "groq", "--workload", "chat")
+    assert "RetirementProposed" in history.stdout and "cause=gone" in history.stdout
+    assert "gsk-sync-SECRET-42" not in history.stdout + status.stdout
 
 
 def test_sync_errors_and_bad_input(tmp_path: Path, fake: FakeProviderServer) -> None:
