@@ -317,10 +317,8 @@ class Router:
                 configured_models={
                     name: settings.models for name, settings in self.config.providers.items()
                 },
-                quota=lambda p, m: (
-                    self._cannot_take(loaded, p, m, route.workload, request)
-                    or self._out_of_quota(loaded, p, m, now, tokens)
-                ),
+                quota=lambda p, m: self._out_of_quota(loaded, p, m, now, tokens),
+                cannot_take=lambda p, m: self._cannot_take(loaded, p, m, route.workload, request),
             )
         except NoRouteError as error:
             raise NoCandidateError(str(error)) from None
@@ -446,14 +444,13 @@ class Router:
         model: str,
         workload: Workload,
         request: GenerateRequest,
-    ) -> tuple[str, datetime | None] | None:
+    ) -> str | None:
         """Why a model cannot take this request at all (a zero-shot model without labels;
-        its listing's limits or features), or None."""
+        its listing's limits or features), or None; explicit choices are held to it too."""
         api = self._api_for(provider, model, workload)
         if api.needs_labels and not request.labels:
-            return f"{api.value} needs candidate labels (--labels)", None
-        why = unmet(loaded.listed.get((provider, model)), request_needs(request))
-        return None if why is None else (why, None)
+            return f"{api.value} needs candidate labels (--labels)"
+        return unmet(loaded.listed.get((provider, model)), request_needs(request))
 
     def _api_for(self, provider: str, model: str, workload: Workload) -> ModelApi:
         """Which API a model needs: Hugging Face task models by their Hub pipeline tag (from

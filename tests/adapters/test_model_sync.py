@@ -18,8 +18,9 @@ from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.model_sync import fetch_listing, openai_style_info, sync_models
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.router import GenerateRequest, Router
+from freegin_ai.adapters.router import GenerateRequest, NoCandidateError, Router
 from freegin_ai.domain.availability import Availability
+from freegin_ai.domain.chat import FunctionDefinition, JsonObjectFormat, Tool
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.topics import LISTING_SYNCED, MODEL_DELISTED, MODEL_LISTED
@@ -275,3 +276,44 @@ def test_a_410_proposal_stored_before_adr_0016_still_reads_as_before(catalog: Ca
     assert catalog.not_applied() == []
     report = catalog.replay()
     assert report.equal and not report.not_applied
+
+
+@pytest.mark.anyio
+async def test_a_pinned_model_its_listing_says_cannot_take_the_request_is_never_sent(
+    catalog: Catalog, providers: ProviderSet, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    # Given OpenRouter's listing: openrouter/free answers 512 tokens at most, has no tools
+    # and no JSON output; small/ctx holds 64 tokens in all.
+    small = {"id": "small/ctx", "context_length": 64, "pricing": FREE["pricing"]}
+    fake.listing = [PAID, FREE, small]
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        await sync_models(catalog, providers, http, only="openrouter")
+    router = Router(catalog, providers, timeout=2.0, clock=clock)
+    free = {"provider": "openrouter", "model": "openrouter/free", "workload": "code"}
+    tool = Tool(function=FunctionDefinition(name="add", parameters={"type": "object"}))
+    cases = [
+        (GenerateRequest(prompt="x", max_tokens=1000, **free), "exceeds its output limit 512"),
+        (GenerateRequest(prompt="x", tools=(tool,), **free), "does not support tools"),
+        (GenerateRequest(prompt="x", response_format=JsonObjectFormat(), **free),
+         "does not support JSON output"),
+        (GenerateRequest(prompt="y" * 400, provider="openrouter", model="small/ctx"),
+         "exceed its context window 64"),
+    ]  # fmt: skip
+    try:
+        for request, why in cases:
+            # When it is asked for by name, then it fails at once, saying why
+            with pytest.raises(NoCandidateError) as caught:
+                await router.generate(request)
+            assert f"{request.provider}/{request.model}: " in str(caught.value)
+            assert why in str(caught.value)
+            assert str(caught.value).startswith("no usable model for workload")
+            with pytest.raises(NoCandidateError, match=why):
+                router.stream(request)
+        # and nothing was sent: the fake saw the listing and no chat request
+        assert [r.path for r in fake.requests if r.method == "POST"] == []
+        # A request it can take is sent as before.
+        fake.script("openrouter/free", Reply("ok"))
+        assert (await router.generate(GenerateRequest(prompt="x", **free))).text == "ok"
+        assert len([r for r in fake.requests if r.method == "POST"]) == 1
+    finally:
+        await router.aclose()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_hf_defaults_cli import console
-from tests.fakes.provider_server import FakeProviderServer, Status
+from tests.fakes.provider_server import FakeProviderServer, Reply, Status
 
 SEEDED = "openai/gpt-oss-120b"  # Groq's seeded default
 GROQ_ENTRY = {"id": SEEDED, "object": "model", "context_window": 131072,
@@ -93,6 +93,29 @@ def test_a_410_proposes_the_same_retirement_that_status_and_history_show(
     history = run(tmp_path, fake, "history", "--provider", "groq", "--workload", "chat")
     assert "RetirementProposed" in history.stdout and "cause=gone" in history.stdout
     assert "gsk-sync-SECRET-42" not in history.stdout + status.stdout
+
+
+def test_a_pinned_model_that_cannot_take_the_request_fails_at_once_and_sends_nothing(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Groq lists its default with an output limit of 65536 tokens.
+    fake.listing = [GROQ_ENTRY]
+    assert run(tmp_path, fake, "sync-models", "--provider", "groq").returncode == 0
+    # Asking it by name for more: one line, exit 1 like any "no usable model", nothing sent.
+    fake.script(SEEDED, Reply("never"))
+    asked = run(tmp_path, fake, "generate", "--provider", "groq", "--model", SEEDED,
+                "--max-tokens", "100000", "--prompt", "hi")  # fmt: skip
+    assert asked.returncode == 1
+    assert asked.stderr == (
+        "error: no usable model for workload 'chat' (groq/openai/gpt-oss-120b: max_tokens "
+        "100000 exceeds its output limit 65536 (per its listing))\n"
+    )
+    assert [r.path for r in fake.requests if r.method == "POST"] == []
+    # --verbose says why before failing.
+    verbose = run(tmp_path, fake, "generate", "--provider", "groq", "--model", SEEDED,
+                  "--max-tokens", "100000", "--prompt", "hi", "--verbose")  # fmt: skip
+    assert verbose.returncode == 1 and "exceeds its output limit 65536" in verbose.stderr
+    assert [r.path for r in fake.requests if r.method == "POST"] == []
 
 
 def test_sync_errors_and_bad_input(tmp_path: Path, fake: FakeProviderServer) -> None:
