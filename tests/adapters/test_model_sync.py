@@ -27,6 +27,7 @@ from freegin_ai.domain.topics import LISTING_SYNCED, MODEL_DELISTED, MODEL_LISTE
 from freegin_ai.projections.listings import list_listings, list_syncs
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import FakeProviderServer, Reply
+from tests.fakes.recorded import recorded
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 
@@ -317,3 +318,57 @@ async def test_a_pinned_model_its_listing_says_cannot_take_the_request_is_never_
         assert len([r for r in fake.requests if r.method == "POST"]) == 1
     finally:
         await router.aclose()
+
+
+# -- listings recorded from the real APIs (tests/data/recorded/README.md) ------------------
+
+
+@pytest.mark.anyio
+async def test_a_recorded_gemini_listing_is_read_as_google_sent_it(
+    catalog: Catalog, fake: FakeProviderServer, client: httpx.AsyncClient
+) -> None:
+    # Given Gemini's models.list as recorded in March 2026: 45 models, one page
+    fake.listing_body = recorded("gemini_models_list").body
+    env = {"FREEGIN_GOOGLE_BASE_URL": fake.gemini_url, "GEMINI_API_KEY": "AIza-SECRET-9"}
+    # When sync-models reads it
+    report = await sync_models(catalog, ProviderSet(Config(), env, {}), client, only="google")
+    # Then the 32 models that generate content are recorded with their token limits; the
+    # embedding, image, video, question-answering and live-audio ones are not
+    [result] = report.results
+    assert (result.error, result.listed, len(result.new)) == (None, 32, 32)
+    with catalog.reading() as conn:
+        rows = {r.model: r.info for r in list_listings(conn, provider="google")}
+    assert rows["gemini-2.5-flash"] == ModelInfo(context_window=1048576, max_output_tokens=65536)
+    assert rows["gemma-3n-e4b-it"] == ModelInfo(context_window=8192, max_output_tokens=2048)
+    assert rows["gemini-3.1-flash-lite-preview"].context_window == 1048576
+    for other in ("gemini-embedding-001", "imagen-4.0-generate-001", "veo-3.0-generate-001",
+                  "aqa", "gemini-2.5-flash-native-audio-latest"):  # fmt: skip
+        assert other not in rows
+    [page] = [r for r in fake.requests if r.path == "/v1beta/models"]
+    assert page.query["pageSize"] == ["1000"] and "key" not in page.query
+
+
+@pytest.mark.anyio
+async def test_a_recorded_openrouter_listing_gives_limits_prices_and_free(
+    catalog: Catalog, providers: ProviderSet, fake: FakeProviderServer, client: httpx.AsyncClient
+) -> None:
+    # Given OpenRouter's /api/v1/models as recorded in April 2025 (its first 7 entries), from
+    # before it listed supported_parameters
+    fake.listing_body = recorded("openrouter_models_list").body
+    report = await sync_models(catalog, providers, client, only="openrouter")
+    [result] = report.results
+    assert (result.error, result.listed) == (None, 7)
+    with catalog.reading() as conn:
+        rows = {r.model: r.info for r in list_listings(conn, provider="openrouter")}
+    # A :free model: free, zero prices; no output limit listed (null), so none assumed.
+    free = rows["microsoft/mai-ds-r1:free"]
+    assert (free.free, free.input_per_1k_micros, free.output_per_1k_micros) == (True, 0.0, 0.0)
+    assert (free.context_window, free.max_output_tokens) == (163840, None)
+    # A paid one: "0.00000125" $ per token is 1,250 micros per 1,000 tokens.
+    pro = rows["google/gemini-2.5-pro-preview-03-25"]
+    assert (pro.free, pro.input_per_1k_micros, pro.output_per_1k_micros) == (False, 1250.0, 10000.0)
+    assert (pro.context_window, pro.max_output_tokens) == (1048576, 65535)
+    assert rows["openai/o4-mini-high"].max_output_tokens == 100000
+    # No supported_parameters in this listing: tool and JSON support stay unknown, and
+    # unknown never skips a model.
+    assert {(i.supports_tools, i.supports_json) for i in rows.values()} == {(None, None)}
