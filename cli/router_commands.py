@@ -95,11 +95,16 @@ def status(args: argparse.Namespace) -> int:
                         if p == name
                     ],
                     "retirement_proposed": [
-                        {"model": p.model, "workload": p.workload, "since": p.at,
-                         "cause": p.cause, "reason": p.reason}
+                        {
+                            "model": p.model,
+                            "workload": p.workload,
+                            "since": p.at,
+                            "cause": p.cause,
+                            "reason": p.reason,
+                        }
                         for p in proposals
                         if p.provider == name
-                    ],  # fmt: skip
+                    ],
                 }
             )
     finally:
@@ -125,8 +130,7 @@ def status(args: argparse.Namespace) -> int:
                 print(f"    {q['model']}: {_quota_line(q)}")
         for n in row["not_listed"]:
             print(
-                f"    {n['model']}: active but not listed by the provider since "
-                f"{n['since'][:10]}"
+                f"    {n['model']}: active but not listed by the provider since {n['since'][:10]}"
             )
         for r in row["retirement_proposed"]:
             why = "no longer listed" if r["cause"] == "delisted" else "gone (410)"

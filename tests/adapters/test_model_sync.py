@@ -290,7 +290,11 @@ async def test_a_pinned_model_its_listing_says_cannot_take_the_request_is_never_
     async with httpx.AsyncClient(timeout=5.0) as http:
         await sync_models(catalog, providers, http, only="openrouter")
     router = Router(catalog, providers, timeout=2.0, clock=clock)
-    free = {"provider": "openrouter", "model": "openrouter/free", "workload": "code"}
+    free: dict[str, Any] = {
+        "provider": "openrouter",
+        "model": "openrouter/free",
+        "workload": "code",
+    }
     tool = Tool(function=FunctionDefinition(name="add", parameters={"type": "object"}))
     cases = [
         (GenerateRequest(prompt="x", max_tokens=1000, **free), "exceeds its output limit 512"),
