@@ -17,18 +17,19 @@ from sqlalchemy import Connection
 
 from freegin_ai.adapters import bootstrap
 from freegin_ai.adapters.application.roster import AdoptOutcome as AdoptOutcome
+from freegin_ai.adapters.application.roster import propose_retirements
 from freegin_ai.adapters.application.suggestions import ProposeOutcome as ProposeOutcome
 from freegin_ai.adapters.application.writer import utc_now as utc_now
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
 from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
 from freegin_ai.domain.model_info import ListingChanges, ModelInfo
-from freegin_ai.domain.names import roster_entry_id
 from freegin_ai.domain.providers import parse_provider
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections import log_views
 from freegin_ai.projections.envelope import Envelope
 from freegin_ai.projections.log_views import HistoryEntry as HistoryEntry
+from freegin_ai.projections.log_views import RetirementProposal as RetirementProposal
 from freegin_ai.projections.log_views import history_entry as history_entry
 from freegin_ai.projections.projector import NotApplied, Progress, RebuildReport
 from freegin_ai.projections.queries import (
@@ -256,6 +257,10 @@ class Catalog:
         """The audit trail of the roster and suggestions, oldest first."""
         return log_views.list_history(self.store, provider=provider, workload=workload, model=model)
 
+    def retirement_proposals(self, *, provider: str | None = None) -> list[RetirementProposal]:
+        """Retirement proposals no person has decided on yet (a delisting or a 410)."""
+        return log_views.list_retirement_proposals(self.store, provider=provider)
+
     def roster_as_of(
         self,
         at: datetime,
@@ -314,7 +319,6 @@ class Catalog:
         Returns the changes and the entries whose retirement was proposed now.
         """
         from freegin_ai.domain.listing import ProviderListing, listing_id
-        from freegin_ai.domain.roster import RosterEntry
 
         provider = parse_provider(provider)
 
@@ -324,18 +328,38 @@ class Catalog:
             if listing is None:
                 listing = ProviderListing.start(provider, at)
             changes = listing.record(models, source=source, at=at)
-            proposed: list[RosterRow] = []
-            entries: list[RosterEntry] = []
-            for row in self.list_models(provider=provider):
-                if row.model in models:
-                    continue
-                entry_id = roster_entry_id(provider, row.workload, row.model)
-                entry = self._writer.get(RosterEntry, entry_id)
-                reason = f"{provider} no longer lists {row.model} (sync-models {at.date()})"
-                if entry is not None and entry.propose_retirement(reason=reason, at=at):
-                    entries.append(entry)
-                    proposed.append(row)
-            self.store.save(listing, *entries)
-            return changes, proposed
+            proposed = propose_retirements(
+                self._writer,
+                [r for r in self.list_models(provider=provider) if r.model not in models],
+                why=lambda r: f"{provider} no longer lists {r.model} (sync-models {at.date()})",
+                cause="delisted",
+                source="sync-models",
+                at=at,
+            )
+            self.store.save(listing, *(entry for _, entry in proposed))
+            return changes, [row for row, _ in proposed]
+
+        return self._writer.run(attempt)
+
+    def propose_retirement(self, provider: str, model: str, *, reason: str) -> list[RosterRow]:
+        """A provider answered 410 Gone for a model: propose retiring each of its active
+        roster entries (once each, until a person decides); returns those proposed now.
+
+        A model outside the roster has nothing to retire: nothing is appended."""
+        provider = parse_provider(provider)
+
+        def attempt() -> list[RosterRow]:
+            at = self.clock()
+            proposed = propose_retirements(
+                self._writer,
+                [r for r in self.list_models(provider=provider) if r.model == model],
+                why=lambda _: reason,
+                cause="gone",
+                source="router",
+                at=at,
+            )
+            if proposed:
+                self.store.save(*(entry for _, entry in proposed))
+            return [row for row, _ in proposed]
 
         return self._writer.run(attempt)

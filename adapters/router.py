@@ -53,7 +53,6 @@ from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
 from freegin_ai.adapters.usage_log import UsageLog
-from freegin_ai.domain.availability import retirement_proposed
 from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
 from freegin_ai.domain.chat import (
@@ -377,10 +376,11 @@ class Router:
         )
         labels = bool(request.labels)
 
-        def refusal(provider: str, model: str) -> tuple[str, datetime | None] | None:
-            return self._cannot_take(
-                loaded, provider, model, workload, labels, needs
-            ) or self._out_of_quota(loaded, provider, model, now, tokens)
+        def cannot_take(provider: str, model: str) -> str | None:
+            return self._cannot_take(loaded, provider, model, workload, labels, needs)
+
+        def quota(provider: str, model: str) -> tuple[str, datetime | None] | None:
+            return self._out_of_quota(loaded, provider, model, now, tokens)
 
         try:
             decision = decide(
@@ -389,7 +389,8 @@ class Router:
                 now=now,
                 unavailable=self._unavailable,
                 configured_models=self._configured_models,
-                quota=refusal,
+                quota=quota,
+                cannot_take=cannot_take,
             )
         except NoRouteError as error:
             raise NoCandidateError(str(error)) from None
@@ -506,16 +507,15 @@ class Router:
         workload: Workload,
         labels: bool,
         needs: Needs,
-    ) -> tuple[str, datetime | None] | None:
+    ) -> str | None:
         """Why a model cannot take this request at all (a zero-shot model without labels;
-        its listing's limits or features), or None."""
+        its listing's limits or features), or None; explicit choices are held to it too."""
         if provider == "huggingface":
             api = self._api_for(provider, model, workload)
             if api.needs_labels and not labels:
-                return f"{api.value} needs candidate labels (--labels)", None
+                return f"{api.value} needs candidate labels (--labels)"
         info = loaded.listed.get((provider, model))
-        why = None if info is None else unmet(info, needs)
-        return None if why is None else (why, None)
+        return None if info is None else unmet(info, needs)
 
     def _api_for(self, provider: str, model: str, workload: Workload) -> ModelApi:
         """Which API a model needs: Hugging Face task models by their Hub pipeline tag (from
@@ -999,22 +999,13 @@ class Router:
         return stream_sync(self, request)
 
     def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
-        """A 410 Gone: stop routing to the model (health) and propose its retirement, once."""
+        """A 410 Gone: stop routing to the model (health) and propose retiring it, once, on
+        each of its active roster entries (whatever `workload` the call was for)."""
         entry = self._current().snapshot.cooldowns.get((c.provider, c.model))
         if entry is not None and entry.kind == "gone":
             return  # already proposed; the model stays out until retired or cleared
-        self.catalog.store.append_new_streams(
-            [
-                retirement_proposed(
-                    id=uuid4(),
-                    at=self.clock(),
-                    provider=c.provider,
-                    workload=workload.value,
-                    model=c.model,
-                    reason=message,
-                )
-            ]
-        )
+        # One proposal event for both causes (ADR 0016): on each active roster entry.
+        self.catalog.propose_retirement(c.provider, c.model, reason=message)
 
     def _observed(self, provider: str, meta: object) -> list[dict[str, Any]] | None:
         """The normalized quota facts of a response (never its raw headers)."""

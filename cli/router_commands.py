@@ -18,7 +18,9 @@ def register(commands: Any) -> None:
         description=(
             "Per provider: whether it can be called, where its key comes from, health. Per "
             "model: requests and tokens used / limit this minute and today, the next reset, "
-            "and whether the router would route to it now, or why not."
+            "and whether the router would route to it now, or why not. Active models the "
+            "provider no longer lists, and retirements proposed (after a delisting or a 410 "
+            "Gone) that nobody has accepted or declined yet."
         ),
     )
     p.add_argument("--provider", help="only this provider")
@@ -59,6 +61,7 @@ def status(args: argparse.Namespace) -> int:
             syncs = {s.provider: s for s in list_syncs(conn)}
         active = router.catalog.list_models(provider=only)
         flags = router.catalog.not_listed(sorted({(r.provider, r.model) for r in active}))
+        proposals = router.catalog.retirement_proposals(provider=only)
         quotas = router.quota_status(only)
         now = router.clock().isoformat()
         rows: list[dict[str, Any]] = []
@@ -91,6 +94,17 @@ def status(args: argparse.Namespace) -> int:
                         for (p, m), since in sorted(flags.items())
                         if p == name
                     ],
+                    "retirement_proposed": [
+                        {
+                            "model": p.model,
+                            "workload": p.workload,
+                            "since": p.at,
+                            "cause": p.cause,
+                            "reason": p.reason,
+                        }
+                        for p in proposals
+                        if p.provider == name
+                    ],
                 }
             )
     finally:
@@ -116,8 +130,13 @@ def status(args: argparse.Namespace) -> int:
                 print(f"    {q['model']}: {_quota_line(q)}")
         for n in row["not_listed"]:
             print(
-                f"    {n['model']}: active but not listed by the provider since "
-                f"{n['since'][:10]} (retirement proposed; see `history`)"
+                f"    {n['model']}: active but not listed by the provider since {n['since'][:10]}"
+            )
+        for r in row["retirement_proposed"]:
+            why = "no longer listed" if r["cause"] == "delisted" else "gone (410)"
+            print(
+                f"    {r['model']} ({r['workload']}): retirement proposed {r['since'][:10]}, "
+                f"{why}; accept with `retire-model`, keep with `adopt-model`"
             )
     return 0
 

@@ -3,9 +3,10 @@ used, beyond one call's usage.
 
 - `ProviderCleared`: a person cleared a sidelined provider (out of credit, 402) or a model
   marked gone, so the router tries it again.
-- `RetirementProposed`: a provider answered 410 Gone for a model; the router stopped routing
-  to it and proposes its retirement, which a person confirms with `retire-model` (`history`
-  shows the proposal).
+- `RetirementProposed`: a provider answered 410 Gone for a model and its retirement was
+  proposed. No longer appended: since ADR 0016 both a 410 and a delisting append
+  `RosterEntry.RetirementProposed` (with its `cause`); the class stays so the events already
+  stored still load, and `history` still shows them.
 
 Like usage, each event is a stream of its own (a new id each time): nothing contends.
 """
@@ -31,7 +32,8 @@ class Availability(Aggregate):
         reason: str | None = None
 
     class RetirementProposed(Aggregate.Created):
-        """A provider said a model is gone (410); its retirement is proposed to a person."""
+        """A provider said a model is gone (410); its retirement was proposed to a person.
+        Kept for stored events only (ADR 0016)."""
 
         provider: str
         workload: str
@@ -58,21 +60,5 @@ def provider_cleared(
     """The event of a person clearing a provider (or one model) for routing again."""
     event: Availability.ProviderCleared = _build(
         Availability.ProviderCleared, id=id, at=at, provider=provider, model=model, reason=reason
-    )
-    return event
-
-
-def retirement_proposed(
-    *, id: UUID, at: datetime, provider: str, workload: str, model: str, reason: str
-) -> Availability.RetirementProposed:
-    """The event of a 410 Gone proposing a model's retirement."""
-    event: Availability.RetirementProposed = _build(
-        Availability.RetirementProposed,
-        id=id,
-        at=at,
-        provider=provider,
-        workload=workload,
-        model=model,
-        reason=reason,
     )
     return event

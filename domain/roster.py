@@ -6,7 +6,7 @@ Statuses: `active` (the router may use it) and `retired` (kept for reference).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -19,6 +19,12 @@ DEFAULT_PRIORITY = 100
 
 #: Where an adoption came from.
 SOURCES = ("manual", "default", "suggestion", "import")
+
+#: Why a retirement is proposed: the provider no longer lists the model, or answered 410.
+RetirementCause = Literal["delisted", "gone"]
+DELISTED: RetirementCause = "delisted"
+GONE: RetirementCause = "gone"
+RETIREMENT_CAUSES: tuple[RetirementCause, ...] = (DELISTED, GONE)
 
 
 class RosterEntry(Aggregate):
@@ -83,11 +89,14 @@ class RosterEntry(Aggregate):
                 entry.metadata = self.metadata
 
     class RetirementProposed(EntryEvent):
-        """The active entry's provider no longer lists the model: retiring it was proposed
-        for a person to accept (`retire-model`) or decline (`adopt-model`)."""
+        """Retiring the active entry was proposed, for a person to accept (`retire-model`)
+        or decline (`adopt-model`): its provider no longer lists the model (`cause`
+        "delisted", by sync-models) or answered 410 Gone for it ("gone", by the router).
+        The one proposal event for both (ADR 0016); events before it are all "delisted"."""
 
         reason: str
         source: str = "sync-models"
+        cause: str = "delisted"
 
         def apply(self, entry: Any) -> None:
             entry.retirement_proposed = True
@@ -198,11 +207,28 @@ class RosterEntry(Aggregate):
             )
         self.trigger_event(self.ModelRetired, timestamp=at, **self._key(), reason=reason)
 
-    def propose_retirement(self, *, reason: str, at: datetime) -> bool:
-        """Propose retiring an active entry (once); False when there is nothing to propose."""
+    def propose_retirement(
+        self,
+        *,
+        reason: str,
+        at: datetime,
+        cause: RetirementCause = DELISTED,
+        source: str = "sync-models",
+    ) -> bool:
+        """Propose retiring an active entry (once, until a person decides); False when there
+        is nothing to propose. `cause` says why: DELISTED or GONE."""
+        if cause not in RETIREMENT_CAUSES:
+            raise ValueError(f"unknown retirement cause {cause!r}")
         if self.status != ACTIVE or getattr(self, "retirement_proposed", False):
             return False
-        self.trigger_event(self.RetirementProposed, timestamp=at, **self._key(), reason=reason)
+        self.trigger_event(
+            self.RetirementProposed,
+            timestamp=at,
+            **self._key(),
+            reason=reason,
+            source=source,
+            cause=cause,
+        )
         return True
 
     def _key(self) -> dict[str, str]:

@@ -12,7 +12,9 @@ Selection, as the guide says:
 A candidate cooling down after failures, on a sidelined provider, or whose free-tier quota
 cannot take the request (the quota verdict the caller passes in, domain.quota, ADR 0014) is
 skipped (explicit choices are not), with the time it is due back when that is known; a
-provider that cannot be called here is always skipped.
+provider that cannot be called here, or a model that cannot take the request at all (what the
+caller's `cannot_take` says: its listed limits or features, missing labels), is always
+skipped, explicit or not: sending it would only fail.
 
 The adapter (`adapters/router.py`) loads the snapshot, calls `decide`, calls providers and
 logs; nothing here does I/O, reads a clock or draws a random number.
@@ -33,6 +35,8 @@ from freegin_ai.domain.workloads import Workload
 
 #: Why a (provider, model) is out of quota now and when it is back, or None when it is not.
 QuotaCheck = Callable[[str, str], "tuple[str, datetime | None] | None"]
+#: Why a (provider, model) cannot take this request at all, or None when it can.
+CapabilityCheck = Callable[[str, str], "str | None"]
 
 EXPLICIT_MODEL = "explicit-model"
 PINNED_PROVIDER = "pinned-provider"
@@ -157,13 +161,16 @@ def decide(
     unavailable: Mapping[str, str] | None = None,
     configured_models: Mapping[str, tuple[str, ...]] | None = None,
     quota: QuotaCheck | None = None,
+    cannot_take: CapabilityCheck | None = None,
 ) -> Decision:
     """The candidates for a request, in the order to try them, and what was skipped.
 
     `unavailable` says why a provider cannot be called here (no key, disabled, ...);
     `configured_models` lists, per provider, the models config.toml says it serves; `quota`
-    says why a (provider, model) is out of free-tier quota now and when it is back, or None.
-    Raises NoRouteError when an explicit choice names nothing that exists.
+    says why a (provider, model) is out of free-tier quota now and when it is back, or None;
+    `cannot_take` says why a (provider, model) cannot take the request at all (checked for
+    explicit choices too). Raises NoRouteError when an explicit choice names nothing that
+    exists.
     """
     cannot = unavailable or {}
     workload = route.workload
@@ -182,6 +189,8 @@ def decide(
     def usable(c: Candidate, explicit: bool) -> bool:
         why = cannot.get(c.provider)
         back_at: datetime | None = None
+        if why is None and cannot_take is not None:
+            why = cannot_take(c.provider, c.model)
         if why is None and not explicit:
             # Cooling down and out of quota: the later return is the one to tell.
             cooling = cooling_reason(snapshot.cooldowns, c.provider, c.model, now)

@@ -10,9 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from freegin_ai.domain.topics import REFRESH_COMPLETED
+from freegin_ai.domain.topics import (
+    MODEL_PRIORITY_CHANGED,
+    MODEL_REINSTATED,
+    MODEL_RETIRED,
+    MODEL_RETIREMENT_PROPOSED,
+    REFRESH_COMPLETED,
+)
 from freegin_ai.domain.workloads import Workload
-from freegin_ai.projections.envelope import CATALOG_TOPICS, Envelope, EventSource
+from freegin_ai.projections.envelope import CATALOG_TOPICS, ROSTER_TOPICS, Envelope, EventSource
 from freegin_ai.projections.roster import RosterProjection
 from freegin_ai.projections.rows import RosterRow, SuggestionRow, roster_row, suggestion_row
 from freegin_ai.projections.schemas import event_problem
@@ -84,6 +90,43 @@ def list_history(
             continue
         entries.append(entry)
     return entries
+
+
+@dataclass(frozen=True, slots=True)
+class RetirementProposal:
+    """A proposal to retire an active roster entry that no person has decided on yet."""
+
+    provider: str
+    workload: str
+    model: str
+    at: str
+    cause: str  # "delisted" (sync-models) or "gone" (a 410)
+    reason: str
+
+
+#: What a person does that settles a proposal (retire it, or keep it with a new priority or
+#: rationale, or reinstate it), as RosterEntry does.
+_SETTLING = frozenset({MODEL_RETIRED, MODEL_PRIORITY_CHANGED, MODEL_REINSTATED})
+
+
+def list_retirement_proposals(
+    source: EventSource, *, provider: str | None = None
+) -> list[RetirementProposal]:
+    """Retirement proposals still waiting for a person, by provider, workload and model
+    (ADR 0016). Folded from the roster's events: the read table does not keep them."""
+    pending: dict[tuple[str, str, str], RetirementProposal] = {}
+    for event in read_all(source, ROSTER_TOPICS):
+        if event_problem(event) is not None:
+            continue
+        s = event.state
+        key = (s["provider"], s["workload"], s["model"])
+        if event.topic == MODEL_RETIREMENT_PROPOSED:
+            pending[key] = RetirementProposal(
+                *key, at=event.at, cause=s.get("cause", "delisted"), reason=s["reason"]
+            )
+        elif event.topic in _SETTLING:
+            pending.pop(key, None)
+    return [p for k, p in sorted(pending.items()) if provider is None or k[0] == provider]
 
 
 def list_roster_as_of(

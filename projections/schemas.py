@@ -137,6 +137,7 @@ class _UsageLogged(msgspec.Struct, frozen=True):
 
 class _RetirementProposed(_Keyed, frozen=True):
     reason: str
+    cause: Literal["delisted", "gone"] = "delisted"
 
 
 class _Listing(msgspec.Struct, frozen=True):

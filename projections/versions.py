@@ -18,7 +18,6 @@ USAGE_STATS = 3
 # 3: out of credit (402) and gone (410) last until a success or ProviderCleared (ADR 0014).
 HEALTH = 3
 QUOTA = 1
-HEALTH = 2
 LISTINGS = 1
 
 #: Projection name → version, as stored in `projection_state`.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from freegin_ai.adapters.application.writer import Writer
 from freegin_ai.domain.commands import AdoptModel, RetireModel
@@ -10,6 +13,10 @@ from freegin_ai.domain.defaults import DEFAULT_MODELS, DefaultModel
 from freegin_ai.domain.names import roster_entry_id, suggestion_id
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_roster_pairs
+from freegin_ai.projections.rows import RosterRow
+
+if TYPE_CHECKING:
+    from freegin_ai.domain.roster import RetirementCause, RosterEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +113,27 @@ class RosterCommands:
             ),
             lambda entry: entry.retire(reason=command.reason, at=writer.clock()),
         )
+
+
+def propose_retirements(
+    writer: Writer,
+    rows: Iterable[RosterRow],
+    *,
+    why: Callable[[RosterRow], str],
+    cause: RetirementCause,
+    source: str,
+    at: datetime,
+) -> list[tuple[RosterRow, RosterEntry]]:
+    """Propose retiring each row's roster entry (ADR 0016): the rows proposed now, with their
+    changed entries for the caller to save. An entry already proposed, or no longer active,
+    is left as it is."""
+    from freegin_ai.domain.roster import RosterEntry
+
+    proposed = []
+    for row in rows:
+        entry = writer.get(RosterEntry, roster_entry_id(row.provider, row.workload, row.model))
+        if entry is not None and entry.propose_retirement(
+            reason=why(row), at=at, cause=cause, source=source
+        ):
+            proposed.append((row, entry))
+    return proposed

@@ -28,6 +28,9 @@ from freegin_ai.domain.providers import PROVIDERS, parse_provider
 
 KeySource = Literal["environment", "stored", "none"]
 
+#: When the entries below were checked against their documentation (unless one says later).
+CHECKED = "2026-11-24"
+
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -44,8 +47,9 @@ class ProviderSpec:
     """What is built in about one provider.
 
     `docs` is the page the base URL and key variables were checked against, `models_docs`
-    the page its seeded default models were checked against, both on CHECKED. `retired` is
-    the date the provider shut its API down (a retired provider is never called).
+    the page its seeded default models (or, with none seeded, the models it serves) were
+    checked against, both on `checked`. `retired` is the date the provider shut its API down
+    (a retired provider is never called).
     """
 
     name: str
@@ -59,10 +63,11 @@ class ProviderSpec:
     models_docs: str = ""
     retired: str | None = None
     retired_docs: str = ""
+    checked: str = CHECKED
 
 
-#: When every entry below was last checked against its documentation.
-CHECKED = "2026-11-24"
+#: When OpenAI, Anthropic, Mistral and Ollama were checked again (issue 15).
+RECHECKED = "2026-11-25"
 
 
 def _key_env(name: str, *customary: str) -> tuple[str, ...]:
@@ -110,19 +115,29 @@ _SPECS: tuple[ProviderSpec, ...] = (
         docs="https://openrouter.ai/docs/quickstart",
         models_docs="https://openrouter.ai/docs/guides/routing/routers/free-router",
     ),
+    # No seeded defaults: OpenAI has no free tier, so a person adopts what they pay for.
+    # The API reference now lives on developers.openai.com; base URL and
+    # `Authorization: Bearer $OPENAI_API_KEY` are unchanged.
     ProviderSpec(
         name="openai",
         api="openai",
         base_url="https://api.openai.com/v1",
         key_env=_key_env("openai", "OPENAI_API_KEY"),
-        docs="https://platform.openai.com/docs/api-reference",
+        docs="https://developers.openai.com/api/reference/overview",
+        models_docs="https://developers.openai.com/api/docs/models",
+        checked=RECHECKED,
     ),
+    # No seeded defaults (paid API). The API lives at https://api.anthropic.com with
+    # `x-api-key` and `anthropic-version: 2023-06-01`; the adapter adds /messages and the
+    # listing /models to this base.
     ProviderSpec(
         name="anthropic",
         api="anthropic",
         base_url="https://api.anthropic.com/v1",
         key_env=_key_env("anthropic", "ANTHROPIC_API_KEY"),
-        docs="https://platform.claude.com/docs/en/api/versioning",
+        docs="https://platform.claude.com/docs/en/api/overview",
+        models_docs="https://platform.claude.com/docs/en/models/overview",
+        checked=RECHECKED,
     ),
     ProviderSpec(
         name="together",
@@ -138,12 +153,17 @@ _SPECS: tuple[ProviderSpec, ...] = (
         key_env=_key_env("cerebras", "CEREBRAS_API_KEY"),
         docs="https://inference-docs.cerebras.ai",
     ),
+    # No seeded defaults: its `-latest` aliases move between model generations, so a person
+    # picks one (`sync-models` then lists what the key may use). Codestral's own endpoint and
+    # key (codestral.mistral.ai, CODESTRAL_API_KEY) are a different service, not this one.
     ProviderSpec(
         name="mistral",
         api="openai",
         base_url="https://api.mistral.ai/v1",
         key_env=_key_env("mistral", "MISTRAL_API_KEY"),
         docs="https://docs.mistral.ai/api/",
+        models_docs="https://docs.mistral.ai/getting-started/models/",
+        checked=RECHECKED,
     ),
     ProviderSpec(
         name="github",
@@ -163,13 +183,19 @@ _SPECS: tuple[ProviderSpec, ...] = (
         account_env=("FREEGIN_CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),
         docs="https://developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility",
     ),
+    # No seeded defaults: a local server serves only the models pulled into it (its /v1/models
+    # lists them). Locally no key is needed (sent, it is ignored); OLLAMA_API_KEY is the key
+    # for Ollama's cloud (base URL https://ollama.com/v1), for those who point it there. The
+    # docs moved from the repository's docs/openai.md to docs.ollama.com.
     ProviderSpec(
         name="ollama",
         api="openai",
         base_url="http://127.0.0.1:11434/v1",
-        key_env=_key_env("ollama"),
+        key_env=_key_env("ollama", "OLLAMA_API_KEY"),
         needs_key=False,
-        docs="https://github.com/ollama/ollama/blob/main/docs/openai.md",
+        docs="https://docs.ollama.com/api/openai-compatibility",
+        models_docs="https://docs.ollama.com/api/openai-compatibility",
+        checked=RECHECKED,
     ),
 )
 

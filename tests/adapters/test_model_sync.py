@@ -7,21 +7,27 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
+from eventsourcing.utils import get_topic
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.model_sync import fetch_listing, openai_style_info, sync_models
 from freegin_ai.adapters.provider_set import ProviderSet
-from freegin_ai.adapters.router import GenerateRequest, Router
+from freegin_ai.adapters.router import GenerateRequest, NoCandidateError, Router
+from freegin_ai.domain.availability import Availability
+from freegin_ai.domain.chat import FunctionDefinition, JsonObjectFormat, Tool
 from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.topics import LISTING_SYNCED, MODEL_DELISTED, MODEL_LISTED
 from freegin_ai.projections.listings import list_listings, list_syncs
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import FakeProviderServer, Reply
+from tests.fakes.recorded import recorded
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 
@@ -113,6 +119,18 @@ async def test_sync_records_changes_only_and_proposes_retiring_what_is_gone(
     history = [h for h in catalog.history() if h.kind == "RetirementProposed"]
     assert [h.model for h in history] == ["retired/gone-model"]
     assert history[0].details["reason"].startswith("openrouter no longer lists retired/gone-model")
+    # The same proposal event as a 410's (ADR 0016), saying why; waiting for a person.
+    assert (history[0].details["cause"], history[0].details["source"]) == (
+        "delisted",
+        "sync-models",
+    )
+    [pending] = catalog.retirement_proposals()
+    assert (pending.provider, pending.workload, pending.model, pending.cause) == (
+        "openrouter",
+        "code",
+        "retired/gone-model",
+        "delisted",
+    )
     # The roster is untouched until a person acts.
     assert "retired/gone-model" in {r.model for r in catalog.list_models(provider="openrouter")}
 
@@ -233,3 +251,128 @@ async def test_gemini_listing_pages_and_keeps_token_limits(
         "gemini-3.5-flash": ModelInfo(context_window=1048576, max_output_tokens=65536)
     }
     assert len([r for r in fake.requests if r.path == "/v1beta/models"]) == 2
+
+
+def test_a_410_proposal_stored_before_adr_0016_still_reads_as_before(catalog: Catalog) -> None:
+    # Given an Availability.RetirementProposed in the log, as the router appended it before
+    old: Any = Availability.RetirementProposed
+    catalog.store.append_new_streams(
+        [
+            old(originator_id=uuid4(), originator_version=1, timestamp=catalog.clock(),
+                originator_topic=get_topic(Availability), provider="openrouter",
+                workload="code", model="retired/gone-model", reason="410: model retired")
+        ]
+    )  # fmt: skip
+    # Then `history` shows it as it did, under the same kind as the new proposals
+    [entry] = [h for h in catalog.history() if h.kind == "RetirementProposed"]
+    assert (entry.provider, entry.workload, entry.model) == (
+        "openrouter",
+        "code",
+        "retired/gone-model",
+    )
+    assert (entry.details["reason"], entry.details["status"]) == ("410: model retired", 410)
+    # and nothing else reads it: no pending proposal, every table applies the log, a replay
+    # rebuilds equal tables.
+    assert catalog.retirement_proposals() == []
+    assert catalog.not_applied() == []
+    report = catalog.replay()
+    assert report.equal and not report.not_applied
+
+
+@pytest.mark.anyio
+async def test_a_pinned_model_its_listing_says_cannot_take_the_request_is_never_sent(
+    catalog: Catalog, providers: ProviderSet, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    # Given OpenRouter's listing: openrouter/free answers 512 tokens at most, has no tools
+    # and no JSON output; small/ctx holds 64 tokens in all.
+    small = {"id": "small/ctx", "context_length": 64, "pricing": FREE["pricing"]}
+    fake.listing = [PAID, FREE, small]
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        await sync_models(catalog, providers, http, only="openrouter")
+    router = Router(catalog, providers, timeout=2.0, clock=clock)
+    free: dict[str, Any] = {
+        "provider": "openrouter",
+        "model": "openrouter/free",
+        "workload": "code",
+    }
+    tool = Tool(function=FunctionDefinition(name="add", parameters={"type": "object"}))
+    cases = [
+        (GenerateRequest(prompt="x", max_tokens=1000, **free), "exceeds its output limit 512"),
+        (GenerateRequest(prompt="x", tools=(tool,), **free), "does not support tools"),
+        (GenerateRequest(prompt="x", response_format=JsonObjectFormat(), **free),
+         "does not support JSON output"),
+        (GenerateRequest(prompt="y" * 400, provider="openrouter", model="small/ctx"),
+         "exceed its context window 64"),
+    ]  # fmt: skip
+    try:
+        for request, why in cases:
+            # When it is asked for by name, then it fails at once, saying why
+            with pytest.raises(NoCandidateError) as caught:
+                await router.generate(request)
+            assert f"{request.provider}/{request.model}: " in str(caught.value)
+            assert why in str(caught.value)
+            assert str(caught.value).startswith("no usable model for workload")
+            with pytest.raises(NoCandidateError, match=why):
+                router.stream(request)
+        # and nothing was sent: the fake saw the listing and no chat request
+        assert [r.path for r in fake.requests if r.method == "POST"] == []
+        # A request it can take is sent as before.
+        fake.script("openrouter/free", Reply("ok"))
+        assert (await router.generate(GenerateRequest(prompt="x", **free))).text == "ok"
+        assert len([r for r in fake.requests if r.method == "POST"]) == 1
+    finally:
+        await router.aclose()
+
+
+# -- listings recorded from the real APIs (tests/data/recorded/README.md) ------------------
+
+
+@pytest.mark.anyio
+async def test_a_recorded_gemini_listing_is_read_as_google_sent_it(
+    catalog: Catalog, fake: FakeProviderServer, client: httpx.AsyncClient
+) -> None:
+    # Given Gemini's models.list as recorded in March 2026: 45 models, one page
+    fake.listing_body = recorded("gemini_models_list").body
+    env = {"FREEGIN_GOOGLE_BASE_URL": fake.gemini_url, "GEMINI_API_KEY": "AIza-SECRET-9"}
+    # When sync-models reads it
+    report = await sync_models(catalog, ProviderSet(Config(), env, {}), client, only="google")
+    # Then the 32 models that generate content are recorded with their token limits; the
+    # embedding, image, video, question-answering and live-audio ones are not
+    [result] = report.results
+    assert (result.error, result.listed, len(result.new)) == (None, 32, 32)
+    with catalog.reading() as conn:
+        rows = {r.model: r.info for r in list_listings(conn, provider="google")}
+    assert rows["gemini-2.5-flash"] == ModelInfo(context_window=1048576, max_output_tokens=65536)
+    assert rows["gemma-3n-e4b-it"] == ModelInfo(context_window=8192, max_output_tokens=2048)
+    assert rows["gemini-3.1-flash-lite-preview"].context_window == 1048576
+    for other in ("gemini-embedding-001", "imagen-4.0-generate-001", "veo-3.0-generate-001",
+                  "aqa", "gemini-2.5-flash-native-audio-latest"):  # fmt: skip
+        assert other not in rows
+    [page] = [r for r in fake.requests if r.path == "/v1beta/models"]
+    assert page.query["pageSize"] == ["1000"] and "key" not in page.query
+
+
+@pytest.mark.anyio
+async def test_a_recorded_openrouter_listing_gives_limits_prices_and_free(
+    catalog: Catalog, providers: ProviderSet, fake: FakeProviderServer, client: httpx.AsyncClient
+) -> None:
+    # Given OpenRouter's /api/v1/models as recorded in April 2025 (its first 7 entries), from
+    # before it listed supported_parameters
+    fake.listing_body = recorded("openrouter_models_list").body
+    report = await sync_models(catalog, providers, client, only="openrouter")
+    [result] = report.results
+    assert (result.error, result.listed) == (None, 7)
+    with catalog.reading() as conn:
+        rows = {r.model: r.info for r in list_listings(conn, provider="openrouter")}
+    # A :free model: free, zero prices; no output limit listed (null), so none assumed.
+    free = rows["microsoft/mai-ds-r1:free"]
+    assert (free.free, free.input_per_1k_micros, free.output_per_1k_micros) == (True, 0.0, 0.0)
+    assert (free.context_window, free.max_output_tokens) == (163840, None)
+    # A paid one: "0.00000125" $ per token is 1,250 micros per 1,000 tokens.
+    pro = rows["google/gemini-2.5-pro-preview-03-25"]
+    assert (pro.free, pro.input_per_1k_micros, pro.output_per_1k_micros) == (False, 1250.0, 10000.0)
+    assert (pro.context_window, pro.max_output_tokens) == (1048576, 65535)
+    assert rows["openai/o4-mini-high"].max_output_tokens == 100000
+    # No supported_parameters in this listing: tool and JSON support stay unknown, and
+    # unknown never skips a model.
+    assert {(i.supports_tools, i.supports_json) for i in rows.values()} == {(None, None)}

@@ -19,7 +19,7 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
-from freegin_ai.domain.commands import AdoptModel
+from freegin_ai.domain.commands import AdoptModel, RetireModel
 from freegin_ai.domain.quota import QuotaLimits
 from tests.fakes.provider_server import (
     FakeProviderServer,
@@ -300,6 +300,7 @@ async def test_out_of_credit_sidelines_the_provider_until_cleared_or_a_success(
 async def test_gone_stops_routing_to_the_model_and_proposes_its_retirement_once(
     router: Router, fake: FakeProviderServer, catalog: Catalog
 ) -> None:
+    catalog.adopt_model(AdoptModel(provider="groq", workload="code", model="g-fast"))
     fake.script("g-fast", Status(410, message="This model has been retired"))
     fake.script("gem-1", Reply("gem"))
     assert (await router.generate(GenerateRequest(prompt="hi"))).model == "gem-1"
@@ -309,8 +310,20 @@ async def test_gone_stops_routing_to_the_model_and_proposes_its_retirement_once(
     # Asked for explicitly it answers 410 again, but the proposal is not repeated.
     with pytest.raises(AllAttemptsFailedError):
         await router.generate(GenerateRequest(prompt="hi", provider="groq", model="g-fast"))
+    # The same proposal event as a delisting (ADR 0016), on every workload's entry.
     proposals = [h for h in catalog.history() if h.kind == "RetirementProposed"]
-    assert [(h.provider, h.workload, h.model) for h in proposals] == [("groq", "chat", "g-fast")]
+    assert [(h.provider, h.workload, h.model) for h in proposals] == [
+        ("groq", "chat", "g-fast"),
+        ("groq", "code", "g-fast"),
+    ]
+    assert {(h.details["cause"], h.details["source"]) for h in proposals} == {("gone", "router")}
     assert "410" in proposals[0].details["reason"] and KEY not in proposals[0].details["reason"]
+    assert [(p.workload, p.model, p.cause) for p in catalog.retirement_proposals()] == [
+        ("chat", "g-fast", "gone"),
+        ("code", "g-fast", "gone"),
+    ]
+    # A person accepts for chat; the proposal for code still waits.
+    catalog.retire_model(RetireModel(provider="groq", workload="chat", model="g-fast"))
+    assert [p.workload for p in catalog.retirement_proposals(provider="groq")] == ["code"]
     catalog.clear_provider("groq", model="g-fast")
-    assert "g-fast" not in skipped(router)
+    assert "g-fast" not in skipped(router, GenerateRequest(prompt="hi", workload="code"))

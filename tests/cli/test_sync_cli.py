@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_hf_defaults_cli import console
-from tests.fakes.provider_server import FakeProviderServer
+from tests.fakes.provider_server import FakeProviderServer, Reply, Status
 
 SEEDED = "openai/gpt-oss-120b"  # Groq's seeded default
 GROQ_ENTRY = {"id": SEEDED, "object": "model", "context_window": 131072,
@@ -60,6 +60,8 @@ def test_sync_flags_a_seeded_model_the_provider_stopped_listing(
     assert [(n["provider"], n["model"]) for n in payload["not_listed"]] == [("groq", SEEDED)]
     status = run(tmp_path, fake, "status", "--provider", "groq")
     assert f"{SEEDED}: active but not listed by the provider since" in status.stdout
+    assert f"{SEEDED} (chat): retirement proposed " in status.stdout
+    assert "no longer listed; accept with `retire-model`" in status.stdout
     history = run(tmp_path, fake, "history", "--provider", "groq", "--workload", "chat")
     assert "RetirementProposed" in history.stdout and "no longer lists" in history.stdout
 
@@ -67,6 +69,53 @@ def test_sync_flags_a_seeded_model_the_provider_stopped_listing(
     assert run(tmp_path, fake, "retire-model", "groq", SEEDED, "--workload", "chat").returncode == 0
     after = run(tmp_path, fake, "list-models", "--provider", "groq", "--workload", "chat")
     assert "not listed" not in after.stdout
+    status = run(tmp_path, fake, "status", "--provider", "groq")
+    assert f"{SEEDED} (chat): retirement proposed" not in status.stdout
+    assert f"{SEEDED} (code): retirement proposed" in status.stdout
+
+
+def test_a_410_proposes_the_same_retirement_that_status_and_history_show(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Groq answers 410 Gone for its seeded default, asked for by name.
+    fake.script(SEEDED, Status(410, message="The model has been decommissioned"))
+    gone = run(tmp_path, fake, "generate", "--provider", "groq", "--model", SEEDED,
+               "--prompt", "hi")  # fmt: skip
+    assert gone.returncode == 1, gone.stderr
+    # One proposal per workload the model serves, the same event a delisting appends.
+    payload = json.loads(run(tmp_path, fake, "status", "--provider", "groq", "--json").stdout)
+    proposed = payload[0]["retirement_proposed"]
+    assert sorted(p["workload"] for p in proposed) == ["chat", "code", "creative", "summarization"]
+    assert {(p["model"], p["cause"]) for p in proposed} == {(SEEDED, "gone")}
+    status = run(tmp_path, fake, "status", "--provider", "groq")
+    assert f"{SEEDED} (chat): retirement proposed " in status.stdout
+    assert "gone (410); accept with `retire-model`" in status.stdout
+    history = run(tmp_path, fake, "history", "--provider", "groq", "--workload", "chat")
+    assert "RetirementProposed" in history.stdout and "cause=gone" in history.stdout
+    assert "gsk-sync-SECRET-42" not in history.stdout + status.stdout
+
+
+def test_a_pinned_model_that_cannot_take_the_request_fails_at_once_and_sends_nothing(
+    tmp_path: Path, fake: FakeProviderServer
+) -> None:
+    # Groq lists its default with an output limit of 65536 tokens.
+    fake.listing = [GROQ_ENTRY]
+    assert run(tmp_path, fake, "sync-models", "--provider", "groq").returncode == 0
+    # Asking it by name for more: one line, exit 1 like any "no usable model", nothing sent.
+    fake.script(SEEDED, Reply("never"))
+    asked = run(tmp_path, fake, "generate", "--provider", "groq", "--model", SEEDED,
+                "--max-tokens", "100000", "--prompt", "hi")  # fmt: skip
+    assert asked.returncode == 1
+    assert asked.stderr == (
+        "error: no usable model for workload 'chat' (groq/openai/gpt-oss-120b: max_tokens "
+        "100000 exceeds its output limit 65536 (per its listing))\n"
+    )
+    assert [r.path for r in fake.requests if r.method == "POST"] == []
+    # --verbose says why before failing.
+    verbose = run(tmp_path, fake, "generate", "--provider", "groq", "--model", SEEDED,
+                  "--max-tokens", "100000", "--prompt", "hi", "--verbose")  # fmt: skip
+    assert verbose.returncode == 1 and "exceeds its output limit 65536" in verbose.stderr
+    assert [r.path for r in fake.requests if r.method == "POST"] == []
 
 
 def test_sync_errors_and_bad_input(tmp_path: Path, fake: FakeProviderServer) -> None:

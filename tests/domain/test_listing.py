@@ -81,3 +81,17 @@ def test_retirement_is_proposed_once_and_a_decision_clears_it() -> None:
     assert [type(e).__name__ for e in entry.collect_events()] == [
         "RetirementProposed", "ModelPriorityChanged", "RetirementProposed", "ModelRetired",
     ]  # fmt: skip
+
+
+def test_a_proposal_says_why_and_an_unknown_cause_is_refused() -> None:
+    entry = RosterEntry.adopt(provider="groq", workload="chat", model="m", priority=10,
+                              rationale=None, metadata=None, source="manual", at=AT)  # fmt: skip
+    entry.collect_events()
+    # A 410 and a delisting propose the same event; `cause` tells them apart.
+    assert entry.propose_retirement(reason="410: retired", at=AT, cause="gone", source="router")
+    [event] = entry.collect_events()
+    assert isinstance(event, RosterEntry.RetirementProposed)
+    assert (event.cause, event.source, event.reason) == ("gone", "router", "410: retired")
+    entry.retire(reason="accepted", at=AT)
+    with pytest.raises(ValueError, match="cause"):
+        entry.propose_retirement(reason="x", at=AT, cause="bored")  # type: ignore[arg-type]

@@ -91,6 +91,28 @@ def test_an_explicit_model_on_a_pinned_provider_ignores_cooldowns() -> None:
     assert decision.mode == "explicit-model" and order(decision) == ["groq/g-fast"]
 
 
+def test_a_model_that_cannot_take_the_request_is_skipped_even_when_pinned_explicitly() -> None:
+    # given g-fast's listing says it cannot take this request, and its quota is spent
+    def cannot_take(provider: str, model: str) -> str | None:
+        return "does not support tools (per its listing)" if model == "g-fast" else None
+
+    def spent(provider: str, model: str) -> tuple[str, datetime | None]:
+        return "quota: spent", NOW + timedelta(hours=1)
+
+    # when it is asked for by name, then it is skipped for what it cannot take (quota is not
+    # checked for an explicit choice)
+    explicit = decide(Route(workload=CHAT, provider="groq", model="g-fast"), snapshot(),
+                      now=NOW, cannot_take=cannot_take, quota=spent)  # fmt: skip
+    assert explicit.candidates == ()
+    assert [(s.model, s.reason, s.back_at) for s in explicit.skipped] == [
+        ("g-fast", "does not support tools (per its listing)", None)
+    ]
+    # and in catalog mode that reason wins over the quota's too: it is not due back
+    ranked = decide(Route(workload=CHAT), snapshot(), now=NOW, cannot_take=cannot_take)
+    assert order(ranked) == ["google/gem", "groq/g-slow"]
+    assert [s.model for s in ranked.skipped] == ["g-fast"]
+
+
 def test_an_explicit_model_goes_to_every_provider_listing_or_configuring_it() -> None:
     decision = decide(
         Route(workload=CHAT, model="gem"),

@@ -217,6 +217,9 @@ class FakeProviderServer:
         #: Full listing entries (OpenAI-style `data[]`, or Gemini `models[]`) to list instead
         #: of bare ids made from `models`.
         self.listing: list[dict[str, Any]] | None = None
+        #: A whole listing reply body (e.g. one recorded from a real API) sent as it is by
+        #: GET /v1/models and /v1beta/models instead of one built from `listing`.
+        self.listing_body: Any = None
         #: Hugging Face Hub model info by model id.
         self.hub: dict[str, dict[str, Any]] = {}
         self.gemini_page_size = 1000
@@ -840,12 +843,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _list(self, api: str) -> None:
+        if self.fake.listing_body is not None:
+            self._json(200, self.fake.listing_body)
+            return
         data = self.fake.listing
         if data is None:
             data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.fake.models]
         self._json(200, {"object": "list", "data": data})
 
     def _gemini_models(self, query: dict[str, list[str]]) -> None:
+        if self.fake.listing_body is not None:
+            self._json(200, self.fake.listing_body)
+            return
         start = int(query.get("pageToken", ["0"])[0])
         size = self.fake.gemini_page_size
         entries = self.fake.listing or [

@@ -54,6 +54,7 @@ def test_every_provider_has_a_spec() -> None:
         ("mistral", "MISTRAL_API_KEY"),
         ("github", "GITHUB_TOKEN"),
         ("cloudflare", "CLOUDFLARE_API_TOKEN"),
+        ("ollama", "OLLAMA_API_KEY"),
     ],
 )
 def test_customary_key_variables(provider: str, variable: str) -> None:
@@ -196,3 +197,16 @@ def test_seeded_non_hf_defaults_name_the_page_they_were_checked_against() -> Non
     for default in OTHER_DEFAULTS:
         assert PROVIDER_SPECS[default.provider].models_docs.startswith("https://")
     assert {d.model for d in OTHER_DEFAULTS if d.provider == "deepseek"} == {"deepseek-flash"}
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "mistral", "ollama"])
+def test_rechecked_entries_name_their_pages_and_seed_no_defaults(name: str) -> None:
+    # Checked again against each provider's documentation (issue 15): where the API and its
+    # keys are documented today, and where its models are listed. None of them seeds a
+    # default (paid APIs, moving aliases, a local server serving what was pulled), so no
+    # seeded default can name a model the provider does not serve.
+    spec = PROVIDER_SPECS[name]
+    assert spec.checked == "2026-11-25"
+    assert spec.docs.startswith("https://") and spec.models_docs.startswith("https://")
+    assert "github.com/ollama" not in spec.docs  # the old docs/openai.md moved
+    assert name not in {d.provider for d in OTHER_DEFAULTS}
