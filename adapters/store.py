@@ -120,6 +120,8 @@ class EventStore:
         self.engine = make_engine(url)
         self.table = events_table
         self._app: Application[Any] | None = None
+        #: How the events table stores an id on this database (worked out on first append).
+        self._id_binder: Callable[[Any], Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -193,7 +195,9 @@ class EventStore:
         app = self.app
         recorder: Any = app.recorder
         to_stored = app.mapper.to_stored_event
-        bind_id = self._bind_id(recorder)
+        bind_id = self._id_binder
+        if bind_id is None:
+            bind_id = self._id_binder = self._bind_id(recorder)
         rows = []
         for domain_event in events:
             stored = to_stored(domain_event)

@@ -101,6 +101,15 @@ async def read_body(
         except TRANSPORT_ERRORS:
             pass  # what arrived is enough to describe the error
         return bytes(kept)
+    headers = response.headers
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= limit and "content-encoding" not in headers:
+        # An uncompressed body of a declared length within the cap: read whole (the
+        # transport frames the body by that length, so it cannot grow past it).
+        try:
+            return await response.aread()
+        except TRANSPORT_ERRORS as exc:
+            raise error_for_exception(ctx, exc) from None
     parts = [chunk async for chunk in capped_chunks(response, ctx, limit)]
     return b"".join(parts)
 
