@@ -199,10 +199,12 @@ async def test_openrouter_free_models_share_the_account_day_until_utc_midnight(
     assert "b/two:free" not in skipped(router)
 
 
-@pytest.mark.anyio
-async def test_a_request_may_wait_for_the_first_candidate_back_within_its_bound(
+@pytest.fixture
+async def spent_groq(
     catalog: Catalog, fake: FakeProviderServer, clock: StillClock
-) -> None:
+) -> AsyncIterator[Router]:
+    """A router whose two groq models (one request a minute each) were both used this minute,
+    50 s before the minute ends."""
     one = QuotaLimits(requests_per_minute=1, source="config")
     config = Config(quotas={"groq/g-fast": one, "groq/g-slow": one})
     router = make_router(catalog, fake, clock, config)
@@ -212,47 +214,47 @@ async def test_a_request_may_wait_for_the_first_candidate_back_within_its_bound(
     try:
         assert (await router.generate(pinned)).model == "g-fast"
         assert (await router.generate(pinned)).model == "g-slow"
-        with pytest.raises(NoCandidateError, match="minute requests spent"):
-            await router.generate(pinned)
-        # 50 s left in the minute: a 10 s wait is not enough, a 60 s wait is.
-        with pytest.raises(NoCandidateError):
-            await router.generate(GenerateRequest(prompt="hi", provider="groq", wait=10))
-        assert clock.now == datetime(2026, 11, 24, 12, 0, 10, tzinfo=UTC)
-        waited = await router.generate(GenerateRequest(prompt="hi", provider="groq", wait=60))
-        assert waited.model == "g-fast"
-        assert clock.now >= datetime(2026, 11, 24, 12, 1, 0, tzinfo=UTC)
+        yield router
     finally:
         await router.aclose()
+
+
+def pinned_to_groq(wait: float | None = None) -> GenerateRequest:
+    return GenerateRequest(prompt="hi", provider="groq", wait=wait)
+
+
+@pytest.mark.anyio
+async def test_a_request_may_wait_for_the_first_candidate_back_within_its_bound(
+    spent_groq: Router, clock: StillClock
+) -> None:
+    with pytest.raises(NoCandidateError, match="minute requests spent"):
+        await spent_groq.generate(pinned_to_groq())
+    # 50 s left in the minute: a 10 s wait is not enough, a 60 s wait is.
+    with pytest.raises(NoCandidateError):
+        await spent_groq.generate(pinned_to_groq(wait=10))
+    assert clock.now == datetime(2026, 11, 24, 12, 0, 10, tzinfo=UTC)
+    waited = await spent_groq.generate(pinned_to_groq(wait=60))
+    assert waited.model == "g-fast"
+    assert clock.now >= datetime(2026, 11, 24, 12, 1, 0, tzinfo=UTC)
 
 
 @pytest.mark.anyio
 async def test_a_stream_may_wait_for_the_first_candidate_back_within_its_bound(
-    catalog: Catalog, fake: FakeProviderServer, clock: StillClock
+    spent_groq: Router, clock: StillClock, fake: FakeProviderServer
 ) -> None:
-    one = QuotaLimits(requests_per_minute=1, source="config")
-    config = Config(quotas={"groq/g-fast": one, "groq/g-slow": one})
-    router = make_router(catalog, fake, clock, config)
-    fake.script("g-fast", Reply("fast"))
-    fake.script("g-slow", Reply("slow"))
-    pinned = GenerateRequest(prompt="hi", provider="groq")
-    try:
-        assert (await router.generate(pinned)).model == "g-fast"
-        assert (await router.generate(pinned)).model == "g-slow"
-        with pytest.raises(NoCandidateError, match="minute requests spent"):
-            await anext(router.stream(pinned))
-        # Too short a wait fails without sleeping.
-        with pytest.raises(NoCandidateError):
-            await anext(router.stream(GenerateRequest(prompt="hi", provider="groq", wait=10)))
-        assert clock.now == datetime(2026, 11, 24, 12, 0, 10, tzinfo=UTC)
-        stream = router.stream(GenerateRequest(prompt="hi", provider="groq", wait=60))
-        items = [item async for item in stream]
-        assert stream.result is not None and stream.result.text == "fast"
-        assert items[-1] is stream.result
-        assert stream.decision.candidates[0].model == "g-fast"
-        assert clock.now >= datetime(2026, 11, 24, 12, 1, 0, tzinfo=UTC)
-        assert calls(fake, "g-fast") == 2
-    finally:
-        await router.aclose()
+    with pytest.raises(NoCandidateError, match="minute requests spent"):
+        await anext(spent_groq.stream(pinned_to_groq()))
+    # Too short a wait fails without sleeping.
+    with pytest.raises(NoCandidateError):
+        await anext(spent_groq.stream(pinned_to_groq(wait=10)))
+    assert clock.now == datetime(2026, 11, 24, 12, 0, 10, tzinfo=UTC)
+    stream = spent_groq.stream(pinned_to_groq(wait=60))
+    items = [item async for item in stream]
+    assert stream.result is not None and stream.result.text == "fast"
+    assert items[-1] is stream.result
+    assert stream.decision.candidates[0].model == "g-fast"
+    assert clock.now >= datetime(2026, 11, 24, 12, 1, 0, tzinfo=UTC)
+    assert calls(fake, "g-fast") == 2
 
 
 @pytest.mark.anyio
