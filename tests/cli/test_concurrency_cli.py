@@ -116,7 +116,7 @@ def test_eight_writers_at_once_lose_nothing_and_replay_equal(
         assert run_command(["list-models"], env)[1] == 0
         results = run_workers(8, env)
     # Then every command succeeded
-    assert [(code, err) for _, code, err in results if code != 0] == []
+    assert [(code, err) for _, code, err, _ in results if code != 0] == []
     # and nothing is lost: every own model retired, the shared one active, 8 usage rows
     rows = rows_of(
         database_url, "SELECT model, status FROM provider_models WHERE provider = 'groq'"

@@ -49,14 +49,17 @@ def run_command(command: list[str], env: dict[str, str]) -> tuple[float, int, st
     return time.perf_counter() - started, done.returncode, done.stderr
 
 
-def run_workers(workers: int, env: dict[str, str], rounds: int = 1) -> list[tuple[float, int, str]]:
-    """Every worker runs its commands one after another, all workers at once."""
-    results: list[tuple[float, int, str]] = []
+def run_workers(
+    workers: int, env: dict[str, str], rounds: int = 1
+) -> list[tuple[float, int, str, str]]:
+    """Every worker runs its commands one after another, all workers at once: (wall seconds,
+    exit status, stderr, command name) of each."""
+    results: list[tuple[float, int, str, str]] = []
     lock = threading.Lock()
 
     def work(worker: int) -> None:
         for command in worker_commands(worker, rounds):
-            outcome = run_command(command, env)
+            outcome = (*run_command(command, env), command[0])
             with lock:
                 results.append(outcome)
 
