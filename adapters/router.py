@@ -773,7 +773,7 @@ class Router:
         message = self._redact(str(error))
         seen = self._observed(c.provider, error.meta)
         if error.kind == "gone":
-            self._propose_retirement(c, decision.workload, message)
+            self._propose_retirement(c, message)
         attempts.append(Attempt(c.provider, c.model, False, latency, error.kind, message))
         # A reply that arrived but failed (filtered, empty) still cost its tokens.
         spent = error.usage or NO_TOKENS
@@ -998,9 +998,9 @@ class Router:
         """For scripts: the stream as a plain iterator, on an event loop in a helper thread."""
         return stream_sync(self, request)
 
-    def _propose_retirement(self, c: Candidate, workload: Workload, message: str) -> None:
+    def _propose_retirement(self, c: Candidate, message: str) -> None:
         """A 410 Gone: stop routing to the model (health) and propose retiring it, once, on
-        each of its active roster entries (whatever `workload` the call was for)."""
+        each of its active roster entries (whatever workload the call was for)."""
         entry = self._current().snapshot.cooldowns.get((c.provider, c.model))
         if entry is not None and entry.kind == "gone":
             return  # already proposed; the model stays out until retired or cleared
