@@ -121,6 +121,8 @@ _log = logging.getLogger(__name__)
 
 #: A decision that skipped nothing due back holds as long as its snapshot.
 _FOREVER = datetime.max.replace(tzinfo=UTC)
+#: The most decisions one snapshot keeps (each request shape is one).
+_MAX_DECISIONS = 1024
 
 
 class StreamInterruptedError(AdapterError):
@@ -351,6 +353,8 @@ class Router:
             # With the snapshot fixed, time only brings skipped candidates back (a cooldown
             # ends, a window resets): the decision holds until the first of them is due.
             backs = [s.back_at for s in decision.skipped if s.back_at is not None]
+            if len(loaded.decisions) >= _MAX_DECISIONS:
+                loaded.decisions.clear()  # a snapshot that lives long among varied requests
             loaded.decisions[key] = (decision, min(backs, default=_FOREVER))
         return decision
 

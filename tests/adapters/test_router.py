@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -278,11 +279,15 @@ def test_the_sync_convenience_answers(
 ) -> None:
     fake.script("g-fast", Reply("sync answer"))
     router = Router(catalog, ProviderSet(Config(), env_for(fake), {}), clock=clock)
-    result = router.generate_sync(GenerateRequest(prompt="hi"))
-    assert result.text == "sync answer"
-    # Committed before the answer came back: no flush, no close needed to see it.
-    assert usage_rows(catalog)[-1][:3] == ("groq", "g-fast", 1)
-    assert isinstance(router.client, httpx.AsyncClient)
+    try:
+        result = router.generate_sync(GenerateRequest(prompt="hi"))
+        assert result.text == "sync answer"
+        # Committed before the answer came back: no flush, no close needed to see it.
+        assert usage_rows(catalog)[-1][:3] == ("groq", "g-fast", 1)
+        assert isinstance(router.client, httpx.AsyncClient)
+    finally:
+        # Before the test's database goes: the catch-up thread must not outlive it.
+        anyio.run(router.aclose)
 
 
 @pytest.mark.anyio
