@@ -159,6 +159,27 @@ async def test_groq_headers_saying_the_day_is_spent_skip_it_until_their_reset(
 
 
 @pytest.mark.anyio
+async def test_a_decision_is_reused_only_until_a_skipped_candidate_is_due_back(
+    router: Router, fake: FakeProviderServer, clock: StillClock
+) -> None:
+    spent = groq_headers(requests_limit=1000, requests_left=0, tokens_limit=6000, tokens_left=5000)
+    fake.script("g-fast", Reply("last one", headers=spent))
+    await router.generate(GenerateRequest(prompt="hi"))
+    first = router.explain(GenerateRequest(prompt="hi"))
+    assert "g-fast" in {s.model for s in first.skipped}
+    # Nothing changed: the same decision, not a new one.
+    assert router.explain(GenerateRequest(prompt="hi")) is first
+    # A request that needs more (a longer prompt) is decided for itself.
+    assert router.explain(GenerateRequest(prompt="hi " * 400)) is not first
+    clock.set("2026-11-24T12:03:08")
+    assert router.explain(GenerateRequest(prompt="hi")) is first
+    clock.set("2026-11-24T12:03:10")  # g-fast is due back: decided anew, with it
+    again = router.explain(GenerateRequest(prompt="hi"))
+    assert again is not first
+    assert again.candidates[0].model == "g-fast"
+
+
+@pytest.mark.anyio
 async def test_gemini_daily_quota_failure_cools_it_until_pacific_midnight(
     router: Router, fake: FakeProviderServer, clock: StillClock, catalog: Catalog
 ) -> None:
