@@ -10,7 +10,7 @@ so every process on it shares one count (ADR 0014).
 This table is coordination, not a projection: it is not rebuilt from the log (the ledger is),
 and a lost row only forgets reservations of windows that are over.
 
-Busy processes lease slots in blocks (ADR 0016): a process takes one slot at a time until
+Busy processes lease slots in blocks (ADR 0018): a process takes one slot at a time until
 it uses a block up quickly, then twice as many (at most 16, and at most a tenth of the
 window's limit), so a busy router writes to the table once per block instead of once per
 request. Slots leased and not used are given back when the window moves on or the router

@@ -1,4 +1,4 @@
-"""The quota gate's leases (ADR 0016): a busy process takes request slots in blocks, never
+"""The quota gate's leases (ADR 0018): a busy process takes request slots in blocks, never
 more than a window allows, gives back what it did not use, and remembers a full window."""
 
 from __future__ import annotations
