@@ -116,6 +116,15 @@ def calls(fake: FakeProviderServer, model: str) -> int:
     )
 
 
+async def groq_answers_once(router: Router, fake: FakeProviderServer, requests_left: int) -> None:
+    """g-fast answers one request, with Groq's headers saying `requests_left` remain today."""
+    headers = groq_headers(
+        requests_limit=1000, requests_left=requests_left, tokens_limit=6000, tokens_left=5000
+    )
+    fake.script("g-fast", Reply("last one", headers=headers))
+    assert (await router.generate(GenerateRequest(prompt="hi"))).model == "g-fast"
+
+
 @pytest.mark.anyio
 async def test_a_configured_minute_limit_sends_the_overflow_to_the_next_candidate(
     catalog: Catalog, fake: FakeProviderServer, clock: StillClock
@@ -145,10 +154,8 @@ async def test_a_configured_minute_limit_sends_the_overflow_to_the_next_candidat
 async def test_groq_headers_saying_the_day_is_spent_skip_it_until_their_reset(
     router: Router, fake: FakeProviderServer, clock: StillClock
 ) -> None:
-    spent = groq_headers(requests_limit=1000, requests_left=0, tokens_limit=6000, tokens_left=5000)
-    fake.script("g-fast", Reply("last one", headers=spent))
     fake.script("gem-1", Reply("gem"))
-    assert (await router.generate(GenerateRequest(prompt="hi"))).model == "g-fast"
+    await groq_answers_once(router, fake, requests_left=0)
     # Groq's reset-requests said 2m59.56s: skipped before anything is sent until then.
     reason = skipped(router)["g-fast"]
     assert reason.startswith("quota: daily requests spent, back at 12:03:09")
@@ -162,9 +169,7 @@ async def test_groq_headers_saying_the_day_is_spent_skip_it_until_their_reset(
 async def test_a_decision_is_reused_only_until_a_skipped_candidate_is_due_back(
     router: Router, fake: FakeProviderServer, clock: StillClock
 ) -> None:
-    spent = groq_headers(requests_limit=1000, requests_left=0, tokens_limit=6000, tokens_left=5000)
-    fake.script("g-fast", Reply("last one", headers=spent))
-    await router.generate(GenerateRequest(prompt="hi"))
+    await groq_answers_once(router, fake, requests_left=0)
     first = router.explain(GenerateRequest(prompt="hi"))
     assert "g-fast" in {s.model for s in first.skipped}
     # Nothing changed: the same decision, not a new one.
@@ -282,9 +287,7 @@ async def test_a_stream_may_wait_for_the_first_candidate_back_within_its_bound(
 async def test_usage_events_carry_normalized_facts_never_raw_headers(
     router: Router, fake: FakeProviderServer, catalog: Catalog
 ) -> None:
-    spent = groq_headers(requests_limit=1000, requests_left=7, tokens_limit=6000, tokens_left=5000)
-    fake.script("g-fast", Reply("x", headers=spent))
-    await router.generate(GenerateRequest(prompt="hi"))
+    await groq_answers_once(router, fake, requests_left=7)
     await router.aclose()
     with catalog.reading() as conn:
         states = [bytes(r[0]) for r in conn.exec_driver_sql(
