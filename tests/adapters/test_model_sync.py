@@ -21,11 +21,11 @@ from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import GenerateRequest, NoCandidateError, Router
 from freegin_ai.domain.availability import Availability
 from freegin_ai.domain.chat import FunctionDefinition, JsonObjectFormat, Tool
-from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.model_info import ModelInfo
 from freegin_ai.domain.topics import LISTING_SYNCED, MODEL_DELISTED, MODEL_LISTED
 from freegin_ai.projections.listings import list_listings, list_syncs
 from tests.conftest import FakeClock
+from tests.fakes.catalogs import catalog_with
 from tests.fakes.provider_server import FakeProviderServer, Reply
 from tests.fakes.recorded import recorded
 
@@ -50,18 +50,13 @@ FREE = {
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        yield server
-
-
-@pytest.fixture
 def catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
-    c = Catalog.open(database_url, clock=clock, seed=False)
-    for model in ("qwen/qwen3-coder", "openrouter/free", "retired/gone-model"):
-        c.adopt_model(AdoptModel(provider="openrouter", workload="code", model=model))
-    yield c
-    c.close()
+    roster = [
+        ("openrouter", "code", m, None)
+        for m in ("qwen/qwen3-coder", "openrouter/free", "retired/gone-model")
+    ]
+    with catalog_with(database_url, clock, roster) as c:
+        yield c
 
 
 @pytest.fixture

@@ -16,22 +16,16 @@ from freegin_ai.domain.smoke import smoke_case
 from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import Workload
 from tests.conftest import FakeClock
+from tests.fakes.catalogs import catalog_with
 from tests.fakes.provider_server import FakeProviderServer, Reply, ServerError
 
 KEY = "sk-ops-SECRET-1234"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        yield server
-
-
-@pytest.fixture
 def catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
-    c = Catalog.open(database_url, clock=clock, seed=False)
-    yield c
-    c.close()
+    with catalog_with(database_url, clock) as c:
+        yield c
 
 
 def make_router(

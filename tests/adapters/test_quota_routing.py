@@ -21,6 +21,7 @@ from freegin_ai.adapters.router import (
 )
 from freegin_ai.domain.commands import AdoptModel, RetireModel
 from freegin_ai.domain.quota import QuotaLimits
+from tests.fakes.catalogs import catalog_with, chat_roster
 from tests.fakes.provider_server import (
     FakeProviderServer,
     PaymentRequired,
@@ -56,26 +57,13 @@ def clock() -> StillClock:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        yield server
-
-
-@pytest.fixture
 def catalog(database_url: str, clock: StillClock) -> Iterator[Catalog]:
-    c = Catalog.open(database_url, clock=clock, seed=False)
-    for provider, model, priority in [
-        ("groq", "g-fast", 10),
-        ("google", "gem-1", 20),
-        ("openrouter", "a/one:free", 30),
-        ("openrouter", "b/two:free", 40),
-        ("groq", "g-slow", 50),
-    ]:
-        c.adopt_model(
-            AdoptModel(provider=provider, workload="chat", model=model, priority=priority)
-        )
-    yield c
-    c.close()
+    roster = chat_roster(
+        ("groq", "g-fast", 10), ("google", "gem-1", 20), ("openrouter", "a/one:free", 30),
+        ("openrouter", "b/two:free", 40), ("groq", "g-slow", 50),
+    )  # fmt: skip
+    with catalog_with(database_url, clock, roster) as c:
+        yield c
 
 
 def env_for(fake: FakeProviderServer) -> dict[str, str]:

@@ -20,10 +20,10 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
-from freegin_ai.domain.commands import AdoptModel
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
 from tests.conftest import FakeClock
+from tests.fakes.catalogs import catalog_with, chat_roster
 from tests.fakes.provider_server import (
     FakeProviderServer,
     Malformed,
@@ -48,18 +48,12 @@ def fake() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture
 def catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
-    c = Catalog.open(database_url, clock=clock, seed=False)
-    for provider, model, priority in [
-        ("groq", "g-fast", 10),
-        ("groq", "g-slow", 30),
-        ("google", "gem-1", 20),
+    roster = chat_roster(
+        ("groq", "g-fast", 10), ("groq", "g-slow", 30), ("google", "gem-1", 20),
         ("anthropic", "claude-x", 40),
-    ]:
-        c.adopt_model(
-            AdoptModel(provider=provider, workload="chat", model=model, priority=priority)
-        )
-    yield c
-    c.close()
+    )  # fmt: skip
+    with catalog_with(database_url, clock, roster) as c:
+        yield c
 
 
 def env_for(fake: FakeProviderServer) -> dict[str, str]:

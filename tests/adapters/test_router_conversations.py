@@ -41,6 +41,7 @@ from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
 from tests.adapters.test_router import KEY, env_for, fake
 from tests.conftest import FakeClock
+from tests.fakes.catalogs import catalog_with, chat_roster
 from tests.fakes.provider_server import (
     FakeProviderServer,
     RateLimited,
@@ -62,17 +63,11 @@ __all__ = ["fake"]  # the fake provider fixture, shared with test_router
 
 @pytest.fixture
 def catalog(sqlite_url: str, clock: FakeClock) -> Iterator[Catalog]:
-    c = Catalog.open(sqlite_url, clock=clock, seed=False)
-    for provider, model, priority in [
-        ("groq", "g-fast", 10),
-        ("google", "gem-1", 20),
-        ("anthropic", "claude-x", 40),
-    ]:
-        c.adopt_model(
-            AdoptModel(provider=provider, workload="chat", model=model, priority=priority)
-        )
-    yield c
-    c.close()
+    roster = chat_roster(
+        ("groq", "g-fast", 10), ("google", "gem-1", 20), ("anthropic", "claude-x", 40)
+    )
+    with catalog_with(sqlite_url, clock, roster) as c:
+        yield c
 
 
 @pytest.fixture

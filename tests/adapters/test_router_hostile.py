@@ -13,8 +13,8 @@ from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import GenerateRequest, Router
-from freegin_ai.domain.commands import AdoptModel
 from tests.conftest import FakeClock
+from tests.fakes.catalogs import catalog_with, chat_roster
 from tests.fakes.provider_server import Behaviour, Drip, Endless, FakeProviderServer, Reply
 
 pytestmark = pytest.mark.anyio
@@ -23,18 +23,11 @@ KEY = "gsk-hostile-SECRET-13579"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        yield server
-
-
-@pytest.fixture
 def catalog(database_url: str, clock: FakeClock) -> Iterator[Catalog]:
-    c = Catalog.open(database_url, clock=clock, seed=False)
-    for model, priority in [("bad-1", 1), ("good-2", 2)]:
-        c.adopt_model(AdoptModel(provider="groq", workload="chat", model=model, priority=priority))
-    yield c
-    c.close()
+    with catalog_with(
+        database_url, clock, chat_roster(("groq", "bad-1", 1), ("groq", "good-2", 2))
+    ) as c:
+        yield c
 
 
 @pytest.mark.parametrize(
