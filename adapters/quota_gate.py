@@ -21,7 +21,6 @@ full until it ends, so a spent model costs no write either.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +38,7 @@ from sqlalchemy import (
     inspect,
 )
 
-from freegin_ai.adapters.errors import StorageError
+from freegin_ai.adapters.store import driver_transaction
 
 #: Stands for "no limit" in the conditional UPDATE (the row still counts).
 UNLIMITED = 2**62
@@ -228,25 +227,11 @@ class QuotaGate:
         """Run `work(cursor)` in one write transaction (taken at once on SQLite)."""
         self.ensure_table()
         self.writes += 1
-        raw: Any = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            try:
-                if self._sqlite:
-                    # Take the write lock first: two readers upgrading at once would deadlock.
-                    cursor.execute("BEGIN IMMEDIATE")
-                result = work(cursor)
-                raw.commit()
-                return result
-            finally:
-                cursor.close()
-        except Exception as error:
-            # The connection may be gone; the pool then discards it.
-            with contextlib.suppress(Exception):
-                raw.rollback()
-            raise StorageError(f"cannot reserve quota: {type(error).__name__}: {error}") from None
-        finally:
-            raw.close()
+        with driver_transaction(self.engine, "cannot reserve quota") as cursor:
+            if self._sqlite:
+                # Take the write lock first: two readers upgrading at once would deadlock.
+                cursor.execute("BEGIN IMMEDIATE")
+            return work(cursor)
 
     def _give_back(self, cursor: Any, provider: str, bucket: str, lease: _Lease) -> None:
         for period, start in lease.windows:

@@ -77,6 +77,30 @@ def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
     cursor.close()
 
 
+@contextmanager
+def driver_transaction(engine: Engine, failure: str) -> Iterator[Any]:
+    """A cursor on one of the engine's driver connections, committed when the block ends.
+
+    For the hot paths (usage appends, quota reservations): the driver's own statements and
+    commit, none of SQLAlchemy's statement handling. Any failure rolls back and becomes a
+    StorageError starting with `failure`; the pool discards a connection that is gone.
+    """
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            yield cursor
+            raw.commit()
+        finally:
+            cursor.close()
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            raw.rollback()
+        raise StorageError(f"{failure}: {describe(error)}") from None
+    finally:
+        raw.close()
+
+
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine for the URL, tuned for concurrent use of one SQLite file."""
     try:
@@ -215,35 +239,23 @@ class EventStore:
             f"VALUES ({mark}, {mark}, {mark}, {mark})"
         )
         postgres = self.dialect == "postgresql"
-        # The driver's connection, its executemany and its commit: usage is committed on
-        # every call, and nothing here needs SQLAlchemy's statement handling.
-        raw: Any = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            try:
-                if postgres:
-                    if not fsync:
-                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                    cursor.execute(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE")
-                elif fsync:
-                    # Connections run with NORMAL (see _tune_sqlite); FULL for this commit.
-                    # Set outside the transaction (pysqlite opens it at the first insert).
-                    cursor.execute("PRAGMA synchronous = FULL")
-                cursor.executemany(insert, rows)
-                if postgres:
-                    # Delivered at commit: a listening process catches its read tables up.
-                    cursor.execute(f"NOTIFY {recorder.channel_name}")
-                raw.commit()
-                if fsync and not postgres:
-                    cursor.execute("PRAGMA synchronous = NORMAL")
-            finally:
-                cursor.close()
-        except Exception as error:
-            with contextlib.suppress(Exception):
-                raw.rollback()
-            raise StorageError(f"cannot append usage: {describe(error)}") from None
-        finally:
-            raw.close()
+        # Usage is committed on every call: nothing here needs SQLAlchemy's statements.
+        with driver_transaction(self.engine, "cannot append usage") as cursor:
+            if postgres:
+                if not fsync:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE")
+            elif fsync:
+                # Connections run with NORMAL (see _tune_sqlite); FULL for this commit.
+                # Set outside the transaction (pysqlite opens it at the first insert).
+                cursor.execute("PRAGMA synchronous = FULL")
+            cursor.executemany(insert, rows)
+            if postgres:
+                # Delivered at commit: a listening process catches its read tables up.
+                cursor.execute(f"NOTIFY {recorder.channel_name}")
+            elif fsync:
+                cursor.connection.commit()
+                cursor.execute("PRAGMA synchronous = NORMAL")
 
     def _bind_id(self, recorder: Any) -> Callable[[Any], Any]:
         """How the events table's UUID column stores an id on this database."""

@@ -102,3 +102,13 @@ def test_a_slow_process_takes_one_slot_at_a_time(engine: Engine) -> None:
         clock.now += 10.0  # a request every ten seconds
         assert gate.reserve("groq", "m", slots(1000)) is None
         assert counted(engine) == gate.writes  # one slot per write, none held back
+
+
+def test_a_new_window_gives_back_what_the_last_lease_left(engine: Engine) -> None:
+    gate = QuotaGate(engine, clock=StepClock())
+    for _ in range(50):
+        assert gate.reserve("groq", "m", slots(1000, 10_000)) is None
+    assert counted(engine, "day") > 50  # a block is held beyond what was sent
+    assert gate.reserve("groq", "m", slots(1000, 10_000, minute=NEXT_MINUTE)) is None
+    # The day counts the 50 sent last minute plus only this minute's lease.
+    assert counted(engine, "day") - counted(engine, "minute") == 50
