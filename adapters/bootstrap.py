@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import httpx
 
     from freegin_ai.adapters.follower import LogFollower
+    from freegin_ai.adapters.http_client import HttpClient
     from freegin_ai.adapters.legacy import ImportReport
     from freegin_ai.adapters.provider_set import ProviderSet
     from freegin_ai.adapters.usage_log import UsageLog
@@ -165,9 +166,9 @@ def log_follower(store: EventStore, projector: Projector) -> LogFollower:
     return LogFollower(store, projector.catch_up).start()
 
 
-def http_client(seconds: float | httpx.Timeout, transport: str | None = None) -> httpx.AsyncClient:
+def http_client(seconds: float | httpx.Timeout, transport: str | None = None) -> HttpClient:
     """The process's HTTP client, with timeouts always set, on the chosen transport
-    (aiohttp's pool unless config.toml says otherwise: ADR 0012)."""
+    (aiohttp's pool unless config.toml says otherwise: ADR 0019)."""
     from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, new_client
 
     return new_client(seconds, transport=transport or DEFAULT_TRANSPORT)
@@ -182,7 +183,7 @@ class ServingParts:
     catalog: CatalogParts
     providers: ProviderSet
     usage: UsageLog
-    client: httpx.AsyncClient
+    client: HttpClient
     follower: LogFollower
 
     async def aclose(self) -> None:

@@ -11,7 +11,7 @@
     timeout_seconds = 30                    # one deadline per attempt: connect, headers, body
     max_reply_bytes = 4194304               # a longer reply is a failed attempt (falls back)
     stream_deadline_seconds = 600           # a streamed answer may run this long in all
-    http_transport = "aiohttp"              # or "httpcore" (httpx's own pool), ADR 0012
+    http_transport = "aiohttp"              # or "httpcore" (httpx's own pool), ADR 0019
     max_cost_per_1k_tokens = 0.002          # US dollars, prompt and completion together
     max_latency_ms = 8000
 

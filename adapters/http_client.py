@@ -1,16 +1,37 @@
-"""The outbound HTTP client: httpx's API on the aiohttp transport, chosen by measurement
-(ADR 0012).
+"""The outbound HTTP client: a narrow interface (`HttpClient`), served by aiohttp's connection
+pool directly, or by httpx's own client (ADR 0019, superseding ADR 0012).
 
-Every provider call goes through one `httpx.AsyncClient` per process (per event loop). Its
-transport is aiohttp's connection pool (`httpx-aiohttp`) unless `[router] http_transport =
-"httpcore"` asks for httpx's own pool. Timeouts keep httpx's meaning on both: `connect` for
-the connection, `read` between two reads of the body (for a stream: the stall allowed between
-chunks); the attempt's whole deadline is the router's and the wire layer's business.
+Every provider call goes through one client per process (per event loop) and uses four things
+of it: `stream(method, url, headers=, content=, params=)` as an async context manager giving a
+response (`status_code`, case-insensitive `headers`, `is_success`, `encoding`, `aread()`,
+`aiter_bytes()`), `timeout`, and `aclose()`. That is httpx's own API, so an
+`httpx.AsyncClient` is an `HttpClient` as it is (`[router] http_transport = "httpcore"`, and
+tests that bring their own). The default, `AiohttpClient`, puts the same four on an aiohttp
+session with none of httpx's request and response models in between: against a fast local
+server that halves the cost of a call (`make bench-peers` prints both).
+
+Failures keep httpx's vocabulary on both: `AiohttpClient` raises httpx's exceptions
+(`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `ReadError`, `RemoteProtocolError`,
+`InvalidURL`, `UnsupportedProtocol`), with aiohttp's as their cause. Timeouts keep httpx's
+meaning: `connect` for the connection, `read` between two reads of the body (for a stream:
+the stall allowed between chunks); the attempt's whole deadline is the router's and the wire
+layer's business.
 """
 
 from __future__ import annotations
 
+import ssl
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
 import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
 
 #: The transports to choose from; the first is the default.
 TRANSPORTS = ("aiohttp", "httpcore")
@@ -20,25 +41,249 @@ MAX_CONNECTIONS = 200
 KEEPALIVE_SECONDS = 30.0
 
 
+class HttpResponse(Protocol):
+    """What the wire layer reads of a response (httpx.Response has it all)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Case-insensitive."""
+        ...
+
+    @property
+    def is_success(self) -> bool: ...
+
+    @property
+    def encoding(self) -> str | None: ...
+
+    async def aread(self) -> bytes: ...
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body, decoded (content-encoding undone), chunk by chunk as it arrives."""
+        ...
+
+
+class HttpClient(Protocol):
+    """What provider calls use of a client (httpx.AsyncClient has it all)."""
+
+    @property
+    def timeout(self) -> httpx.Timeout: ...
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AbstractAsyncContextManager[HttpResponse]:
+        """Send a request; the response's body is read inside the context, closed on leaving."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+    async def __aenter__(self) -> HttpClient: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
 def timeout_for(seconds: float) -> httpx.Timeout:
     """The per-read timeout for a deadline: connecting gets at most 10 s of it."""
     return httpx.Timeout(seconds, connect=min(10.0, seconds))
 
 
-def new_client(
-    timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANSPORT
-) -> httpx.AsyncClient:
-    """An AsyncClient on the chosen transport, with timeouts always set."""
-    limits = httpx.Limits(
-        max_connections=MAX_CONNECTIONS,
-        max_keepalive_connections=MAX_CONNECTIONS,
-        keepalive_expiry=KEEPALIVE_SECONDS,
-    )
+def new_client(timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANSPORT) -> HttpClient:
+    """A client on the chosen transport, with timeouts always set."""
     bounds = timeout if isinstance(timeout, httpx.Timeout) else timeout_for(timeout)
     if transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
-
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=bounds)
+        return AiohttpClient(bounds)
     if transport == "httpcore":
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS,
+            max_keepalive_connections=MAX_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+        )
         return httpx.AsyncClient(timeout=bounds, limits=limits)
     raise ValueError(f"unknown HTTP transport {transport!r} (expected one of {TRANSPORTS})")
+
+
+class AiohttpClient:
+    """An HttpClient on one aiohttp session, made on first use inside the event loop that
+    uses it (aiohttp binds a session to its loop). Redirects are not followed (a provider API
+    answers where it is asked); proxies come from the environment (HTTPS_PROXY, NO_PROXY), as
+    with httpx; certificates are checked as httpx checks them (certifi, SSL_CERT_FILE)."""
+
+    def __init__(self, timeout: httpx.Timeout, proxies: Mapping[str, str] | None = None) -> None:
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._client_timeout: aiohttp.ClientTimeout | None = None
+        self._closed = False
+        # aiohttp's trust_env looks the proxy up again on every request (about 1 ms): the
+        # environment's proxies are read once, and each origin's choice is kept.
+        self._proxies = dict(urllib.request.getproxies() if proxies is None else proxies)
+        self._proxy_choice: dict[tuple[str, str], str | None] = {}
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._timeout
+
+    async def __aenter__(self) -> AiohttpClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the HTTP client is closed")
+        import aiohttp
+
+        ssl_context: ssl.SSLContext = httpx.create_ssl_context()
+        connector = aiohttp.TCPConnector(
+            limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=ssl_context
+        )
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self._timeout.pool,
+            sock_connect=self._timeout.connect,
+            sock_read=self._timeout.read,
+        )
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        return self._session
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy for `url`, or None to connect directly: as the environment says when the
+        client was made (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY; any case)."""
+        if not self._proxies:
+            return None
+        scheme, _, rest = url.partition("://")
+        origin = (scheme.lower(), rest.split("/", 1)[0].rpartition("@")[2])
+        if origin not in self._proxy_choice:
+            host = urllib.parse.urlsplit(f"//{origin[1]}").hostname or ""
+            bypass = _bypassed(host, self._proxies.get("no", ""))
+            proxy = None if bypass else self._proxies.get(scheme) or self._proxies.get("all")
+            self._proxy_choice[origin] = proxy
+        return self._proxy_choice[origin]
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[HttpResponse]:
+        session = self._session or self._open()
+        with _httpx_errors():
+            request = session.request(
+                method,
+                url,
+                data=content,
+                params=params,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._client_timeout,
+                proxy=self.proxy_for(url),
+            )
+            raw = await request.__aenter__()
+        try:
+            yield AiohttpResponse(raw)
+        finally:
+            raw.release()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+class AiohttpResponse:
+    """An aiohttp response as an HttpResponse; failures while reading raise httpx's errors."""
+
+    __slots__ = ("_raw", "headers", "status_code")
+
+    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+        self._raw = raw
+        self.status_code: int = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def encoding(self) -> str | None:
+        return self._raw.charset
+
+    async def aread(self) -> bytes:
+        with _httpx_errors():
+            return await self._raw.read()
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for chunk in self._raw.content.iter_any():
+                yield chunk
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether NO_PROXY names the host: `*`, the host itself, or a domain it is under."""
+    host = host.lower().rstrip(".")
+    for entry in no_proxy.lower().replace(" ", "").split(","):
+        name = entry.lstrip(".")
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name  # a port
+        if entry == "*" or (name and (host == name or host.endswith("." + name))):
+            return True
+    return False
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """Raise aiohttp's failures as the httpx exception that means the same."""
+    import aiohttp
+
+    try:
+        yield
+    except aiohttp.ClientError as exc:
+        raise _as_httpx(exc) from exc
+    except TimeoutError as exc:
+        raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+    except ValueError as exc:  # a header value aiohttp refuses (a newline, say)
+        if isinstance(exc, UnicodeError):
+            raise
+        raise httpx.LocalProtocolError(str(exc)) from exc
+
+
+def _as_httpx(exc: aiohttp.ClientError) -> Exception:
+    import aiohttp
+
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(message)
+    if isinstance(exc, aiohttp.InvalidURL):
+        unsupported = isinstance(exc, aiohttp.NonHttpUrlClientError)
+        return httpx.UnsupportedProtocol(message) if unsupported else httpx.InvalidURL(message)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(message)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(message)
+    return httpx.ReadError(message)

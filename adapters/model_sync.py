@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers._wire import no_credentials, send_json
 from freegin_ai.adapters.providers.base import ProviderEndpoint
@@ -76,7 +75,7 @@ class SyncReport:
 async def sync_models(
     catalog: Catalog,
     providers: ProviderSet,
-    client: httpx.AsyncClient,
+    client: HttpClient,
     *,
     only: str | None = None,
     dry_run: bool = False,
@@ -97,7 +96,7 @@ async def sync_models(
 
 
 async def _sync_one(
-    catalog: Catalog, providers: ProviderSet, client: httpx.AsyncClient, name: str, dry_run: bool
+    catalog: Catalog, providers: ProviderSet, client: HttpClient, name: str, dry_run: bool
 ) -> SyncResult:
     endpoint = providers.endpoint(name)
     roster = catalog.list_models(provider=name)
@@ -133,7 +132,7 @@ async def _sync_one(
 
 
 async def fetch_listing(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     endpoint: ProviderEndpoint,
     *,
     hub_url: str = HUB_URL,
@@ -258,7 +257,7 @@ def _first_live(providers: object) -> dict[str, Any]:
 
 
 async def _hub_info(
-    client: httpx.AsyncClient,
+    client: HttpClient,
     ctx: CallContext,
     endpoint: ProviderEndpoint,
     hub_url: str,
@@ -289,7 +288,7 @@ async def _hub_info(
 
 
 async def _gemini(
-    client: httpx.AsyncClient, ctx: CallContext, endpoint: ProviderEndpoint, base: str
+    client: HttpClient, ctx: CallContext, endpoint: ProviderEndpoint, base: str
 ) -> Listing:
     if not endpoint.api_key:
         raise no_credentials(endpoint.name, None)
@@ -319,7 +318,7 @@ async def _gemini(
 
 
 async def _anthropic(
-    client: httpx.AsyncClient, ctx: CallContext, endpoint: ProviderEndpoint, base: str
+    client: HttpClient, ctx: CallContext, endpoint: ProviderEndpoint, base: str
 ) -> Listing:
     if not endpoint.api_key:
         raise no_credentials(endpoint.name, None)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import msgspec
 
 from freegin_ai.adapters.catalog import Catalog, ProposeOutcome
@@ -29,6 +28,7 @@ from freegin_ai.adapters.errors import (
     ProviderError,
 )
 from freegin_ai.adapters.errors import RefreshFailedError as RefreshFailedError
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.errors_mapping import scrub
 from freegin_ai.adapters.router import GenerateRequest, GenerateResult, Router
@@ -149,7 +149,7 @@ class RefreshDeps:
     router: Router
     #: Which providers can be called here, to ask for their model lists.
     providers: ProviderSet
-    client: httpx.AsyncClient
+    client: HttpClient
     config: Config
     clock: Clock
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import anyio
@@ -45,6 +45,7 @@ from freegin_ai.adapters.errors import AdapterError, ProviderError, StorageError
 from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
 from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
 from freegin_ai.adapters.follower import LogFollower
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.pricing import cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ResponseMeta
@@ -116,6 +117,9 @@ from freegin_ai.projections.queries import (
     list_usage_stats,
 )
 from freegin_ai.projections.quota import list_quota_ledger
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 _log = logging.getLogger(__name__)
 
@@ -215,7 +219,7 @@ class Router:
         providers: ProviderSet,
         *,
         usage: UsageLog | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: HttpClient | None = None,
         timeout: float | None = None,
         clock: Callable[[], datetime] = utc_now,
         elapsed: Callable[[], float] = time.perf_counter,
@@ -242,7 +246,7 @@ class Router:
         self.follower: LogFollower | None = None
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
-        #: The outbound transport (ADR 0012); clients made for sync calls use it too.
+        #: The outbound transport (ADR 0019); clients made for sync calls use it too.
         self.transport = self.config.http_transport
         self.client = client or bootstrap.http_client(seconds, self.transport)
         #: A stream may run this long in all (stalls are bounded by the read timeout).
@@ -271,7 +275,7 @@ class Router:
         env: Mapping[str, str],
         *,
         catalog: Catalog | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: HttpClient | None = None,
         dry_run: bool = False,
     ) -> Router:
         """A router configured from the environment, config.toml and the credential store.
@@ -291,7 +295,7 @@ class Router:
         router.follower = bootstrap.log_follower(router.catalog.store, router.catalog.projector)
         return router
 
-    def rewired(self, *, client: httpx.AsyncClient | None = None, dry_run: bool = False) -> Router:
+    def rewired(self, *, client: HttpClient | None = None, dry_run: bool = False) -> Router:
         """A router over the same catalog and providers with another HTTP client (not owned)
         and, for a dry run, a usage log that drops everything; this one is left as it is."""
         return Router(
@@ -435,10 +439,16 @@ class Router:
             and now - loaded.checked < self.refresh_seconds
         ):
             return loaded
-        position = self.catalog.store.last_position()
-        if loaded is None or loaded.position != position or loaded.commands != commands:
-            # The position checked before reading: anything appended since reloads next time.
-            loaded = replace(self._load(position), commands=commands)
+        if loaded is None or loaded.position < 0 or loaded.commands != commands:
+            # First use, or this process just learned something: read with every event in.
+            with self.catalog.reading() as conn:
+                loaded = replace(self._load(conn), commands=commands)
+        else:
+            # The usage log's catch-up (and the follower, and every other writer) keeps the
+            # tables current; reading them as they are keeps catching up off this loop.
+            with self.catalog.store.engine.connect() as conn:
+                if self.catalog.projector.position(conn) != loaded.position:
+                    loaded = replace(self._load(conn), commands=commands)
         self._loaded = replace(loaded, checked=now)
         return self._loaded
 
@@ -456,15 +466,16 @@ class Router:
         if self._loaded is not None:
             self._loaded = replace(self._loaded, position=-1, checked=float("-inf"))
 
-    def _load(self, position: int) -> _Loaded:
+    def _load(self, conn: Connection) -> _Loaded:
+        """The snapshot as the read tables have it now, at the position they reached."""
         since = (self.clock() - timedelta(days=30)).date().isoformat()
-        with self.catalog.reading() as conn:
-            rows = list_roster(conn)
-            health = list_health(conn)
-            stats = list_usage_stats(conn, since_day=since)
-            on_trial = list_suggestions(conn, statuses=(TRIAL,))
-            ledger_rows = list_quota_ledger(conn)
-            listings = list_listings(conn)
+        position = self.catalog.projector.position(conn)
+        rows = list_roster(conn)
+        health = list_health(conn)
+        stats = list_usage_stats(conn, since_day=since)
+        on_trial = list_suggestions(conn, statuses=(TRIAL,))
+        ledger_rows = list_quota_ledger(conn)
+        listings = list_listings(conn)
         trials: dict[str, list[TrialArm]] = {}
         for t in on_trial:
             percent = float(t.metadata.get("trial_percent") or 0)
@@ -1182,7 +1193,7 @@ def stream_sync(router: Router, request: GenerateRequest) -> Iterator[StreamOutp
             portal.call(client.aclose)
 
 
-async def _new_client(timeout: httpx.Timeout, transport: str) -> httpx.AsyncClient:
+async def _new_client(timeout: httpx.Timeout, transport: str) -> HttpClient:
     """A client made inside the event loop that will use it."""
     return bootstrap.http_client(timeout, transport)
 

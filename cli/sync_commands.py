@@ -52,8 +52,7 @@ def sync_models_command(args: argparse.Namespace) -> int:
 
 async def run_sync(provider: str | None, dry_run: bool) -> SyncReport:
     """Sync against the catalog and providers the environment names (also for refresh --all)."""
-    import httpx
-
+    from freegin_ai.adapters import bootstrap
     from freegin_ai.adapters.config import load_config
     from freegin_ai.adapters.credentials import CredentialStore, default_credentials_path
     from freegin_ai.adapters.model_sync import sync_models
@@ -67,8 +66,7 @@ async def run_sync(provider: str | None, dry_run: bool) -> SyncReport:
     seconds = config.timeout_seconds
     catalog = open_catalog()
     try:
-        timeout = httpx.Timeout(seconds, connect=min(10.0, seconds))
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with bootstrap.http_client(seconds, config.http_transport) as client:
             return await sync_models(
                 catalog,
                 providers,

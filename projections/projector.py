@@ -165,6 +165,11 @@ class Projector:
         with self.engine.connect() as own:
             return {name: int(pos) for name, pos in own.execute(query)}
 
+    def position(self, conn: Connection | None = None) -> int:
+        """The log position every read table has reached (the least of theirs)."""
+        positions = self.positions(conn)
+        return min((positions.get(p.name, 0) for p in self.projections), default=0)
+
     def catch_up(self) -> int:
         """Apply every event not yet applied; returns how many log positions were passed."""
         passed = 0

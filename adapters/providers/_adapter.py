@@ -14,10 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, ClassVar, Protocol
 
-import httpx
-
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.providers._sse import SSEEvent
-from freegin_ai.adapters.providers._wire import call_context, open_events, send_json
+from freegin_ai.adapters.providers._wire import call_context, finish_body, open_events, send_json
 from freegin_ai.adapters.providers.base import (
     ChatReply,
     ChatRequest,
@@ -97,7 +96,7 @@ class WireAdapter(ABC):
         """The model as the format names it."""
         return request.model
 
-    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+    async def complete(self, client: HttpClient, request: ChatRequest) -> ChatReply:
         """Send one completion; raise ProviderError on any failure."""
         seen: list[ResponseMeta] = []
         model = self._model(request)
@@ -116,7 +115,7 @@ class WireAdapter(ABC):
 
     async def stream(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         request: ChatRequest,
         meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
@@ -140,11 +139,12 @@ class WireAdapter(ABC):
                 for item in parser.feed(event):
                     yield item
                 if parser.done:
+                    await finish_body(events)
                     break
         yield parser.end()
 
     async def _list_models(
-        self, client: httpx.AsyncClient, read: PageReader, *, size: str = "", cursor: str = ""
+        self, client: HttpClient, read: PageReader, *, size: str = "", cursor: str = ""
     ) -> list[str]:
         """The ids `read` finds in the model list. A paged list is asked for PAGE_SIZE models
         a page (the `size` parameter) and followed by the cursor `read` returns (sent as the

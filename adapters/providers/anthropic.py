@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
@@ -87,7 +86,7 @@ class AnthropicProvider(WireAdapter):
             body["stream"] = True
         return body
 
-    async def list_models(self, client: httpx.AsyncClient) -> list[str]:
+    async def list_models(self, client: HttpClient) -> list[str]:
         """Return `data[].id`, following `has_more`/`last_id` for at most MAX_MODEL_PAGES pages."""
         return await self._list_models(client, _model_page, size="limit", cursor="after_id")
 

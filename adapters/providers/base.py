@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.domain.chat import (
     GenerateRequest,
     Message,
@@ -189,13 +188,13 @@ class ChatProvider(Protocol):
 
     features: frozenset[str]
 
-    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+    async def complete(self, client: HttpClient, request: ChatRequest) -> ChatReply:
         """Send one chat completion; raise ProviderError on any failure."""
         ...
 
     def stream(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         request: ChatRequest,
         meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
@@ -207,6 +206,6 @@ class ChatProvider(Protocol):
         """
         ...
 
-    async def list_models(self, client: httpx.AsyncClient) -> list[str]:
+    async def list_models(self, client: HttpClient) -> list[str]:
         """Return the model ids the provider lists; raise ProviderError on failure."""
         ...

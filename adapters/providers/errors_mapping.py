@@ -36,6 +36,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.http_client import HttpResponse
 from freegin_ai.adapters.providers.base import response_meta
 from freegin_ai.domain.ranges import clamp_retry_after
 
@@ -156,16 +157,11 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max((when - current).total_seconds(), 0.0)
 
 
-def error_for_status(
-    ctx: CallContext, response: httpx.Response, content: bytes | None = None
-) -> ProviderError:
-    """The ProviderError for a reply whose status is not 2xx.
-
-    `content` is the body as read (a streamed reply's, possibly cut short); without it the
-    response's own content is used.
-    """
+def error_for_status(ctx: CallContext, response: HttpResponse, content: bytes) -> ProviderError:
+    """The ProviderError for a reply whose status is not 2xx; `content` is its body as read
+    (possibly cut short)."""
     status = response.status_code
-    body = _body_text(response) if content is None else _decode(content, response.encoding)
+    body = _decode(content, response.encoding)
     kind = kind_for_status(status, body)
     retry_after = _retry_after(response, body) if kind in ("rate_limited", "server") else None
     error = _status_error(ctx, kind, status, _error_message(body, ctx.secret), retry_after)
@@ -230,23 +226,10 @@ def error_for_exception(ctx: CallContext, exc: Exception) -> ProviderError:
     httpx.TimeoutException is a timeout; any other transport error, an invalid URL or a header
     that cannot be encoded means the request never got an answer: connection.
     """
-    kind = "timeout" if _timed_out(exc) else "connection"
+    kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
     message = f"{ctx.label}: {kind} ({type(exc).__name__})"
     reason = snippet(str(exc), ctx.secret)
     return ProviderError(kind, f"{message}: {reason}" if reason else message)
-
-
-def _timed_out(exc: Exception) -> bool:
-    """Whether the exception is a timeout. The aiohttp transport reports a refused or dropped
-    connection as httpx's ConnectTimeout: its cause, when it is not a timeout, says so."""
-    if not isinstance(exc, httpx.TimeoutException):
-        return False
-    cause = exc.__cause__
-    if cause is None or isinstance(cause, TimeoutError):
-        return True
-    import aiohttp  # only on this error path
-
-    return not isinstance(cause, aiohttp.ClientConnectionError)
 
 
 def malformed(ctx: CallContext, detail: str, *, status: int | None = None) -> ProviderError:
@@ -262,13 +245,6 @@ def malformed(ctx: CallContext, detail: str, *, status: int | None = None) -> Pr
 def interrupted(ctx: CallContext) -> ProviderError:
     """The ProviderError for a stream that ended before the provider said it was done."""
     return ProviderError("interrupted", f"{ctx.label}: the stream ended before the answer did")
-
-
-def _body_text(response: httpx.Response) -> str:
-    try:
-        return response.text
-    except (UnicodeDecodeError, LookupError):
-        return ""
 
 
 def _decode(content: bytes, encoding: str | None) -> str:
@@ -365,13 +341,13 @@ def _mentions_credit(body: str) -> bool:
     return any(phrase in lowered for phrase in _CREDIT_PHRASES)
 
 
-def _retry_after(response: httpx.Response, body: str) -> float | None:
+def _retry_after(response: HttpResponse, body: str) -> float | None:
     """The wait the provider asked for, brought into the domain's range (at most a day)."""
     seconds = _asked_wait(response, body)
     return None if seconds is None else clamp_retry_after(seconds)
 
 
-def _asked_wait(response: httpx.Response, body: str) -> float | None:
+def _asked_wait(response: HttpResponse, body: str) -> float | None:
     seconds = parse_retry_after(response.headers.get("retry-after"))
     if seconds is not None:
         return seconds

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
@@ -86,7 +85,7 @@ class GeminiProvider(WireAdapter):
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return build_body(request)
 
-    async def list_models(self, client: httpx.AsyncClient) -> list[str]:
+    async def list_models(self, client: HttpClient) -> list[str]:
         """Return the models that support generateContent, without the `models/` prefix.
 
         Follows `nextPageToken` for at most MAX_MODEL_PAGES pages.

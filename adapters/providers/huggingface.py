@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-import httpx
-
 from freegin_ai.adapters.errors import ProviderError
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.providers._wire import as_dict, as_list, call_context, send_json
 from freegin_ai.adapters.providers.base import (
     ChatReply,
@@ -57,7 +56,7 @@ class HuggingFaceProvider:
     def __repr__(self) -> str:
         return f"HuggingFaceProvider(name={self._endpoint.name!r}, task_url={self._task_url!r})"
 
-    async def complete(self, client: httpx.AsyncClient, request: ChatRequest) -> ChatReply:
+    async def complete(self, client: HttpClient, request: ChatRequest) -> ChatReply:
         """A chat completion, or one task call for a task model; raise ProviderError."""
         api = _api(request)
         if api is ModelApi.CHAT:
@@ -77,7 +76,7 @@ class HuggingFaceProvider:
 
     async def stream(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         request: ChatRequest,
         meta: list[ResponseMeta] | None = None,
     ) -> AsyncIterator[StreamItem]:
@@ -90,7 +89,7 @@ class HuggingFaceProvider:
         yield TextDelta(text=reply.text)
         yield StreamEnd(finish_reason="stop", usage=reply.usage, model=reply.model)
 
-    async def list_models(self, client: httpx.AsyncClient) -> list[str]:
+    async def list_models(self, client: HttpClient) -> list[str]:
         """The chat models the router lists (task models are not listed there)."""
         return await self._chat.list_models(client)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from freegin_ai.adapters.http_client import HttpClient
 from freegin_ai.adapters.providers._adapter import WireAdapter
 from freegin_ai.adapters.providers._sse import SSEEvent
 from freegin_ai.adapters.providers._wire import (
@@ -117,7 +116,7 @@ class OpenAICompatProvider(WireAdapter):
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         return build_body(request, self._endpoint.name, stream=stream)
 
-    async def list_models(self, client: httpx.AsyncClient) -> list[str]:
+    async def list_models(self, client: HttpClient) -> list[str]:
         """Return the ids under `data[].id` (or of a bare array of objects with `id`)."""
         return await self._list_models(client, _model_list)
 

@@ -13,6 +13,7 @@ import pytest
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config, ProviderSettings
+from freegin_ai.adapters.http_client import AiohttpClient
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import (
     AllAttemptsFailedError,
@@ -278,7 +279,7 @@ def test_the_sync_convenience_answers(
         assert result.text == "sync answer"
         # Committed before the answer came back: no flush, no close needed to see it.
         assert usage_rows(catalog)[-1][:3] == ("groq", "g-fast", 1)
-        assert isinstance(router.client, httpx.AsyncClient)
+        assert isinstance(router.client, AiohttpClient)  # the default transport (ADR 0019)
     finally:
         # Before the test's database goes: the catch-up thread must not outlive it.
         anyio.run(router.aclose)

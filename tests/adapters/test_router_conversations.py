@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config
+from freegin_ai.adapters.http_client import AiohttpClient
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import (
     AllAttemptsFailedError,
@@ -349,7 +349,7 @@ def test_the_sync_stream_for_scripts(catalog: Catalog, fake: FakeProviderServer)
         anyio.run(router.aclose)
     assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "sync hello"
     assert isinstance(items[-1], GenerateResult)
-    assert isinstance(router.client, httpx.AsyncClient)
+    assert isinstance(router.client, AiohttpClient)  # the default transport (ADR 0019)
 
 
 @pytest.mark.anyio

@@ -4,8 +4,8 @@
 Every contender talks to one fake OpenAI-compatible server on 127.0.0.1 (tests/bench/
 fast_server.py, its own process) in the same run:
 
-- bare httpx on httpcore's pool and on the aiohttp transport (the floor any Python client
-  stands on), POST and read the reply;
+- bare clients, POST and read the reply: httpx on httpcore's pool, and aiohttp's own session
+  (the fastest Python client here, the floor the router stands on);
 - freegin-ai's router, non-streaming: median one at a time, and requests/s with 32 in flight,
   every request logging its usage event (counted afterwards);
 - streaming: time to first token and per-chunk cost, router vs the bare client reading the
@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 import httpx
 
+from freegin_ai.adapters.http_client import HttpClient
 from tests.bench.fast_server import CHUNKS
 
 MODEL = "bench-model"
@@ -139,52 +140,79 @@ async def throughput(call: Callable[[], Awaitable[object]], n: int, inflight: in
     return n / (time.perf_counter() - started)
 
 
-def new_client(transport: str) -> httpx.AsyncClient:
+def new_client(transport: str) -> HttpClient:
     from freegin_ai.adapters.http_client import new_client as make
 
-    client: httpx.AsyncClient = make(30.0, transport=transport)
-    return client
+    return make(30.0, transport=transport)
 
 
 # --- contenders -----------------------------------------------------------------------------
 
 
-def bare(transport: str) -> Callable[[Context], Figures]:
-    def run(ctx: Context) -> Figures:
-        async def measure() -> Figures:
-            async with new_client(transport) as client:
-                url = f"{ctx.base_url}/chat/completions"
+def bare_httpx(ctx: Context) -> Figures:
+    """httpx's own client on httpcore's pool."""
 
-                async def call() -> object:
-                    response = await client.post(url, content=BODY, headers=HEADERS)
-                    return json.loads(response.content)
+    async def measure() -> Figures:
+        async with httpx.AsyncClient(timeout=30.0) as client:
+            url = f"{ctx.base_url}/chat/completions"
 
-                timings = await latencies(call, ctx.requests)
-                rps = await throughput(call, ctx.requests * 2, INFLIGHT)
+            async def call() -> object:
+                response = await client.post(url, content=BODY, headers=HEADERS)
+                return json.loads(response.content)
 
-                async def stream() -> tuple[float, float]:
-                    started = time.perf_counter()
-                    first = 0.0
-                    async with client.stream(
-                        "POST", url, content=STREAM_BODY, headers=HEADERS
-                    ) as response:
-                        async for chunk in response.aiter_bytes():
-                            if not first and b'"content": "w' in chunk:
-                                first = time.perf_counter()
-                    return (first - started) * 1000, (time.perf_counter() - started) * 1000
+            async def stream() -> tuple[float, float]:
+                started = time.perf_counter()
+                first = 0.0
+                async with client.stream("POST", url, content=STREAM_BODY, headers=HEADERS) as r:
+                    async for chunk in r.aiter_bytes():
+                        if not first and b'"content": "w' in chunk:
+                            first = time.perf_counter()
+                return (first - started) * 1000, (time.perf_counter() - started) * 1000
 
-                ttfts, totals = await _stream_figures(stream, ctx.requests)
-            return Figures(
-                f"bare httpx ({transport})",
-                statistics.median(timings),
-                rps,
-                statistics.median(ttfts),
-                statistics.median(totals),
-            )
+            return await _bare_figures("bare httpx (httpcore)", ctx, call, stream)
 
-        return anyio.run(measure)
+    return anyio.run(measure)
 
-    return run
+
+def bare_aiohttp(ctx: Context) -> Figures:
+    """aiohttp's own client session: the fastest bare Python client here."""
+    import aiohttp
+
+    async def measure() -> Figures:
+        connector = aiohttp.TCPConnector(limit=200)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            url = f"{ctx.base_url}/chat/completions"
+
+            async def call() -> object:
+                async with session.post(url, data=BODY, headers=HEADERS) as response:
+                    return json.loads(await response.read())
+
+            async def stream() -> tuple[float, float]:
+                started = time.perf_counter()
+                first = 0.0
+                async with session.post(url, data=STREAM_BODY, headers=HEADERS) as response:
+                    async for chunk in response.content.iter_any():
+                        if not first and b'"content": "w' in chunk:
+                            first = time.perf_counter()
+                return (first - started) * 1000, (time.perf_counter() - started) * 1000
+
+            return await _bare_figures("bare aiohttp", ctx, call, stream)
+
+    return anyio.run(measure)
+
+
+async def _bare_figures(
+    name: str,
+    ctx: Context,
+    call: Callable[[], Awaitable[object]],
+    stream: Callable[[], Awaitable[tuple[float, float]]],
+) -> Figures:
+    timings = await latencies(call, ctx.requests)
+    rps = await throughput(call, ctx.requests * 2, INFLIGHT)
+    ttfts, totals = await _stream_figures(stream, ctx.requests)
+    return Figures(
+        name, statistics.median(timings), rps, statistics.median(ttfts), statistics.median(totals)
+    )
 
 
 async def _stream_figures(
@@ -295,8 +323,8 @@ def litellm_router(ctx: Context) -> Figures:
 
 
 PEERS: dict[str, Callable[[Context], Figures]] = {
-    "bare-httpcore": bare("httpcore"),
-    "bare-aiohttp": bare("aiohttp"),
+    "bare-httpx": bare_httpx,
+    "bare-aiohttp": bare_aiohttp,
     "router-httpcore": router("httpcore"),
     "router-aiohttp": router("aiohttp"),
     "litellm-router": litellm_router,

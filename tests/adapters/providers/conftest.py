@@ -1,4 +1,4 @@
-"""Fixtures for the provider adapter tests: the fake provider server and httpx clients."""
+"""Fixtures for the provider adapter tests: the fake provider server and HTTP clients."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from freegin_ai.adapters.http_client import TRANSPORTS, new_client
+from freegin_ai.adapters.http_client import TRANSPORTS, HttpClient, new_client
 from tests.fakes.provider_server import FakeProviderServer
 
 #: Timeout for calls expected to answer; the stalling fake sleeps far longer than SHORT_TIMEOUT.
@@ -34,18 +34,18 @@ def fake_server() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
-    """Every adapter test runs on each outbound transport (ADR 0012)."""
+    """Every adapter test runs on each outbound transport (ADR 0019)."""
     name: str = request.param
     return name
 
 
 @pytest.fixture
-async def client(transport: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(transport: str) -> AsyncIterator[HttpClient]:
     async with new_client(TIMEOUT, transport=transport) as http:
         yield http
 
 
 @pytest.fixture
-async def short_client(transport: str) -> AsyncIterator[httpx.AsyncClient]:
+async def short_client(transport: str) -> AsyncIterator[HttpClient]:
     async with new_client(SHORT_TIMEOUT, transport=transport) as http:
         yield http

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from freegin_ai.adapters.errors import ProviderError
 from freegin_ai.adapters.providers.errors_mapping import (
     CallContext,
     error_for_exception,
@@ -55,13 +56,14 @@ def test_snippet_is_one_short_line_redacted_before_cutting() -> None:
     assert "sk-SEC" not in cut  # redacted first, so no half key survives the cut
 
 
-def response(status: int, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
+def status_error(status: int, body: object, headers: dict[str, str] | None = None) -> ProviderError:
+    """error_for_status on an httpx response of that status, body and headers."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return httpx.Response(status, headers=headers, content=content)
+    return error_for_status(CTX, httpx.Response(status, headers=headers, content=content), content)
 
 
 def test_retry_after_ms_header() -> None:
-    error = error_for_status(CTX, response(429, {}, {"retry-after-ms": "1500"}))
+    error = status_error(429, {}, {"retry-after-ms": "1500"})
 
     assert (error.kind, error.retry_after) == ("rate_limited", 1.5)
 
@@ -79,7 +81,7 @@ def test_google_retry_delay_in_the_body() -> None:
         }
     }
 
-    error = error_for_status(CTX, response(429, body))
+    error = status_error(429, body)
 
     # Gemini's free-tier "quota" is a rate limit, not an empty wallet.
     assert (error.kind, error.retry_after) == ("rate_limited", 37.0)
@@ -88,13 +90,13 @@ def test_google_retry_delay_in_the_body() -> None:
 def test_the_providers_error_message_is_used() -> None:
     body = {"error": {"message": "model is decommissioned", "type": "invalid_request_error"}}
 
-    error = error_for_status(CTX, response(400, body))
+    error = status_error(400, body)
 
     assert str(error) == "groq/m: HTTP 400 bad_request: model is decommissioned"
 
 
 def test_a_list_wrapped_google_error_is_understood() -> None:
-    error = error_for_status(CTX, response(403, [{"error": {"message": "key sk-SECRET denied"}}]))
+    error = status_error(403, [{"error": {"message": "key sk-SECRET denied"}}])
 
     assert str(error) == "groq/m: HTTP 403 auth: key [redacted] denied"
 
@@ -114,6 +116,6 @@ def test_transport_errors() -> None:
 
 
 def test_retry_after_on_503() -> None:
-    error = error_for_status(CTX, response(503, {}, {"retry-after": "12"}))
+    error = status_error(503, {}, {"retry-after": "12"})
 
     assert (error.kind, error.retry_after) == ("server", 12.0)
