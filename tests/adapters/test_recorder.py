@@ -107,9 +107,7 @@ def test_a_version_written_twice_is_an_integrity_error_and_nothing_is_appended(
     first = entry("m-4")
     store.save(first)
     # When another writer appends version 1 of the same stream again
-    again = StoredEvent(
-        originator_id=first.id, originator_version=1, topic="t", state=b"{}"
-    )
+    again = StoredEvent(originator_id=first.id, originator_version=1, topic="t", state=b"{}")
     with pytest.raises(IntegrityError):
         store.app.recorder.insert_events([again])
     # Then the log holds only the first
