@@ -177,6 +177,12 @@ class Projector:
                 return passed
             try:
                 with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        # As SQLite's read tables (synchronous=NORMAL): the commit does not wait
+                        # for the disk, so the positions' row locks go as soon as it is made. An
+                        # OS crash may lose it, positions and rows together: the next catch-up
+                        # applies those events again (ADR 0020).
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                     self._apply_batch(conn, positions, events)
             except _PositionMoved:
                 continue
