@@ -264,7 +264,8 @@ def _generate(args: argparse.Namespace, request: GenerateRequest, stream: bool) 
         StreamInterruptedError,
     )
 
-    router = Router.open(os.environ)
+    # One request and out: no log follower (its own usage is caught up when it closes).
+    router = Router.open(os.environ, follow=False)
     try:
         if args.verbose:
             print_decision(router.explain(request))
