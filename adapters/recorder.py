@@ -54,7 +54,7 @@ def _as_bytes(value: Any) -> bytes:
 class EventRecorder(ApplicationRecorder):
     """Stored events in and out of the events table, on the store's engine."""
 
-    def __init__(self, engine: Engine, append: Append, bind_id: Callable[[UUID], Any]) -> None:
+    def __init__(self, engine: Engine, append: Append, bind_id: Callable[[Any], Any]) -> None:
         self.engine = engine
         self._append = append
         self._bind_id = bind_id
@@ -109,7 +109,7 @@ class EventRecorder(ApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> list[Notification]:
-        where, params = ["1 = 1"], []
+        where, params = ["1 = 1"], list[Any]()
         if start is not None:
             where.append(f"id {'>=' if inclusive_of_start else '>'} {self._mark}")
             params.append(start)

@@ -114,12 +114,12 @@ def driver_transaction(
         raw.close()
 
 
-def id_binder(dialect: str) -> Callable[[UUID], Any]:
+def id_binder(dialect: str) -> Callable[[Any], Any]:
     """How the events table's UUID column takes an id: PostgreSQL's own `uuid` type, else the
     16 bytes of SQLAlchemy-Utils' `UUIDType` (the column type eventsourcing-sqlalchemy gave it)."""
     if dialect == "postgresql":
         return lambda value: value
-    return lambda value: value.bytes
+    return lambda value: (value if isinstance(value, UUID) else UUID(str(value))).bytes
 
 
 def make_engine(url: str) -> Engine:

@@ -91,7 +91,10 @@ def test_select_events_honours_bounds_order_and_limit(store: EventStore) -> None
                            at=AT)  # fmt: skip
     store.save(stream)
     recorder = store.app.recorder
-    versions = lambda **kw: [e.originator_version for e in recorder.select_events(stream.id, **kw)]  # noqa: E731
+
+    def versions(**bounds: Any) -> list[int]:
+        return [e.originator_version for e in recorder.select_events(stream.id, **bounds)]
+
     assert versions() == [1, 2, 3, 4]
     assert versions(gt=1, lte=3) == [2, 3]
     assert versions(desc=True, limit=2) == [4, 3]
