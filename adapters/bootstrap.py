@@ -67,9 +67,11 @@ def open_store(
     url: str, progress: Progress | None = None
 ) -> tuple[EventStore, ImportReport | None]:
     """The event store over `url`, with its log; a legacy database is imported first."""
+    store = EventStore(url)
+    if store.has_log():  # the usual start: the importer (and what it loads) is not needed
+        return store, None
     from freegin_ai.adapters.legacy import open_log
 
-    store = EventStore(url)
     return store, open_log(store, progress=progress)
 
 

@@ -277,10 +277,13 @@ class Router:
         catalog: Catalog | None = None,
         client: HttpClient | None = None,
         dry_run: bool = False,
+        follow: bool = True,
     ) -> Router:
         """A router configured from the environment, config.toml and the credential store.
 
-        A dry-run router calls providers as usual but logs no usage.
+        A dry-run router calls providers as usual but logs no usage. `follow=False` leaves out
+        the log follower, for a one-shot command: its own appends are caught up when it closes,
+        and nobody reads its tables meanwhile.
         """
         from freegin_ai.adapters.settings import database_url, usage_fsync
 
@@ -291,8 +294,9 @@ class Router:
             dry_run=dry_run,
             usage_fsync=usage_fsync(env),
         )
-        # A long-running process keeps the read tables within a second of everyone's appends.
-        router.follower = bootstrap.log_follower(router.catalog.store, router.catalog.projector)
+        if follow:
+            # A long-running process keeps the read tables within a second of everyone's appends.
+            router.follower = bootstrap.log_follower(router.catalog.store, router.catalog.projector)
         return router
 
     def rewired(self, *, client: HttpClient | None = None, dry_run: bool = False) -> Router:

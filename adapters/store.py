@@ -1,9 +1,9 @@
-"""The event store: an eventsourcing Application on eventsourcing-sqlalchemy for appending
-and loading aggregates, and a plain SQLAlchemy engine, shared with the read tables, for
-reading the log in bulk.
+"""The event store: an eventsourcing Application for appending and loading aggregates, and a
+plain SQLAlchemy engine, shared with the read tables, for reading the log in bulk.
 
-The Application (and its ORM models) is built only when a command needs it: queries start
-faster without it.
+The Application (and eventsourcing's persistence module) is built only when a command needs
+it: queries start faster without it. It reads and writes the events table through
+`adapters.recorder`, on this same engine (ADR 0020).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
@@ -46,6 +47,12 @@ if TYPE_CHECKING:
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
 
+#: The channel every append NOTIFYs on PostgreSQL (eventsourcing-sqlalchemy's name for it).
+CHANNEL = EVENTS_TABLE
+
+#: Rows per INSERT statement on PostgreSQL (four parameters each, under its 65,535).
+_ROWS_PER_INSERT = 1_000
+
 #: The PostgreSQL advisory lock key of the set-up lock (any constant bigint; "freegin").
 _SETUP_LOCK_KEY = int.from_bytes(b"freegin", "big")
 
@@ -78,12 +85,15 @@ def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
 
 
 @contextmanager
-def driver_transaction(engine: Engine, failure: str) -> Iterator[Any]:
+def driver_transaction(
+    engine: Engine, failure: str, *, conflict: Callable[[str], Exception] | None = None
+) -> Iterator[Any]:
     """A cursor on one of the engine's driver connections, committed when the block ends.
 
-    For the hot paths (usage appends, quota reservations): the driver's own statements and
+    For the hot paths (appends, quota reservations): the driver's own statements and
     commit, none of SQLAlchemy's statement handling. Any failure rolls back and becomes a
-    StorageError starting with `failure`; the pool discards a connection that is gone.
+    StorageError starting with `failure` (a unique-key violation becomes `conflict(reason)`
+    when given); the pool discards a connection that is gone.
     """
     raw: Any = engine.raw_connection()
     try:
@@ -96,9 +106,20 @@ def driver_transaction(engine: Engine, failure: str) -> Iterator[Any]:
     except Exception as error:
         with contextlib.suppress(Exception):
             raw.rollback()
+        dbapi = engine.dialect.dbapi
+        if conflict is not None and dbapi is not None and isinstance(error, dbapi.IntegrityError):
+            raise conflict(describe(error)) from None
         raise StorageError(f"{failure}: {describe(error)}") from None
     finally:
         raw.close()
+
+
+def id_binder(dialect: str) -> Callable[[Any], Any]:
+    """How the events table's UUID column takes an id: PostgreSQL's own `uuid` type, else the
+    16 bytes of SQLAlchemy-Utils' `UUIDType` (the column type eventsourcing-sqlalchemy gave it)."""
+    if dialect == "postgresql":
+        return lambda value: value
+    return lambda value: (value if isinstance(value, UUID) else UUID(str(value))).bytes
 
 
 def make_engine(url: str) -> Engine:
@@ -112,12 +133,40 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _build_application(url: str) -> Application[Any]:
+def _build_application(store: EventStore) -> Application[Any]:
     from eventsourcing.application import Application
-    from eventsourcing.persistence import Transcoder
+    from eventsourcing.persistence import (
+        ApplicationRecorder,
+        InfrastructureFactory,
+        IntegrityError,
+        ProcessRecorder,
+        TrackingRecorder,
+        Transcoder,
+    )
     from eventsourcing.utils import Environment
 
+    from freegin_ai.adapters.recorder import EventRecorder
     from freegin_ai.adapters.transcoder import MsgspecTranscoder
+
+    def append(rows: list[tuple[Any, ...]]) -> None:
+        # Catalog commands always wait for the disk (ADR 0010); a version another writer
+        # took first is eventsourcing's IntegrityError, and the command runs again.
+        store.append_rows(rows, fsync=True, failure="cannot append events", conflict=IntegrityError)
+
+    class Factory(InfrastructureFactory):
+        """The events table on the store's engine; nothing else (no snapshots, no tracking)."""
+
+        def aggregate_recorder(self, purpose: str = "events") -> ApplicationRecorder:
+            return self.application_recorder()
+
+        def application_recorder(self) -> ApplicationRecorder:
+            return EventRecorder(store.engine, append, store.bind_id)
+
+        def tracking_recorder(self, tracking_recorder_class: Any = None) -> TrackingRecorder:
+            raise NotImplementedError("the read side keeps its own positions")
+
+        def process_recorder(self) -> ProcessRecorder:
+            raise NotImplementedError("the read side keeps its own positions")
 
     class CatalogApplication(Application[Any]):
         """Appends and loads the catalog's aggregates."""
@@ -128,12 +177,13 @@ def _build_application(url: str) -> Application[Any]:
             # Only what we pass in: the process environment must not reconfigure persistence.
             return Environment(name, dict(env or {}))
 
+        def construct_factory(self, env: Environment) -> InfrastructureFactory:
+            return Factory(env)
+
         def construct_transcoder(self) -> Transcoder:
             return MsgspecTranscoder()
 
-    return CatalogApplication(
-        env={"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
-    )
+    return CatalogApplication()
 
 
 class EventStore:
@@ -144,8 +194,10 @@ class EventStore:
         self.engine = make_engine(url)
         self.table = events_table
         self._app: Application[Any] | None = None
-        #: How the events table stores an id on this database (worked out on first append).
-        self._id_binder: Callable[[Any], Any] | None = None
+        #: How the events table's column takes an id on this database.
+        self.bind_id = id_binder(self.engine.dialect.name)
+        #: Whether the events table is known to exist (checked or created by this process).
+        self._log_known = False
 
     @property
     def dialect(self) -> str:
@@ -153,24 +205,35 @@ class EventStore:
 
     @property
     def app(self) -> Application[Any]:
-        """The eventsourcing Application, built on first use (it creates the events table)."""
+        """The eventsourcing Application, built on first use (the events table is created
+        first if this process has not seen it)."""
         if self._app is None:
+            self.create_log()
             try:
-                self._app = _build_application(self.url)
-            except Exception as error:  # the library wraps driver errors in many ways
+                self._app = _build_application(self)
+            except Exception as error:
                 raise StorageError(f"cannot open the event store: {describe(error)}") from None
         return self._app
 
     def has_log(self) -> bool:
         """Whether the events table exists (a new database, or the earlier tool's, has none)."""
         try:
-            return inspect(self.engine).has_table(EVENTS_TABLE)
+            self._log_known = inspect(self.engine).has_table(EVENTS_TABLE)
         except Exception as error:
             raise StorageError(f"cannot open the database: {describe(error)}") from None
+        return self._log_known
 
     def create_log(self) -> None:
-        """Create the events table (building the Application does) if it is missing."""
-        _ = self.app
+        """Create the events table, as eventsourcing-sqlalchemy lays it out, if it is missing."""
+        if self._log_known:
+            return
+        from freegin_ai.adapters.recorder import library_events_table
+
+        try:
+            library_events_table().create(self.engine, checkfirst=True)
+        except Exception as error:
+            raise StorageError(f"cannot open the event store: {describe(error)}") from None
+        self._log_known = True
 
     @contextmanager
     def setup_lock(self) -> Iterator[None]:
@@ -216,12 +279,7 @@ class EventStore:
         """
         if not events:
             return
-        app = self.app
-        recorder: Any = app.recorder
-        to_stored = app.mapper.to_stored_event
-        bind_id = self._id_binder
-        if bind_id is None:
-            bind_id = self._id_binder = self._bind_id(recorder)
+        to_stored, bind_id = self.app.mapper.to_stored_event, self.bind_id
         rows = []
         for domain_event in events:
             stored = to_stored(domain_event)
@@ -233,14 +291,31 @@ class EventStore:
                     stored.state,
                 )
             )
+        self.append_rows(rows, fsync=fsync, failure="cannot append usage")
+
+    def append_rows(
+        self,
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        fsync: bool,
+        failure: str,
+        conflict: Callable[[str], Exception] | None = None,
+    ) -> None:
+        """Append stored rows (id bound by `bind_id`, version, topic, state) in one transaction.
+
+        On PostgreSQL under the exclusive table lock that keeps log positions in commit order
+        (taken right before the insert, held to the commit), with the NOTIFY a listening
+        process catches up on. `fsync` as for `append_new_streams`; a unique-key violation (a
+        version another writer took first) raises `conflict(reason)` when given.
+        """
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        row = f"({mark}, {mark}, {mark}, {mark})"
         insert = (
-            f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+            f"INSERT INTO {EVENTS_TABLE} (originator_id, originator_version, topic, state) VALUES "
         )
         postgres = self.dialect == "postgresql"
-        # Usage is committed on every call: nothing here needs SQLAlchemy's statements.
-        with driver_transaction(self.engine, "cannot append usage") as cursor:
+        # Nothing here needs SQLAlchemy's statements: the driver's own, on a pooled connection.
+        with driver_transaction(self.engine, failure, conflict=conflict) as cursor:
             if postgres:
                 if not fsync:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
@@ -249,20 +324,28 @@ class EventStore:
                 # Connections run with NORMAL (see _tune_sqlite); FULL for this commit.
                 # Set outside the transaction (pysqlite opens it at the first insert).
                 cursor.execute("PRAGMA synchronous = FULL")
-            cursor.executemany(insert, rows)
-            if postgres:
-                # Delivered at commit: a listening process catches its read tables up.
-                cursor.execute(f"NOTIFY {recorder.channel_name}")
-            elif fsync:
-                cursor.connection.commit()
-                cursor.execute("PRAGMA synchronous = NORMAL")
-
-    def _bind_id(self, recorder: Any) -> Callable[[Any], Any]:
-        """How the events table's UUID column stores an id on this database."""
-        column = recorder.events_record_cls.__table__.c.originator_id
-        dialect = self.engine.dialect
-        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-        return processor if processor is not None else (lambda value: value)
+            try:
+                if postgres:
+                    # Multi-row statements: psycopg's executemany runs a pipeline, which logs a
+                    # warning when a row conflicts (an expected race between writers).
+                    for start in range(0, len(rows), _ROWS_PER_INSERT):
+                        chunk = rows[start : start + _ROWS_PER_INSERT]
+                        cursor.execute(
+                            insert + ", ".join([row] * len(chunk)),
+                            [value for r in chunk for value in r],
+                        )
+                else:
+                    cursor.executemany(insert + row, rows)
+                if postgres:
+                    # Delivered at commit: a listening process catches its read tables up.
+                    cursor.execute(f"NOTIFY {CHANNEL}")
+                elif fsync:
+                    cursor.connection.commit()
+            finally:
+                if fsync and not postgres:
+                    with contextlib.suppress(Exception):  # the failure itself is what counts
+                        cursor.connection.rollback()  # nothing left after a commit
+                        cursor.execute("PRAGMA synchronous = NORMAL")
 
     def read(
         self,
@@ -303,8 +386,4 @@ class EventStore:
     def close(self) -> None:
         if self._app is not None:
             self._app.close()
-            datastore = getattr(self._app.factory, "datastore", None)
-            engine = getattr(datastore, "engine", None)
-            if isinstance(engine, Engine):
-                engine.dispose()
         self.engine.dispose()

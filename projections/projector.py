@@ -112,9 +112,9 @@ class Projector:
 
     def stored_versions(self) -> dict[str, int]:
         """Projection name → version its tables were built with (0: never); {} on a new database."""
-        if not inspect(self.engine).has_table(projection_state.name):
-            return {}
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn:  # one connection for the check and the read
+            if not inspect(conn).has_table(projection_state.name):
+                return {}
             query = select(projection_state.c.name, projection_state.c.version)
             return {str(name): int(version) for name, version in conn.execute(query)}
 
@@ -174,13 +174,20 @@ class Projector:
         """Apply every event not yet applied; returns how many log positions were passed."""
         passed = 0
         while True:
-            positions = self.positions()
-            start = min(positions.get(p.name, 0) for p in self.projections)
-            events = self.source.read(start, self.batch_size)
+            with self.engine.connect() as conn:  # one connection for both reads
+                positions = self.positions(conn)
+                start = min(positions.get(p.name, 0) for p in self.projections)
+                events = self.source.read(start, self.batch_size, conn=conn)
             if not events:
                 return passed
             try:
                 with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        # As SQLite's read tables (synchronous=NORMAL): the commit does not wait
+                        # for the disk, so the positions' row locks go as soon as it is made. An
+                        # OS crash may lose it, positions and rows together: the next catch-up
+                        # applies those events again (ADR 0020).
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                     self._apply_batch(conn, positions, events)
             except _PositionMoved:
                 continue

@@ -42,11 +42,17 @@ class RosterCommands:
         """Adopt the defaults of every (provider, workload) that never had a roster entry."""
         writer = self.writer
 
-        def attempt() -> int:
+        def missing() -> list[DefaultModel]:
             with writer.store.engine.connect() as conn:
                 seen = list_roster_pairs(conn)
-            missing = [d for d in defaults if (d.provider, d.workload.value) not in seen]
-            if not missing:
+            return [d for d in defaults if (d.provider, d.workload.value) not in seen]
+
+        if not missing():
+            return 0  # the usual open: nothing to append, nothing to catch up
+
+        def attempt() -> int:
+            todo = missing()  # again: another writer may have seeded meanwhile
+            if not todo:
                 return 0
             from freegin_ai.domain.roster import RosterEntry
 
@@ -63,10 +69,10 @@ class RosterCommands:
                         source="default",
                         at=at,
                     )
-                    for d in missing
+                    for d in todo
                 )
             )
-            return len(missing)
+            return len(todo)
 
         return writer.run(attempt)
 

@@ -513,20 +513,10 @@ _MAPPER: Mapper[UUID] = make_mapper()
 
 
 def _log_table() -> Table:
-    """eventsourcing-sqlalchemy's own events table, so it can be created inside a transaction.
+    """eventsourcing-sqlalchemy's own events table, so it can be created inside a transaction."""
+    from freegin_ai.adapters.recorder import library_events_table
 
-    The library keeps one record class per table name; the Application gets this same one.
-    """
-    from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
-
-    record = SQLAlchemyDatastore.define_record_class(
-        cls_name="FreeginEvent",
-        table_name=EVENTS_TABLE,
-        schema_name=None,
-        base_cls=SQLAlchemyDatastore.base_stored_event_record_cls,
-    )
-    table: Table = record.__table__
-    return table
+    return library_events_table()
 
 
 @contextmanager

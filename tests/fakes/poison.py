@@ -7,9 +7,7 @@ from typing import Any
 from uuid import uuid4
 
 import msgspec
-from sqlalchemy import text
 
-from freegin_ai.adapters.quick_read import EVENTS_TABLE
 from freegin_ai.adapters.store import EventStore
 from freegin_ai.domain.topics import MODEL_ADOPTED, USAGE_LOGGED
 
@@ -18,18 +16,9 @@ WHEN = "2026-11-01T12:00:00Z"
 
 def append_raw(store: EventStore, topic: str, state: dict[str, Any]) -> None:
     """Append one event of a new stream with exactly this state, bypassing the domain."""
-    recorder: Any = store.app.recorder
-    table = recorder.events_record_cls.__table__
-    row = {
-        "originator_id": uuid4(),
-        "originator_version": 1,
-        "topic": topic,
-        "state": msgspec.json.encode(state),
-    }
-    with recorder.transaction(commit=True) as session:
-        if store.dialect == "postgresql":
-            session.execute(text(f"LOCK TABLE {EVENTS_TABLE} IN EXCLUSIVE MODE"))
-        session.execute(table.insert(), [row])
+    store.create_log()
+    row = (store.bind_id(uuid4()), 1, topic, msgspec.json.encode(state))
+    store.append_rows([row], fsync=True, failure="cannot append")
 
 
 def adopted(model: str, priority: Any, **extra: Any) -> dict[str, Any]:
