@@ -81,12 +81,8 @@ class EventRecorder(ApplicationRecorder):
     ) -> list[StoredEvent]:
         uuid = _as_uuid(originator_id)
         where, params = [f"originator_id = {self._mark}"], [self._bind_id(uuid)]
-        if gt is not None:
-            where.append(f"originator_version > {self._mark}")
-            params.append(gt)
-        if lte is not None:
-            where.append(f"originator_version <= {self._mark}")
-            params.append(lte)
+        self._bound(where, params, "originator_version >", gt)
+        self._bound(where, params, "originator_version <=", lte)
         sql = (
             f"SELECT originator_version, topic, state FROM {EVENTS_TABLE} "
             f"WHERE {' AND '.join(where)} ORDER BY originator_version{' DESC' if desc else ''}"
@@ -100,6 +96,12 @@ class EventRecorder(ApplicationRecorder):
             for version, topic, state in self._fetch(sql, params)
         ]
 
+    def _bound(self, where: list[str], params: list[Any], condition: str, value: Any) -> None:
+        """Add `condition` on `value` (e.g. "id <=") to a WHERE clause, unless value is None."""
+        if value is not None:
+            where.append(f"{condition} {self._mark}")
+            params.append(value)
+
     def select_notifications(
         self,
         start: int | None,
@@ -110,12 +112,8 @@ class EventRecorder(ApplicationRecorder):
         inclusive_of_start: bool = True,
     ) -> list[Notification]:
         where, params = ["1 = 1"], list[Any]()
-        if start is not None:
-            where.append(f"id {'>=' if inclusive_of_start else '>'} {self._mark}")
-            params.append(start)
-        if stop is not None:
-            where.append(f"id <= {self._mark}")
-            params.append(stop)
+        self._bound(where, params, "id >=" if inclusive_of_start else "id >", start)
+        self._bound(where, params, "id <=", stop)
         if topics:
             where.append(f"topic IN ({', '.join([self._mark] * len(topics))})")
             params.extend(topics)

@@ -446,13 +446,15 @@ class Router:
         if loaded is None or loaded.position < 0 or loaded.commands != commands:
             # First use, or this process just learned something: read with every event in.
             with self.catalog.reading() as conn:
-                loaded = replace(self._load(conn), commands=commands)
+                loaded = replace(self._load(conn, self.catalog.projector.position(conn)),
+                                 commands=commands)  # fmt: skip
         else:
             # The usage log's catch-up (and the follower, and every other writer) keeps the
             # tables current; reading them as they are keeps catching up off this loop.
             with self.catalog.store.engine.connect() as conn:
-                if self.catalog.projector.position(conn) != loaded.position:
-                    loaded = replace(self._load(conn), commands=commands)
+                position = self.catalog.projector.position(conn)
+                if position != loaded.position:
+                    loaded = replace(self._load(conn, position), commands=commands)
         self._loaded = replace(loaded, checked=now)
         return self._loaded
 
@@ -470,10 +472,10 @@ class Router:
         if self._loaded is not None:
             self._loaded = replace(self._loaded, position=-1, checked=float("-inf"))
 
-    def _load(self, conn: Connection) -> _Loaded:
-        """The snapshot as the read tables have it now, at the position they reached."""
+    def _load(self, conn: Connection, position: int) -> _Loaded:
+        """The snapshot as the read tables have it now, at `position` (the one they reached,
+        read on `conn` before the tables)."""
         since = (self.clock() - timedelta(days=30)).date().isoformat()
-        position = self.catalog.projector.position(conn)
         rows = list_roster(conn)
         health = list_health(conn)
         stats = list_usage_stats(conn, since_day=since)
