@@ -268,6 +268,8 @@ class Router:
         }
         #: Whether any quota limit is known for a (provider, model): most have none.
         self._limits_known: dict[tuple[str, str], bool] = {}
+        #: Calls (generate, stream) under way: a lone call commits its usage at once.
+        self._calls = 0
 
     @classmethod
     def open(
@@ -688,15 +690,19 @@ class Router:
         validate_request(request)
         needs = request_needs(request)
         budget = max(0.0, float(request.wait or 0.0))
-        while True:
-            try:
-                return await self._generate_once(request, needs)
-            except NoCandidateError as error:
-                pause = self._pause(error, budget)
-                if pause is None:
-                    raise
-                budget -= pause
-                await self.sleep(pause)
+        self._calls += 1
+        try:
+            while True:
+                try:
+                    return await self._generate_once(request, needs)
+                except NoCandidateError as error:
+                    pause = self._pause(error, budget)
+                    if pause is None:
+                        raise
+                    budget -= pause
+                    await self.sleep(pause)
+        finally:
+            self._calls -= 1
 
     def _pause(self, error: NoCandidateError, budget: float) -> float | None:
         """How long to wait for the first skipped candidate due back, when that is within
@@ -804,7 +810,8 @@ class Router:
                         input_cost_micros=cost_in, output_cost_micros=cost_out,
                         error=message, error_kind=error.kind,
                         retry_after_s=error.retry_after, rate_limits=seen,
-                        ttft_ms=ttft_ms, streamed=streamed)
+                        ttft_ms=ttft_ms, streamed=streamed),
+            alone=self._calls == 1,
         )  # fmt: skip
         self._invalidate()  # the failure changes health: rank with it next time
 
@@ -827,7 +834,8 @@ class Router:
             self._usage(request, decision, c, True, latency, tokens=tokens,
                         input_cost_micros=cost_in, output_cost_micros=cost_out,
                         rate_limits=seen, ttft_ms=ttft_ms, streamed=streamed,
-                        finish_reason=reply.finish_reason)
+                        finish_reason=reply.finish_reason),
+            alone=self._calls == 1,
         )  # fmt: skip
         attempts.append(Attempt(c.provider, c.model, True, latency))
         if c.consecutive_failures or _says_spent(seen) or self._had_health(c):
@@ -926,94 +934,98 @@ class Router:
         answering: list[Candidate],
         needs: Needs,
     ) -> AsyncIterator[StreamOutput]:
-        attempts: list[Attempt] = []
-        refused: list[Skipped] = []
-        explicit = decision.mode == "explicit-model" and request.provider is not None
-        estimate = _quota_tokens(needs)
-        for c in decision.candidates:
-            if not self._admit(c, attempts, refused, explicit, estimate):
-                continue
-            decision = _refusing(decision, refused)
-            refused.clear()
-            chat = self._chat(request, c)
-            ctx = CallContext(provider=c.provider, model=c.model)
-            started = self.elapsed()
-            deadline = started + self.stream_deadline
-            seen: list[ResponseMeta] = []
-            source = self.providers.adapter(c.provider).stream(self.client, chat, seen)
-            pieces: list[str] = []
-            calls = ToolCallAssembler()
-            first: StreamItem | None = None
-            try:
-                # Before anything reaches the caller, any failure falls back to the next one.
-                first = await _next(source, ctx, deadline, self.elapsed)
-                if isinstance(first, StreamEnd):
-                    _check_finished_early(c, first)
-            except ProviderError as error:
-                await _close(source)
-                await self._failed(request, decision, c, attempts, error,
-                                   _ms(self.elapsed() - started), streamed=True)  # fmt: skip
-                continue
-            ttft = _ms(self.elapsed() - started)
-            answering.append(c)
-            item: StreamItem = first
-            outcome = "cancelled"  # until the loop ends or fails: the caller stopped reading
-            try:
-                while not isinstance(item, StreamEnd):
-                    if isinstance(item, TextDelta):
-                        pieces.append(item.text)
-                    else:
-                        calls.add(item)
-                    yield item
-                    item = await _next(source, ctx, deadline, self.elapsed)
-                outcome = "finished"
-            except ProviderError as error:
-                outcome = "failed"
-                await _close(source)
-                latency = _ms(self.elapsed() - started)
-                await self._failed(request, decision, c, attempts, error, latency,
-                                   ttft_ms=ttft, streamed=True)  # fmt: skip
-                raise StreamInterruptedError(
-                    self._redact(f"the answer stopped part-way: {error}"),
-                    attempts,
-                    decision,
-                    "".join(pieces),
-                ) from None
-            finally:
-                if outcome == "cancelled":
-                    # Close the provider's connection now, and log what the attempt did.
+        self._calls += 1  # until the stream ends or is closed
+        try:
+            attempts: list[Attempt] = []
+            refused: list[Skipped] = []
+            explicit = decision.mode == "explicit-model" and request.provider is not None
+            estimate = _quota_tokens(needs)
+            for c in decision.candidates:
+                if not self._admit(c, attempts, refused, explicit, estimate):
+                    continue
+                decision = _refusing(decision, refused)
+                refused.clear()
+                chat = self._chat(request, c)
+                ctx = CallContext(provider=c.provider, model=c.model)
+                started = self.elapsed()
+                deadline = started + self.stream_deadline
+                seen: list[ResponseMeta] = []
+                source = self.providers.adapter(c.provider).stream(self.client, chat, seen)
+                pieces: list[str] = []
+                calls = ToolCallAssembler()
+                first: StreamItem | None = None
+                try:
+                    # Before anything reaches the caller, any failure falls back to the next one.
+                    first = await _next(source, ctx, deadline, self.elapsed)
+                    if isinstance(first, StreamEnd):
+                        _check_finished_early(c, first)
+                except ProviderError as error:
                     await _close(source)
-                    partial = ChatReply(
-                        text="".join(pieces),
-                        model=c.model,
-                        tool_calls=calls.calls(),
-                        finish_reason="cancelled",
-                        meta=seen[-1] if seen else None,
-                    )
-                    # Logged even while being cancelled: the caller's exit waits for the record.
-                    with anyio.CancelScope(shield=True):
-                        await self._succeeded(request, decision, c, attempts, partial,
-                                              _ms(self.elapsed() - started),
-                                              ttft_ms=ttft, streamed=True)  # fmt: skip
-            end = item
-            reply = ChatReply(
-                text="".join(pieces),
-                model=end.model or c.model,
-                prompt_tokens=end.usage.prompt_tokens,
-                completion_tokens=end.usage.completion_tokens,
-                total_tokens=end.usage.total_tokens,
-                cached_tokens=end.usage.cached_tokens,
-                reasoning_tokens=end.usage.reasoning_tokens,
-                tool_calls=calls.calls(),
-                finish_reason=end.finish_reason,
-                meta=seen[-1] if seen else None,
-            )
-            latency = _ms(self.elapsed() - started)
-            yield await self._succeeded(
-                request, decision, c, attempts, reply, latency, ttft_ms=ttft, streamed=True
-            )
-            return
-        raise _nothing_answered(_refusing(decision, refused), attempts)
+                    await self._failed(request, decision, c, attempts, error,
+                                       _ms(self.elapsed() - started), streamed=True)  # fmt: skip
+                    continue
+                ttft = _ms(self.elapsed() - started)
+                answering.append(c)
+                item: StreamItem = first
+                outcome = "cancelled"  # until the loop ends or fails: the caller stopped reading
+                try:
+                    while not isinstance(item, StreamEnd):
+                        if isinstance(item, TextDelta):
+                            pieces.append(item.text)
+                        else:
+                            calls.add(item)
+                        yield item
+                        item = await _next(source, ctx, deadline, self.elapsed)
+                    outcome = "finished"
+                except ProviderError as error:
+                    outcome = "failed"
+                    await _close(source)
+                    latency = _ms(self.elapsed() - started)
+                    await self._failed(request, decision, c, attempts, error, latency,
+                                       ttft_ms=ttft, streamed=True)  # fmt: skip
+                    raise StreamInterruptedError(
+                        self._redact(f"the answer stopped part-way: {error}"),
+                        attempts,
+                        decision,
+                        "".join(pieces),
+                    ) from None
+                finally:
+                    if outcome == "cancelled":
+                        # Close the provider's connection now, and log what the attempt did.
+                        await _close(source)
+                        partial = ChatReply(
+                            text="".join(pieces),
+                            model=c.model,
+                            tool_calls=calls.calls(),
+                            finish_reason="cancelled",
+                            meta=seen[-1] if seen else None,
+                        )
+                        # Logged even while being cancelled: the caller's exit waits for the record.
+                        with anyio.CancelScope(shield=True):
+                            await self._succeeded(request, decision, c, attempts, partial,
+                                                  _ms(self.elapsed() - started),
+                                                  ttft_ms=ttft, streamed=True)  # fmt: skip
+                end = item
+                reply = ChatReply(
+                    text="".join(pieces),
+                    model=end.model or c.model,
+                    prompt_tokens=end.usage.prompt_tokens,
+                    completion_tokens=end.usage.completion_tokens,
+                    total_tokens=end.usage.total_tokens,
+                    cached_tokens=end.usage.cached_tokens,
+                    reasoning_tokens=end.usage.reasoning_tokens,
+                    tool_calls=calls.calls(),
+                    finish_reason=end.finish_reason,
+                    meta=seen[-1] if seen else None,
+                )
+                latency = _ms(self.elapsed() - started)
+                yield await self._succeeded(
+                    request, decision, c, attempts, reply, latency, ttft_ms=ttft, streamed=True
+                )
+                return
+            raise _nothing_answered(_refusing(decision, refused), attempts)
+        finally:
+            self._calls -= 1
 
     def stream_sync(self, request: GenerateRequest) -> Iterator[StreamOutput]:
         """For scripts: the stream as a plain iterator, on an event loop in a helper thread."""

@@ -84,18 +84,48 @@ def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
     cursor.close()
 
 
+class HeldConnection:
+    """One of the engine's driver connections, kept between transactions by a writer that
+    commits all the time (the usage log on SQLite): no pool checkout and return per commit.
+
+    Its user serializes the transactions (the usage log's commit lock). After a failure the
+    connection goes back to the pool, and the next transaction takes a fresh one.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._raw: Any = None
+
+    def get(self) -> Any:
+        if self._raw is None:
+            self._raw = self.engine.raw_connection()
+        return self._raw
+
+    def close(self) -> None:
+        """Give the connection back to the pool."""
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()
+
+
 @contextmanager
 def driver_transaction(
-    engine: Engine, failure: str, *, conflict: Callable[[str], Exception] | None = None
+    engine: Engine,
+    failure: str,
+    *,
+    conflict: Callable[[str], Exception] | None = None,
+    held: HeldConnection | None = None,
 ) -> Iterator[Any]:
     """A cursor on one of the engine's driver connections, committed when the block ends.
 
     For the hot paths (appends, quota reservations): the driver's own statements and
     commit, none of SQLAlchemy's statement handling. Any failure rolls back and becomes a
     StorageError starting with `failure` (a unique-key violation becomes `conflict(reason)`
-    when given); the pool discards a connection that is gone.
+    when given); the pool discards a connection that is gone. With `held`, that connection
+    is used and kept (given back after a failure).
     """
-    raw: Any = engine.raw_connection()
+    raw: Any = engine.raw_connection() if held is None else held.get()
     try:
         cursor = raw.cursor()
         try:
@@ -106,12 +136,15 @@ def driver_transaction(
     except Exception as error:
         with contextlib.suppress(Exception):
             raw.rollback()
+        if held is not None:
+            held.close()
         dbapi = engine.dialect.dbapi
         if conflict is not None and dbapi is not None and isinstance(error, dbapi.IntegrityError):
             raise conflict(describe(error)) from None
         raise StorageError(f"{failure}: {describe(error)}") from None
     finally:
-        raw.close()
+        if held is None:
+            raw.close()
 
 
 def id_binder(dialect: str) -> Callable[[Any], Any]:
@@ -265,7 +298,9 @@ class EventStore:
         """Append the pending events of aggregates (and bare events) in one transaction."""
         self.app.save(*objects)
 
-    def append_new_streams(self, events: Sequence[Any], *, fsync: bool = True) -> None:
+    def append_new_streams(
+        self, events: Sequence[Any], *, fsync: bool = True, held: HeldConnection | None = None
+    ) -> None:
         """Append events that each open a stream of their own (usage) in one transaction.
 
         The library inserts ORM records one by one; usage is logged on every call, so it
@@ -275,7 +310,7 @@ class EventStore:
         survives a crash of this process. With `fsync=False` the commit does not wait for
         the disk (SQLite `synchronous=NORMAL` in WAL mode, PostgreSQL `synchronous_commit =
         off`): a power loss or an OS crash may then lose the last commits, never corrupt
-        the database (ADR 0010).
+        the database (ADR 0010). With `held`, on that connection (see HeldConnection).
         """
         if not events:
             return
@@ -291,7 +326,7 @@ class EventStore:
                     stored.state,
                 )
             )
-        self.append_rows(rows, fsync=fsync, failure="cannot append usage")
+        self.append_rows(rows, fsync=fsync, failure="cannot append usage", held=held)
 
     def append_rows(
         self,
@@ -300,6 +335,7 @@ class EventStore:
         fsync: bool,
         failure: str,
         conflict: Callable[[str], Exception] | None = None,
+        held: HeldConnection | None = None,
     ) -> None:
         """Append stored rows (id bound by `bind_id`, version, topic, state) in one transaction.
 
@@ -315,7 +351,7 @@ class EventStore:
         )
         postgres = self.dialect == "postgresql"
         # Nothing here needs SQLAlchemy's statements: the driver's own, on a pooled connection.
-        with driver_transaction(self.engine, failure, conflict=conflict) as cursor:
+        with driver_transaction(self.engine, failure, conflict=conflict, held=held) as cursor:
             if postgres:
                 if not fsync:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")

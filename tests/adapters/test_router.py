@@ -21,11 +21,13 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
+from freegin_ai.adapters.usage_log import UsageEvent, UsageLog
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
 from tests.conftest import FakeClock
 from tests.fakes.catalogs import catalog_with, chat_roster
 from tests.fakes.provider_server import (
+    Drip,
     FakeProviderServer,
     Malformed,
     RateLimited,
@@ -356,3 +358,44 @@ async def test_a_dry_run_router_answers_and_logs_nothing(
     # then the answers came, and nothing was appended.
     assert result.text == "dry answer"
     assert catalog.store.last_position() == before
+
+
+class _Watched(UsageLog):
+    """A usage log that notes whether each event came from a call that was alone."""
+
+    def __init__(self, catalog: Catalog, clock: FakeClock) -> None:
+        super().__init__(catalog.store, clock)
+        self.alone: list[tuple[str | None, bool]] = []
+
+    async def record(self, event: UsageEvent, *, alone: bool = False) -> None:
+        self.alone.append((event.model, alone))
+        await super().record(event, alone=alone)
+
+
+@pytest.mark.anyio
+async def test_only_a_call_with_no_other_under_way_commits_alone(
+    catalog: Catalog, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    fake.script("g-fast", Reply("quick"))
+    fake.script("g-slow", Drip(interval=0.003, then=Reply("slow")))
+    usage = _Watched(catalog, clock)
+    router = Router(catalog, ProviderSet(Config(), env_for(fake), {}), usage=usage, clock=clock)
+    try:
+        await router.generate(GenerateRequest(prompt="hi", provider="groq", model="g-fast"))
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                router.generate, GenerateRequest(prompt="a", provider="groq", model="g-slow")
+            )
+            await anyio.sleep(0.05)  # the slow call is under way
+            await router.generate(GenerateRequest(prompt="b", provider="groq", model="g-fast"))
+        async with router.stream(GenerateRequest(prompt="c", provider="groq", model="g-fast")) as s:
+            async for _ in s:
+                pass
+        # The first alone; the quick one while the slow one ran not; then the slow one and
+        # the stream alone again (a finished call no longer counts).
+        assert usage.alone == [
+            ("g-fast", True), ("g-fast", False), ("g-slow", True), ("g-fast", True),
+        ]  # fmt: skip
+    finally:
+        await router.aclose()
+        usage.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import anyio
@@ -159,4 +160,81 @@ async def test_a_commit_that_waits_for_the_disk_leaves_the_connection_as_it_was(
         # Pooled connections go back to NORMAL: catalog writes keep their own setting.
         with catalog.store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    log.close()
+
+
+@pytest.mark.anyio
+async def test_a_lone_call_commits_at_once_and_others_wait_for_the_loop_pass(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock)
+    passes = 0
+
+    async def tick() -> None:
+        nonlocal passes
+        while True:
+            passes += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        await anyio.sleep(0)
+        before = passes
+        await log.log(usage(1), alone=True)
+        # Committed before the caller went on, and no other task ran in between.
+        assert logged(catalog.store) == 1 and passes == before
+        await log.log(usage(2))
+        # A call among others waits for the loop's next pass, where others may join it.
+        assert logged(catalog.store) == 2 and passes > before
+        group.cancel_scope.cancel()
+    log.close()
+
+
+@pytest.mark.anyio
+async def test_a_lone_call_waits_its_turn_while_the_read_tables_catch_up(
+    sqlite_url: str, clock: FakeClock
+) -> None:
+    catalog = Catalog.open(sqlite_url, clock=clock, seed=False)
+    catching_up = threading.Event()
+
+    def slow_catch_up() -> None:
+        catching_up.set()
+        time.sleep(0.3)  # holds the commit lock (SQLite) all this time
+        catalog.projector.catch_up()
+
+    log = UsageLog(catalog.store, clock, after_commit=slow_catch_up, catch_up_interval=0.0)
+    await log.log(usage(1))
+    assert await anyio.to_thread.run_sync(catching_up.wait, 5.0)
+    passes = 0
+
+    async def tick() -> None:
+        nonlocal passes
+        while True:
+            passes += 1
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        await anyio.sleep(0)
+        before = passes
+        await log.log(usage(2), alone=True)
+        # Not lost, and the loop kept running while the commit waited for the lock.
+        assert logged(catalog.store) == 2 and passes > before + 3
+        group.cancel_scope.cancel()
+    log.close()
+    assert usage_rows(catalog) == 2
+    catalog.close()
+
+
+@pytest.mark.anyio
+async def test_a_failed_commit_does_not_spoil_the_next(catalog: Catalog, clock: FakeClock) -> None:
+    same = uuid.uuid4()
+    ids = iter([same, same, uuid.uuid4(), uuid.uuid4()])
+    log = UsageLog(catalog.store, clock, new_id=lambda: next(ids))
+    await log.log(usage(1), alone=True)
+    with pytest.raises(StorageError):
+        await log.log(usage(2), alone=True)  # the same stream id again: refused whole
+    await log.log(usage(3), alone=True)
+    log.log_sync(usage(4))
+    assert logged(catalog.store) == 3
     log.close()
