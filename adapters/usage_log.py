@@ -8,7 +8,7 @@ as a callback scheduled by the first caller of that pass: every call that reache
 in the same pass shares it, a lone call pays for one small commit, and no thread hand-off
 (which costs a GIL switch interval each way under load) sits on the answer's path. A caller
 that knows no other call of its own is under way (`alone`: the router counts its calls) has
-nobody to wait for: it commits at once, sparing the answer two loop passes. On SQLite every
+nobody to wait for: it commits at once, sparing the answer one loop pass. On SQLite every
 commit goes through one kept connection (no pool checkout per commit; ADR 0021). Nothing is
 held in memory after its caller was answered, so a process killed at any moment loses no
 usage of an answered call (ADR 0010).
@@ -129,8 +129,8 @@ class UsageLog:
         """Commit one event (with whatever else is waiting); returns once it is durable.
 
         `alone` says that no other call of this caller's is under way, so nobody could join
-        this commit: it is made at once, without waiting for the loop's next pass (unless
-        others are already waiting, or the commit lock is taken).
+        this commit: it is made at once, before the loop's next pass (unless others are
+        already waiting, or the commit lock is taken), and the caller goes on after one pass.
         """
         try:
             loop = asyncio.get_running_loop()
@@ -151,6 +151,9 @@ class UsageLog:
                     self._commit_queued()
                 finally:
                     self._commit_lock.release()
+                # Committed; still let the loop run others once, so that a caller whose
+                # calls never wait for I/O (an instant provider) cannot starve it.
+                await asyncio.sleep(0)
             else:
                 with self._queue_lock:
                     schedule = loop not in self._scheduled
