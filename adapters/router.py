@@ -46,7 +46,7 @@ from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFail
 from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
 from freegin_ai.adapters.follower import LogFollower
 from freegin_ai.adapters.http_client import HttpClient
-from freegin_ai.adapters.pricing import cost_micros, price_for
+from freegin_ai.adapters.pricing import TokenPrice, cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ResponseMeta
 from freegin_ai.adapters.providers.errors_mapping import CallContext, scrub
@@ -192,6 +192,8 @@ class _Loaded:
     slots: dict[tuple[str, str], tuple[int, list[Slot]]] = field(default_factory=dict)
     #: Decisions made with this snapshot, each with the time it holds until (Router._explain).
     decisions: dict[tuple[Any, ...], tuple[Decision, datetime]] = field(default_factory=dict)
+    #: (provider, model, workload) → its price as this snapshot's metadata and the config say.
+    prices: dict[tuple[str, str, str], TokenPrice | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1057,11 +1059,15 @@ class Router:
         """What a reply's tokens cost, input and output (None where unknown)."""
         if tokens == NO_TOKENS:
             return None, None
-        return cost_micros(
-            price_for(c.provider, c.model, self.config, self._priced_metadata(c, workload)),
-            tokens.prompt_tokens,
-            tokens.completion_tokens,
-        )
+        loaded = self._loaded
+        key = (c.provider, c.model, workload.value)
+        if loaded is not None and key in loaded.prices:
+            price = loaded.prices[key]
+        else:
+            price = price_for(c.provider, c.model, self.config, self._priced_metadata(c, workload))
+            if loaded is not None:
+                loaded.prices[key] = price
+        return cost_micros(price, tokens.prompt_tokens, tokens.completion_tokens)
 
     def _priced_metadata(self, c: Candidate, workload: Workload) -> Mapping[str, Any]:
         """The catalog's metadata, with the listed prices where it names none."""

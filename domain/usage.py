@@ -12,6 +12,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from freegin_ai.domain.ranges import (
+    COST_MICROS_MAX,
+    TOKENS_MAX,
     check_cost,
     check_latency,
     check_retry_after,
@@ -106,6 +108,12 @@ class CallUsage:
     finish_reason: str | None = None
 
 
+_TOKEN_FIELDS = (
+    "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+)  # fmt: skip
+_COST_FIELDS = ("input_cost_micros", "output_cost_micros", "total_cost_micros")
+
+
 def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.UsageLogged:
     """Build the one event of a usage stream without materialising the aggregate.
 
@@ -126,20 +134,17 @@ def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.Usa
     check_latency(usage.latency_ms)
     if usage.ttft_ms is not None:
         check_latency(usage.ttft_ms)
-    for name, count in (
-        ("prompt_tokens", prompt),
-        ("completion_tokens", completion),
-        ("total_tokens", total_tokens),
-        ("cached_tokens", tokens.cached_tokens),
-        ("reasoning_tokens", tokens.reasoning_tokens),
-    ):
-        check_tokens(name, count)
-    for name, cost in (
-        ("input_cost_micros", usage.input_cost_micros),
-        ("output_cost_micros", usage.output_cost_micros),
-        ("total_cost_micros", total_cost_micros),
-    ):
-        check_cost(name, cost)
+    # The quick test first (a plain loop: this runs on every call); the checks name the fault.
+    counts = (prompt, completion, total_tokens, tokens.cached_tokens, tokens.reasoning_tokens)
+    for count in counts:
+        if count is not None and (type(count) is not int or not 0 <= count <= TOKENS_MAX):
+            for name, value in zip(_TOKEN_FIELDS, counts, strict=True):
+                check_tokens(name, value)
+    costs = (usage.input_cost_micros, usage.output_cost_micros, total_cost_micros)
+    for cost in costs:
+        if cost is not None and (type(cost) is not int or not 0 <= cost <= COST_MICROS_MAX):
+            for name, value in zip(_COST_FIELDS, costs, strict=True):
+                check_cost(name, value)
     retry_after_s = check_retry_after(usage.retry_after_s)
     # The event class is made a dataclass by eventsourcing's metaclass, which mypy cannot see.
     event_class: Any = UsageRecord.UsageLogged

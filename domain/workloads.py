@@ -25,6 +25,9 @@ class Workload(StrEnum):
     @classmethod
     def parse(cls, text: str) -> Workload:
         """Read a workload name case-insensitively; common spellings are accepted."""
+        known = _BY_VALUE.get(text)
+        if known is not None:
+            return known
         key = text.strip().lower()
         key = _ALIASES.get(key, key)
         try:
@@ -47,3 +50,7 @@ _ALIASES = {
 }
 
 ALL_WORKLOADS: tuple[Workload, ...] = tuple(Workload)
+
+
+#: Each workload by its own name: what parse meets almost every time.
+_BY_VALUE: dict[str, Workload] = {w.value: w for w in Workload}

@@ -59,6 +59,8 @@ def rate_limit_facts(
     now: datetime,
 ) -> tuple[Observation, ...]:
     """The quota facts a response carries (empty when it carries none)."""
+    if not headers and status != 429:
+        return ()  # most replies: no rate-limit header, and no quota failure in the body
     lowered = {k.lower(): v for k, v in headers.items() if "ratelimit" in k.lower()}
     facts: dict[tuple[str, str], dict[str, object]] = {}
 

@@ -25,7 +25,7 @@ from freegin_ai.adapters.providers.base import ChatReply, ResponseMeta
 from freegin_ai.adapters.providers.errors_mapping import CallContext, malformed
 from freegin_ai.domain.chat import ToolCall
 from freegin_ai.domain.errors import ValueOutOfRangeError
-from freegin_ai.domain.ranges import check_tokens
+from freegin_ai.domain.ranges import TOKENS_MAX, check_tokens
 from freegin_ai.domain.usage import TokenUsage
 
 #: Finish reasons that mean the provider withheld the answer (per wire format).
@@ -111,12 +111,18 @@ def checked(ctx: CallContext, usage: TokenUsage) -> TokenUsage:
     """The usage, when every count is within the domain's range (domain.ranges); a reply
     claiming a negative count or 2^70 tokens is malformed, so the router falls back and
     nothing the read side cannot apply is logged."""
-    for item in fields(usage):
+    for name in _TOKEN_FIELDS:
+        count = getattr(usage, name)
+        if count is None or (type(count) is int and 0 <= count <= TOKENS_MAX):
+            continue  # the usual case, without building the check's message
         try:
-            check_tokens(item.name, getattr(usage, item.name))
+            check_tokens(name, count)
         except ValueOutOfRangeError as error:
             raise malformed(ctx, str(error)) from None
     return usage
+
+
+_TOKEN_FIELDS = tuple(item.name for item in fields(TokenUsage))
 
 
 def unusable_answer(
@@ -133,10 +139,13 @@ def unusable_answer(
     with no text at all and no tool calls (e.g. every output token spent on thinking). The
     reply's usage rides on the error, so the tokens it cost are still logged.
     """
+    filtered = finish_reason in FILTERED_FINISH
+    if not filtered and (tool_calls or text.strip()):
+        return None
     # A finish reason is the provider's text: one line, of bounded length, in the message.
     shown = " ".join((finish_reason or "").split())[:80]
     reason = f" (finish reason {shown})" if shown else ""
-    if finish_reason in FILTERED_FINISH:
+    if filtered:
         return ProviderError(
             "filtered",
             f"{ctx.label}: answer withheld by the provider's filter{reason}",
