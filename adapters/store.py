@@ -92,20 +92,28 @@ class HeldConnection:
     connection goes back to the pool, and the next transaction takes a fresh one.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, checkpoints: bool = True) -> None:
         self.engine = engine
+        #: Whether this connection's commits checkpoint the SQLite WAL when it has grown
+        #: (SQLite's default); False when someone else checkpoints (`EventStore.checkpoint`).
+        self.checkpoints = checkpoints
         self._raw: Any = None
 
     def get(self) -> Any:
         if self._raw is None:
-            self._raw = self.engine.raw_connection()
+            raw: Any = self.engine.raw_connection()
+            if not self.checkpoints and self.engine.dialect.name == "sqlite":
+                raw.driver_connection.execute("PRAGMA wal_autocheckpoint = 0")
+            self._raw = raw
         return self._raw
 
     def close(self) -> None:
-        """Give the connection back to the pool."""
+        """Give the connection back to the pool (as the pool lent it)."""
         raw, self._raw = self._raw, None
         if raw is not None:
             with contextlib.suppress(Exception):
+                if not self.checkpoints and self.engine.dialect.name == "sqlite":
+                    raw.driver_connection.execute("PRAGMA wal_autocheckpoint = 1000")
                 raw.close()
 
 
@@ -382,6 +390,18 @@ class EventStore:
                     with contextlib.suppress(Exception):  # the failure itself is what counts
                         cursor.connection.rollback()  # nothing left after a commit
                         cursor.execute("PRAGMA synchronous = NORMAL")
+
+    def checkpoint(self) -> None:
+        """Copy what the SQLite WAL holds into the database file, without waiting for readers or
+        writers (a passive checkpoint); nothing on PostgreSQL. For the usage log's background
+        thread, so that the commits an answer waits for never do it (ADR 0021)."""
+        if self.dialect != "sqlite":
+            return
+        raw: Any = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            raw.close()
 
     def read(
         self,

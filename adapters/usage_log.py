@@ -8,7 +8,7 @@ as a callback scheduled by the first caller of that pass: every call that reache
 in the same pass shares it, a lone call pays for one small commit, and no thread hand-off
 (which costs a GIL switch interval each way under load) sits on the answer's path. A caller
 that knows no other call of its own is under way (`alone`: the router counts its calls) has
-nobody to wait for: it commits at once, sparing the answer one loop pass. On SQLite every
+nobody to wait for: it commits at once, sparing the answer two loop passes. On SQLite every
 commit goes through one kept connection (no pool checkout per commit; ADR 0021). Nothing is
 held in memory after its caller was answered, so a process killed at any moment loses no
 usage of an answered call (ADR 0010).
@@ -98,13 +98,21 @@ class UsageLog:
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
+        #: Loops that have not turned since a commit made at once on them (each loop's own
+        #: thread adds and discards its entry).
+        self._unturned: set[asyncio.AbstractEventLoop] = set()
         self._closing = False
         self._closed = threading.Event()  # cuts the catch-up thread's wait short
         self._behind = threading.Event()  # committed events the read tables have not seen
         self._catcher: threading.Thread | None = None
         # SQLite commits go through one kept connection (no pool round trip per commit);
         # PostgreSQL's come from the pool, which checks a connection before lending it.
-        self._held = HeldConnection(store.engine) if store.dialect == "sqlite" else None
+        # With a catch-up thread, that thread checkpoints the WAL after each round, so the
+        # commits answers wait for never do.
+        sqlite = store.dialect == "sqlite"
+        self._held = (
+            HeldConnection(store.engine, checkpoints=after_commit is None) if sqlite else None
+        )
         #: Figures for benchmarks and tests: commits made and events committed.
         self.commits = 0
         self.committed = 0
@@ -130,7 +138,8 @@ class UsageLog:
 
         `alone` says that no other call of this caller's is under way, so nobody could join
         this commit: it is made at once, before the loop's next pass (unless others are
-        already waiting, or the commit lock is taken), and the caller goes on after one pass.
+        already waiting, or the commit lock is taken); the caller goes on at once, unless the
+        loop has not turned since the last such commit (then after one pass).
         """
         try:
             loop = asyncio.get_running_loop()
@@ -151,9 +160,14 @@ class UsageLog:
                     self._commit_queued()
                 finally:
                     self._commit_lock.release()
-                # Committed; still let the loop run others once, so that a caller whose
-                # calls never wait for I/O (an instant provider) cannot starve it.
-                await asyncio.sleep(0)
+                # Committed. A caller whose calls never wait for I/O (an instant provider)
+                # would never let the loop run others: when the loop has not turned since
+                # the last commit made at once on it, let it turn now.
+                if loop in self._unturned:
+                    await asyncio.sleep(0)
+                else:
+                    self._unturned.add(loop)
+                    loop.call_soon(self._unturned.discard, loop)
             else:
                 with self._queue_lock:
                     schedule = loop not in self._scheduled
@@ -286,6 +300,11 @@ class UsageLog:
                 # At the last round (often at exit) the next reader catches up instead.
                 level = logging.INFO if final else logging.WARNING
                 _log.log(level, "catching the read tables up failed: %s", error)
+            if sqlite:
+                try:  # outside the commit lock: a passive checkpoint waits for nobody
+                    self.store.checkpoint()
+                except Exception as error:  # the next round tries again
+                    _log.info("checkpointing the WAL failed: %s", error)
             if final:
                 return
 
