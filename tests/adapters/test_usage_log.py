@@ -4,10 +4,14 @@ the log within a second and are current once the log is closed."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -15,7 +19,7 @@ from sqlalchemy import text
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.errors import StorageError
-from freegin_ai.adapters.store import EventStore
+from freegin_ai.adapters.store import EventStore, HeldConnection
 from freegin_ai.adapters.usage_log import UsageLog, UsageLogClosedError
 from freegin_ai.domain.topics import USAGE_LOGGED
 from freegin_ai.domain.usage import CallUsage
@@ -242,3 +246,38 @@ async def test_a_failed_commit_does_not_spoil_the_next(catalog: Catalog, clock: 
     log.log_sync(usage(4))
     assert logged(catalog.store) == 3
     log.close()
+
+
+def in_database_file(store: EventStore, tmp_path: Path) -> int:
+    """Usage events in the SQLite database file alone, as if its WAL were not there: what a
+    checkpoint has copied into it."""
+    path = store.engine.url.database
+    assert path is not None
+    copy = tmp_path / "file-only.db"
+    shutil.copyfile(path, copy)
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        query = "SELECT count(*) FROM freegin_events WHERE topic = ?"
+        return int(conn.execute(query, (USAGE_LOGGED,)).fetchone()[0])
+
+
+@pytest.mark.anyio
+async def test_the_catch_up_thread_checkpoints_the_wal_not_the_commits(
+    sqlite_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    catalog = Catalog.open(sqlite_url, clock=clock, seed=False)
+    with catalog.store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    held = HeldConnection(catalog.store.engine, checkpoints=False)
+    assert held.get().driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    held.close()  # back to the pool as it was lent
+    with catalog.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    assert in_database_file(catalog.store, tmp_path) == 0
+    log = UsageLog(catalog.store, clock, after_commit=catalog.projector.catch_up)
+    for i in range(20):
+        await log.log(usage(i), alone=True)
+    log.close()
+    # Far below SQLite's own threshold (1,000 pages): only the catch-up thread's checkpoint
+    # copied the events from the WAL into the database file.
+    assert in_database_file(catalog.store, tmp_path) == 20
+    catalog.close()
