@@ -74,14 +74,13 @@ class deadline:  # lower-case: used as a function, `async with deadline(ctx, sec
         kind: type[BaseException] | None,
         error: BaseException | None,
         trace: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         try:
             await self._timeout.__aexit__(kind, error, trace)
         except TimeoutError:
             raise self._expired() from None
         if kind is not None and issubclass(kind, TimeoutError):
             raise self._expired() from None  # a timeout from inside counts the same
-        return False
 
     def _expired(self) -> ProviderError:
         return ProviderError(
