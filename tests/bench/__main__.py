@@ -384,18 +384,22 @@ def bench_contention(directory: Path, rounds: int) -> None:
                 env = cli_env(url, directory / f"contention-{name}", base_url)
                 run_command(["list-models"], env)
                 alone: dict[str, list[float]] = {}
-                for worker in (98, 99):
-                    for command in worker_commands(worker, rounds=1):
-                        alone.setdefault(command[0], []).append(run_command(command, env)[0])
-                single = {kind: statistics.median(times) for kind, times in alone.items()}
+                # "Alone" is sampled before and after the run (this VM's speed drifts), three
+                # times each: its median sets every command's bound.
+                _sample_alone(range(90, 93), env, alone)
                 started, cpu_before = time.perf_counter(), _children_cpu()
                 results = run_workers(8, env, rounds=rounds)
                 busy = (_children_cpu() - cpu_before) / (cores * (time.perf_counter() - started))
+                _sample_alone(range(93, 96), env, alone)
+                single = {kind: statistics.median(times) for kind, times in alone.items()}
                 over = sorted(wall - (8 * single[kind] / cores + 1) for wall, _, _, kind in results)
                 failed = sum(1 for _, code, _, _ in results if code != 0)
                 p95 = over[int(len(over) * 0.95) - 1]
                 for kind, seconds in single.items():
-                    report(f"{kind} alone ({name})", seconds, "s median", "(info)", True)
+                    loaded = statistics.median(w for w, _, _, k in results if k == kind)
+                    report(f"{kind} alone ({name}, {len(alone[kind])} runs)", seconds, "s median",
+                           "(info)", True)  # fmt: skip
+                    report("  8 at once", loaded, "s median", "(info)", True)
                 report(f"  8 at once, p95 past its bound ({len(over)})", p95, "s", "<= 0 s",
                        p95 <= 0)  # fmt: skip
                 report("  8 at once, worst past its bound", over[-1], "s", "<= 0 s", over[-1] <= 0)
@@ -405,6 +409,13 @@ def bench_contention(directory: Path, rounds: int) -> None:
     finally:
         if postgres is not None:
             postgres[1]()
+
+
+def _sample_alone(workers: range, env: dict[str, str], alone: dict[str, list[float]]) -> None:
+    """Each worker's commands one at a time, nothing else running: wall seconds by kind."""
+    for worker in workers:
+        for command in worker_commands(worker, rounds=1):
+            alone.setdefault(command[0], []).append(run_command(command, env)[0])
 
 
 def _children_cpu() -> float:
