@@ -399,3 +399,24 @@ async def test_only_a_call_with_no_other_under_way_commits_alone(
     finally:
         await router.aclose()
         usage.close()
+
+
+@pytest.mark.anyio
+async def test_the_router_sees_another_writer_s_change_once_its_tables_have_it(
+    database_url: str, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    fake.script("g-new", Reply("from the new one"))
+    with catalog_with(database_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
+        router = Router(mine, ProviderSet(Config(), env_for(fake), {}), clock=clock,
+                        refresh_seconds=0.0)  # fmt: skip
+        try:
+            first = router.explain(GenerateRequest(prompt="p")).candidates
+            assert [c.model for c in first] == ["g-old"]
+            # Another process adopts a model ahead of it; its command leaves the read tables
+            # current, and this router reads them as they are (its own catalog did nothing).
+            with catalog_with(database_url, clock, chat_roster(("groq", "g-new", 1))):
+                pass
+            result = await router.generate(GenerateRequest(prompt="p"))
+            assert (result.model, result.text) == ("g-new", "from the new one")
+        finally:
+            await router.aclose()

@@ -365,3 +365,20 @@ async def test_stats_show_time_to_first_token_for_streamed_calls(
     assert stats.p50_ttft_ms is not None and stats.p95_ttft_ms is not None
     assert 0 <= stats.p50_ttft_ms <= stats.p95_ttft_ms <= stats.latency_max_ms
     assert catalog.usage_stats("google", Workload.CHAT).p50_ttft_ms is None  # never streamed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("model", ["g-fast", "gem-1", "claude-x"])
+async def test_a_finished_stream_gives_its_connection_back_for_the_next_call(
+    router: Router, fake: FakeProviderServer, model: str
+) -> None:
+    fake.script(model, Reply("one two three"))
+    provider = {"g-fast": "groq", "gem-1": "google", "claude-x": "anthropic"}[model]
+    for _ in range(3):
+        items = await drain(router.stream(GenerateRequest(prompt="p", provider=provider,
+                                                          model=model)))  # fmt: skip
+        assert isinstance(items[-1], GenerateResult) and items[-1].text == "one two three"
+    # The parser stops at the stream's last event; reading the rest of the body (its end)
+    # keeps the connection open and pooled: every call came on the first one's connection.
+    ports = {r.peer_port for r in fake.requests}
+    assert len(fake.requests) == 3 and len(ports) == 1

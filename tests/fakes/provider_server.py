@@ -202,6 +202,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any  # decoded JSON, or the raw text when it was not JSON, or None
     raw_url: str  # the request target exactly as sent: path and query
+    #: The client's port: requests with the same one came on the same connection.
+    peer_port: int = 0
 
 
 # --- the server -----------------------------------------------------------------------------
@@ -671,7 +673,8 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 body = raw.decode("utf-8", "replace")
         headers = {name.lower(): value for name, value in self.headers.items()}
-        self.fake.record(RecordedRequest(method, path, query, headers, body, self.path))
+        port = int(self.client_address[1])
+        self.fake.record(RecordedRequest(method, path, query, headers, body, self.path, port))
         # A client that gave up (a timeout test) leaves nobody to answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._route(method, path, query, headers, body)
