@@ -130,6 +130,9 @@ class AiohttpClient:
         # environment's proxies are read once, and each origin's choice is kept.
         self._proxies = dict(urllib.request.getproxies() if proxies is None else proxies)
         self._proxy_choice: dict[tuple[str, str], str | None] = {}
+        # Made at the first TLS connection (loading certifi's bundle takes about 50 ms): a
+        # process that only talks plain HTTP (a local Ollama) never pays for it.
+        self._tls: ssl.SSLContext | None = None
 
     @property
     def timeout(self) -> httpx.Timeout:
@@ -151,10 +154,7 @@ class AiohttpClient:
             raise RuntimeError("the HTTP client is closed")
         import aiohttp
 
-        ssl_context: ssl.SSLContext = httpx.create_ssl_context()
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS, ssl=ssl_context
-        )
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_SECONDS)
         self._client_timeout = aiohttp.ClientTimeout(
             total=None,
             connect=self._timeout.pool,
@@ -163,6 +163,13 @@ class AiohttpClient:
         )
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
         return self._session
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The TLS context of every secure connection: certificates checked as httpx checks
+        them (certifi's bundle, or SSL_CERT_FILE / SSL_CERT_DIR)."""
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return self._tls
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy for `url`, or None to connect directly: as the environment says when the
@@ -189,6 +196,8 @@ class AiohttpClient:
         headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[HttpResponse]:
         session = self._session or self._open()
+        proxy = self.proxy_for(url)
+        secure = url[:6].lower() == "https:" or (proxy or "")[:6].lower() == "https:"
         with _httpx_errors():
             request = session.request(
                 method,
@@ -198,7 +207,8 @@ class AiohttpClient:
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._client_timeout,
-                proxy=self.proxy_for(url),
+                proxy=proxy,
+                ssl=self._tls_context() if secure else True,
             )
             raw = await request.__aenter__()
         try:

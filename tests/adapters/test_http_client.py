@@ -1,4 +1,5 @@
-"""The default HTTP client's own choices (ADR 0019): proxies from the environment, read once.
+"""The default HTTP client's own choices (ADR 0019): proxies from the environment, read once;
+certificates checked as httpx checks them, with the bundle loaded only for a TLS connection.
 
 Everything else it does (requests, streams, timeouts, errors) is exercised over real HTTP by
 the provider adapter tests, which run on both transports.
@@ -6,9 +7,19 @@ the provider adapter tests, which run on both transports.
 
 from __future__ import annotations
 
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
 import pytest
 
 from freegin_ai.adapters.http_client import AiohttpClient, timeout_for
+from tests.fakes.provider_server import FakeProviderServer
+
+TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
 
 PROXY = "http://proxy.internal:3128"
 
@@ -56,3 +67,64 @@ def test_the_environment_is_read_when_the_client_is_made(monkeypatch: pytest.Mon
 
     assert c.proxy_for("https://generativelanguage.googleapis.com/v1beta/models") == PROXY
     assert c.proxy_for("https://localhost:8443/v1") is None
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def https_url() -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (tests/data/tls)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "localhost.pem", TLS / "localhost-key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def fetch(url: str) -> tuple[int, bytes]:
+    async with client() as c, c.stream("GET", url) as response:
+        return response.status_code, await response.aread()
+
+
+@pytest.mark.anyio
+async def test_a_certificate_nobody_vouches_for_is_refused(
+    https_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with pytest.raises(httpx.ConnectError, match=r"(?i)certificate"):
+        await fetch(https_url)
+
+
+@pytest.mark.anyio
+async def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(
+    https_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "localhost.pem"))
+    assert await fetch(https_url) == (200, b"hello")
+
+
+@pytest.mark.anyio
+async def test_plain_http_never_loads_the_certificate_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bundle that cannot be loaded: only a TLS connection would notice.
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/bundle.pem")
+    with FakeProviderServer() as fake:
+        status, body = await fetch(f"{fake.openai_url}/models")
+    assert status == 200 and b"fake-model-a" in body
