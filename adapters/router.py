@@ -739,11 +739,7 @@ class Router:
         decision = self._plan(request, needs)
         attempts: list[Attempt] = []
         refused: list[Skipped] = []
-        explicit = decision.mode == "explicit-model" and request.provider is not None
-        estimate = _quota_tokens(needs)
-        for c in decision.candidates:
-            if not self._admit(c, attempts, refused, explicit, estimate):
-                continue
+        for c in self._admitted(request, decision, needs, attempts, refused):
             chat = self._chat(request, c)
             started = self.elapsed()
             try:
@@ -759,6 +755,22 @@ class Router:
                 ttft_ms=None, streamed=False,
             )  # fmt: skip
         raise _nothing_answered(_refusing(decision, refused), attempts)
+
+    def _admitted(
+        self,
+        request: GenerateRequest,
+        decision: Decision,
+        needs: Needs,
+        attempts: list[Attempt],
+        refused: list[Skipped],
+    ) -> Iterator[Candidate]:
+        """The decision's candidates in order, each as it is admitted (see `_admit`); those
+        refused go to `refused`."""
+        explicit = decision.mode == "explicit-model" and request.provider is not None
+        estimate = _quota_tokens(needs)
+        for c in decision.candidates:
+            if self._admit(c, attempts, refused, explicit, estimate):
+                yield c
 
     def _admit(
         self,
@@ -940,11 +952,7 @@ class Router:
         try:
             attempts: list[Attempt] = []
             refused: list[Skipped] = []
-            explicit = decision.mode == "explicit-model" and request.provider is not None
-            estimate = _quota_tokens(needs)
-            for c in decision.candidates:
-                if not self._admit(c, attempts, refused, explicit, estimate):
-                    continue
+            for c in self._admitted(request, decision, needs, attempts, refused):
                 decision = _refusing(decision, refused)
                 refused.clear()
                 chat = self._chat(request, c)
