@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import random
+import uuid
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -11,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.domain.commands import AdoptModel, ProposeSuggestion, RejectSuggestion, RetireModel
-from freegin_ai.domain.usage import CallUsage, TokenUsage
+from freegin_ai.domain.usage import CallUsage, TokenUsage, usage_logged
 from freegin_ai.projections.envelope import ROSTER_TOPICS, Envelope
 from freegin_ai.projections.projector import Projector
 from freegin_ai.projections.tables import (
@@ -231,3 +235,81 @@ def test_a_version_bump_recreates_tables_whose_columns_changed(
         assert snapshot(reopened) == before
     finally:
         reopened.close()
+
+
+def test_usage_stats_folded_in_batches_equal_a_replay(database_url: str, clock: FakeClock) -> None:
+    """Batches of many events per row (with and without time to first token, unknown token
+    counts, failures) fold to the rows a replay builds."""
+    rng = random.Random(7)
+    c = Catalog.open(database_url, clock=clock, seed=False)
+    try:
+        for _ in range(6):
+            events = []
+            for _ in range(rng.randint(1, 40)):
+                streamed = rng.random() < 0.5
+                usage = CallUsage(
+                    provider=rng.choice(["groq", "google"]),
+                    workload=rng.choice(["chat", "code"]),
+                    model=rng.choice(["m-1", "m-2"]),
+                    success=rng.random() < 0.8,
+                    latency_ms=rng.randint(0, 70_000),
+                    tokens=TokenUsage(
+                        prompt_tokens=rng.choice([None, rng.randint(0, 900)]),
+                        completion_tokens=rng.randint(0, 900),
+                        cached_tokens=rng.choice([None, 3]),
+                    ),
+                    total_cost_micros=rng.choice([None, rng.randint(0, 99)]),
+                    ttft_ms=rng.randint(0, 9_000) if streamed else None,
+                    streamed=streamed,
+                )
+                events.append(usage_logged(id=uuid.uuid4(), at=clock(), usage=usage))
+            c.store.append_new_streams(events)
+            clock.now += timedelta(seconds=rng.choice([1, 3_600, 86_400]))
+            c.projector.catch_up()  # each chunk in one batch, onto the rows the last left
+        before = snapshot(c)
+        assert len(before["provider_usage_stats"]) > 4
+        assert c.replay().equal
+        assert snapshot(c) == before
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False])
+def test_usage_stats_add_up_as_the_events_say(
+    database_url: str, clock: FakeClock, one_at_a_time: bool
+) -> None:
+    calls = [  # latency, success, prompt tokens, completion tokens, cost, time to first token
+        (120, True, 10, 1, 5, None),
+        (40, False, None, 2, None, 30),
+        (900, True, 5, 3, 7, 12),
+    ]
+    c = Catalog.open(database_url, clock=clock, seed=False)
+    try:
+        stamps = []
+        for latency, success, prompt, completion, cost, ttft in calls:
+            stamps.append(clock())
+            usage = CallUsage(
+                provider="groq", workload="chat", model="m", success=success, latency_ms=latency,
+                tokens=TokenUsage(prompt_tokens=prompt, completion_tokens=completion),
+                total_cost_micros=cost, ttft_ms=ttft, streamed=ttft is not None,
+            )  # fmt: skip
+            c.store.append_new_streams([usage_logged(id=uuid.uuid4(), at=stamps[-1], usage=usage)])
+            if one_at_a_time:
+                c.projector.catch_up()
+        with c.reading() as conn:
+            row = conn.execute(select(provider_usage_stats)).mappings().one()
+    finally:
+        c.close()
+    histogram = [0] * 18
+    histogram[2], histogram[0], histogram[6] = 1, 1, 1  # 120 ms, 40 ms, 900 ms
+    assert dict(row) | {"latency_histogram": None, "ttft_histogram": None} == {
+        **dict(row),
+        "calls": 3, "successes": 2,
+        "latency_sum_ms": 1060, "latency_min_ms": 40, "latency_max_ms": 900,
+        "prompt_tokens": 15, "completion_tokens": 6, "total_tokens": 19, "cost_micros": 12,
+        "ttft_calls": 2, "ttft_sum_ms": 42, "ttft_min_ms": 12, "ttft_max_ms": 30,
+        "last_used_at": stamps[-1].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "latency_histogram": None, "ttft_histogram": None,
+    }  # fmt: skip
+    assert json.loads(row["latency_histogram"]) == histogram
+    assert json.loads(row["ttft_histogram"]) == [2] + [0] * 17
