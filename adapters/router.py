@@ -53,6 +53,7 @@ from freegin_ai.adapters.providers.errors_mapping import CallContext, scrub
 from freegin_ai.adapters.providers.rate_limits import rate_limit_facts
 from freegin_ai.adapters.providers.replies import unusable_answer
 from freegin_ai.adapters.quota_gate import QuotaGate, Slot
+from freegin_ai.adapters.store import PositionProbe
 from freegin_ai.adapters.usage_log import UsageLog
 from freegin_ai.domain.capabilities import Needs, prompt_token_estimate, unmet
 from freegin_ai.domain.chat import GenerateRequest as GenerateRequest
@@ -230,6 +231,7 @@ class Router:
         refresh_seconds: float = 0.5,
         usage_fsync: bool = False,
         gate: QuotaGate | None = None,
+        watch_tables: bool = False,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -272,6 +274,11 @@ class Router:
         self._limits_known: dict[tuple[str, str], bool] = {}
         #: Calls (generate, stream) under way: a lone call commits its usage at once.
         self._calls = 0
+        #: With `watch_tables` (the gateway) on SQLite, whether the read tables moved is looked
+        #: at before every decision (tens of µs), so another process's change applies from the
+        #: next request; otherwise the position is compared every `refresh_seconds`.
+        sqlite = catalog.store.dialect == "sqlite"
+        self._probe = PositionProbe(catalog.store.engine) if watch_tables and sqlite else None
 
     @classmethod
     def open(
@@ -337,6 +344,8 @@ class Router:
             await anyio.to_thread.run_sync(self.follower.close)
         if self._owns_client:
             await self.client.aclose()
+        if self._probe is not None:
+            self._probe.close()
 
     # -- choosing ---------------------------------------------------------------------
 
@@ -445,6 +454,7 @@ class Router:
             loaded is not None
             and loaded.commands == commands
             and now - loaded.checked < self.refresh_seconds
+            and (self._probe is None or not self._probe.moved())
         ):
             return loaded
         if loaded is None or loaded.position < 0 or loaded.commands != commands:

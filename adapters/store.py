@@ -117,6 +117,32 @@ class HeldConnection:
                 raw.close()
 
 
+class PositionProbe:
+    """Whether the read tables moved, looked at on one kept SQLite connection: a few
+    microseconds (positions only grow, so their sum changes when any of them does). A router
+    looks before every decision and sees another process's change on its next request (ADR
+    0021). Used from one thread at a time."""
+
+    _SQL = "SELECT sum(position) FROM projection_state"
+
+    def __init__(self, engine: Engine) -> None:
+        self._held = HeldConnection(engine)
+        self._seen: int | None = None
+
+    def moved(self) -> bool:
+        """Whether any position changed since the last look (True at the first)."""
+        try:
+            row = self._held.get().driver_connection.execute(self._SQL).fetchone()
+        except Exception:
+            self._held.close()  # the next look takes a fresh connection
+            raise
+        seen, self._seen = self._seen, int(row[0] or 0)
+        return seen != self._seen
+
+    def close(self) -> None:
+        self._held.close()
+
+
 @contextmanager
 def driver_transaction(
     engine: Engine,

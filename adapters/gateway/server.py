@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 def serving_router(parts: ServingParts) -> Router:
     """The router over a serving process's parts; it owns none of them (`parts.aclose`)."""
     catalog = Catalog(parts.catalog.store, parts=parts.catalog)
-    return Router(catalog, parts.providers, usage=parts.usage, client=parts.client)
+    # A model adopted or retired with the CLI applies from the gateway's next request.
+    return Router(
+        catalog, parts.providers, usage=parts.usage, client=parts.client, watch_tables=True
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:

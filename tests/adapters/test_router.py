@@ -420,3 +420,22 @@ async def test_the_router_sees_another_writer_s_change_once_its_tables_have_it(
             assert (result.model, result.text) == ("g-new", "from the new one")
         finally:
             await router.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_watching_router_sees_another_process_s_change_on_its_next_request(
+    sqlite_url: str, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    fake.script("g-old", Reply("from the old one"))
+    fake.script("g-new", Reply("from the new one"))
+    with catalog_with(sqlite_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
+        router = Router(mine, ProviderSet(Config(), env_for(fake), {}), clock=clock,
+                        refresh_seconds=3600.0, watch_tables=True)  # fmt: skip
+        try:
+            assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-old"
+            # The gateway's router: no interval to wait, the next request routes anew.
+            with catalog_with(sqlite_url, clock, chat_roster(("groq", "g-new", 1))):
+                pass
+            assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-new"
+        finally:
+            await router.aclose()
