@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from freegin_ai.adapters.quick_read import EVENTS_TABLE
-from freegin_ai.adapters.store import EventStore
+from freegin_ai.adapters.store import USAGE_NOTICE, EventStore
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ class LogFollower:
         self._thread: threading.Thread | None = None
         #: Catch-ups run, for tests and benchmarks.
         self.rounds = 0
+        #: Appends heard that were not usage (catalog commands, other versions' appends),
+        #: counted as each is heard: a router compares it before every decision (ADR 0021).
+        self.catalog_notices = 0
 
     @property
     def active(self) -> bool:
@@ -82,17 +85,25 @@ class LogFollower:
         raw.execute(f"LISTEN {EVENTS_TABLE}")
         last = time.monotonic()
         while not self._stop.is_set():
-            heard = any(True for _ in raw.notifies(timeout=self.poll_seconds, stop_after=1))
+            heard = self._heard(raw.notifies(timeout=self.poll_seconds, stop_after=1))
             if self._stop.is_set():
                 return
             if heard:
-                # Let a burst of commits gather, and drop the notifications it queued.
+                # Let a burst of commits gather, and take the notifications it queued.
                 self._stop.wait(self.settle_seconds)
-                for _ in raw.notifies(timeout=0):
-                    pass
+                self._heard(raw.notifies(timeout=0))
             if heard or time.monotonic() - last >= self.poll_seconds:
                 self._catch_up()
                 last = time.monotonic()
+
+    def _heard(self, notices: Iterable[Any]) -> bool:
+        """Count the notifications that were not usage; whether there was any."""
+        heard = False
+        for notice in notices:
+            heard = True
+            if notice.payload != USAGE_NOTICE:
+                self.catalog_notices += 1
+        return heard
 
     def _catch_up(self) -> None:
         try:

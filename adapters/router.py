@@ -232,6 +232,7 @@ class Router:
         usage_fsync: bool = False,
         gate: QuotaGate | None = None,
         watch_tables: bool = False,
+        catalog_notices: Callable[[], int] | None = None,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -279,6 +280,9 @@ class Router:
         #: next request; otherwise the position is compared every `refresh_seconds`.
         sqlite = catalog.store.dialect == "sqlite"
         self._probe = PositionProbe(catalog.store.engine) if watch_tables and sqlite else None
+        #: On PostgreSQL a log follower hears other processes' catalog appends as they
+        #: commit (`LogFollower.catalog_notices`): with it, each applies from the next request.
+        self._catalog_notices = catalog_notices
 
     @classmethod
     def open(
@@ -449,7 +453,11 @@ class Router:
         """
         loaded = self._loaded
         now = self.elapsed()
+        # Catalog changes known here: this process's commands, and (the gateway on
+        # PostgreSQL) other processes' appends its log follower heard of.
         commands = self.catalog.commands
+        if self._catalog_notices is not None:
+            commands += self._catalog_notices()
         if (
             loaded is not None
             and loaded.commands == commands

@@ -49,6 +49,9 @@ APPLICATION_NAME = "freegin"
 
 #: The channel every append NOTIFYs on PostgreSQL (eventsourcing-sqlalchemy's name for it).
 CHANNEL = EVENTS_TABLE
+#: The payload of a usage append's NOTIFY; every other append (the catalog's, an older
+#: version's) sends none, so a listener can tell a catalog change from usage (ADR 0021).
+USAGE_NOTICE = "usage"
 
 #: Rows per INSERT statement on PostgreSQL (four parameters each, under its 65,535).
 _ROWS_PER_INSERT = 1_000
@@ -360,7 +363,9 @@ class EventStore:
                     stored.state,
                 )
             )
-        self.append_rows(rows, fsync=fsync, failure="cannot append usage", held=held)
+        self.append_rows(
+            rows, fsync=fsync, failure="cannot append usage", held=held, notice=USAGE_NOTICE
+        )
 
     def append_rows(
         self,
@@ -370,6 +375,7 @@ class EventStore:
         failure: str,
         conflict: Callable[[str], Exception] | None = None,
         held: HeldConnection | None = None,
+        notice: str = "",
     ) -> None:
         """Append stored rows (id bound by `bind_id`, version, topic, state) in one transaction.
 
@@ -408,7 +414,9 @@ class EventStore:
                     cursor.executemany(insert + row, rows)
                 if postgres:
                     # Delivered at commit: a listening process catches its read tables up.
-                    cursor.execute(f"NOTIFY {CHANNEL}")
+                    cursor.execute(
+                        f"NOTIFY {CHANNEL}, '{notice}'" if notice else f"NOTIFY {CHANNEL}"
+                    )
                 elif fsync:
                     cursor.connection.commit()
             finally:

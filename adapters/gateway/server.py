@@ -36,9 +36,16 @@ if TYPE_CHECKING:
 def serving_router(parts: ServingParts) -> Router:
     """The router over a serving process's parts; it owns none of them (`parts.aclose`)."""
     catalog = Catalog(parts.catalog.store, parts=parts.catalog)
-    # A model adopted or retired with the CLI applies from the gateway's next request.
+    # A model adopted or retired with the CLI applies from the gateway's next request: on
+    # SQLite the router looks at the tables' positions, on PostgreSQL the follower hears it.
+    follower = parts.follower
     return Router(
-        catalog, parts.providers, usage=parts.usage, client=parts.client, watch_tables=True
+        catalog,
+        parts.providers,
+        usage=parts.usage,
+        client=parts.client,
+        watch_tables=True,
+        catalog_notices=lambda: follower.catalog_notices,
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.config import Config, ProviderSettings
+from freegin_ai.adapters.follower import LogFollower
 from freegin_ai.adapters.http_client import AiohttpClient
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.router import (
@@ -439,3 +440,35 @@ async def test_a_watching_router_sees_another_process_s_change_on_its_next_reque
             assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-new"
         finally:
             await router.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_router_told_of_catalog_appends_applies_them_on_its_next_request(
+    postgres_url: str, fake: FakeProviderServer, clock: FakeClock
+) -> None:
+    fake.script("g-old", Reply("from the old one"))
+    fake.script("g-new", Reply("from the new one"))
+    with catalog_with(postgres_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
+        follower = LogFollower(mine.store, mine.projector.catch_up).start()
+        router = Router(mine, ProviderSet(Config(), env_for(fake), {}), clock=clock,
+                        refresh_seconds=3600.0,
+                        catalog_notices=lambda: follower.catalog_notices)  # fmt: skip
+        try:
+            while follower.rounds == 0:  # listening (it catches up once a poll went by)
+                await anyio.sleep(0.02)
+            usage_only = follower.catalog_notices
+            assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-old"
+            await anyio.sleep(0.2)  # the usage commit's NOTIFY is heard, and not counted
+            assert follower.catalog_notices == usage_only
+            # Another process adopts a model ahead of it: the follower hears the append as
+            # it commits, and the next request routes anew.
+            with catalog_with(postgres_url, clock, chat_roster(("groq", "g-new", 1))):
+                pass
+            for _ in range(100):
+                if follower.catalog_notices > usage_only:
+                    break
+                await anyio.sleep(0.01)
+            assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-new"
+        finally:
+            await router.aclose()
+            follower.close()
