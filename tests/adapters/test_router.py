@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -402,21 +403,32 @@ async def test_only_a_call_with_no_other_under_way_commits_alone(
         usage.close()
 
 
+def old_and_new(
+    catalog: Catalog, fake: FakeProviderServer, clock: FakeClock, **options: Any
+) -> Router:
+    """A router over `catalog` (with g-old adopted), g-old and g-new answering at the fake."""
+    fake.script("g-old", Reply("from the old one"))
+    fake.script("g-new", Reply("from the new one"))
+    return Router(catalog, ProviderSet(Config(), env_for(fake), {}), clock=clock, **options)
+
+
+def another_process_adopts_g_new(url: str, clock: FakeClock) -> None:
+    """Another process adopts g-new ahead of g-old; its command leaves the read tables current."""
+    with catalog_with(url, clock, chat_roster(("groq", "g-new", 1))):
+        pass
+
+
 @pytest.mark.anyio
 async def test_the_router_sees_another_writer_s_change_once_its_tables_have_it(
     database_url: str, fake: FakeProviderServer, clock: FakeClock
 ) -> None:
-    fake.script("g-new", Reply("from the new one"))
     with catalog_with(database_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
-        router = Router(mine, ProviderSet(Config(), env_for(fake), {}), clock=clock,
-                        refresh_seconds=0.0)  # fmt: skip
+        router = old_and_new(mine, fake, clock, refresh_seconds=0.0)
         try:
             first = router.explain(GenerateRequest(prompt="p")).candidates
             assert [c.model for c in first] == ["g-old"]
-            # Another process adopts a model ahead of it; its command leaves the read tables
-            # current, and this router reads them as they are (its own catalog did nothing).
-            with catalog_with(database_url, clock, chat_roster(("groq", "g-new", 1))):
-                pass
+            # This router reads the tables as they are (its own catalog did nothing).
+            another_process_adopts_g_new(database_url, clock)
             result = await router.generate(GenerateRequest(prompt="p"))
             assert (result.model, result.text) == ("g-new", "from the new one")
         finally:
@@ -427,16 +439,12 @@ async def test_the_router_sees_another_writer_s_change_once_its_tables_have_it(
 async def test_a_watching_router_sees_another_process_s_change_on_its_next_request(
     sqlite_url: str, fake: FakeProviderServer, clock: FakeClock
 ) -> None:
-    fake.script("g-old", Reply("from the old one"))
-    fake.script("g-new", Reply("from the new one"))
     with catalog_with(sqlite_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
-        router = Router(mine, ProviderSet(Config(), env_for(fake), {}), clock=clock,
-                        refresh_seconds=3600.0, watch_tables=True)  # fmt: skip
+        router = old_and_new(mine, fake, clock, refresh_seconds=3600.0, watch_tables=True)
         try:
             assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-old"
             # The gateway's router: no interval to wait, the next request routes anew.
-            with catalog_with(sqlite_url, clock, chat_roster(("groq", "g-new", 1))):
-                pass
+            another_process_adopts_g_new(sqlite_url, clock)
             assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-new"
         finally:
             await router.aclose()
@@ -446,13 +454,10 @@ async def test_a_watching_router_sees_another_process_s_change_on_its_next_reque
 async def test_a_router_told_of_catalog_appends_applies_them_on_its_next_request(
     postgres_url: str, fake: FakeProviderServer, clock: FakeClock
 ) -> None:
-    fake.script("g-old", Reply("from the old one"))
-    fake.script("g-new", Reply("from the new one"))
     with catalog_with(postgres_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
         follower = LogFollower(mine.store, mine.projector.catch_up).start()
-        router = Router(mine, ProviderSet(Config(), env_for(fake), {}), clock=clock,
-                        refresh_seconds=3600.0,
-                        catalog_notices=lambda: follower.catalog_notices)  # fmt: skip
+        notices = lambda: follower.catalog_notices  # noqa: E731
+        router = old_and_new(mine, fake, clock, refresh_seconds=3600.0, catalog_notices=notices)
         try:
             while follower.rounds == 0:  # listening (it catches up once a poll went by)
                 await anyio.sleep(0.02)
@@ -460,10 +465,8 @@ async def test_a_router_told_of_catalog_appends_applies_them_on_its_next_request
             assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-old"
             await anyio.sleep(0.2)  # the usage commit's NOTIFY is heard, and not counted
             assert follower.catalog_notices == usage_only
-            # Another process adopts a model ahead of it: the follower hears the append as
-            # it commits, and the next request routes anew.
-            with catalog_with(postgres_url, clock, chat_roster(("groq", "g-new", 1))):
-                pass
+            # The follower hears the append as it commits; the next request routes anew.
+            another_process_adopts_g_new(postgres_url, clock)
             for _ in range(100):
                 if follower.catalog_notices > usage_only:
                     break
