@@ -198,7 +198,7 @@ class AiohttpClient:
         session = self._session or self._open()
         proxy = self.proxy_for(url)
         secure = url[:6].lower() == "https:" or (proxy or "")[:6].lower() == "https:"
-        with _httpx_errors():
+        with _httpx_errors:
             request = session.request(
                 method,
                 url,
@@ -242,11 +242,11 @@ class AiohttpResponse:
         return self._raw.charset
 
     async def aread(self) -> bytes:
-        with _httpx_errors():
+        with _httpx_errors:
             return await self._raw.read()
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        with _httpx_errors():
+        with _httpx_errors:
             async for chunk in self._raw.content.iter_any():
                 yield chunk
 
@@ -264,7 +264,7 @@ def _bypassed(host: str, no_proxy: str) -> bool:
 
 class _HttpxErrors:
     """Raise aiohttp's failures as the httpx exception that means the same (`with
-    _httpx_errors():`). A plain class: it runs twice a request, and a generator-based
+    _httpx_errors:`). A plain class: it runs twice a request, and a generator-based
     context manager costs several times as much."""
 
     __slots__ = ()
@@ -291,11 +291,7 @@ class _HttpxErrors:
             raise httpx.LocalProtocolError(str(exc)) from exc
 
 
-_HTTPX_ERRORS = _HttpxErrors()
-
-
-def _httpx_errors() -> _HttpxErrors:
-    return _HTTPX_ERRORS
+_httpx_errors = _HttpxErrors()
 
 
 def _as_httpx(exc: aiohttp.ClientError) -> Exception:

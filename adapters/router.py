@@ -930,34 +930,38 @@ class Router:
     ) -> AsyncIterator[StreamOutput]:
         """The stream of the first decision with a candidate that takes it, waiting (within
         `budget` seconds) while every candidate is out of quota or cooling down."""
-        while True:
-            if decision is not None:
-                source = self._stream(request, decision, stream.answering, needs)
-                try:
+        self._calls += 1  # until the stream ends or is closed
+        try:
+            while True:
+                if decision is not None:
+                    source = self._stream(request, decision, stream.answering, needs)
                     try:
-                        first = await anext(source)
-                    except NoCandidateError as error:  # the quota gate refused every one
-                        failed = error
-                    else:
-                        yield first
-                        async for item in source:
-                            yield item
-                        return
-                finally:
-                    await _close(source)
-            else:
-                failed = NoCandidateError(no_usable_model(stream.decision), stream.decision)
-            pause = self._pause(failed, budget)
-            if pause is None:
-                raise failed
-            budget -= pause
-            await self.sleep(pause)
-            try:
-                decision = stream.decision = self._plan(request, needs)
-            except NoCandidateError as error:
-                decision = None
-                if error.decision is not None:
-                    stream.decision = error.decision
+                        try:
+                            first = await anext(source)
+                        except NoCandidateError as error:  # the quota gate refused every one
+                            failed = error
+                        else:
+                            yield first
+                            async for item in source:
+                                yield item
+                            return
+                    finally:
+                        await _close(source)
+                else:
+                    failed = NoCandidateError(no_usable_model(stream.decision), stream.decision)
+                pause = self._pause(failed, budget)
+                if pause is None:
+                    raise failed
+                budget -= pause
+                await self.sleep(pause)
+                try:
+                    decision = stream.decision = self._plan(request, needs)
+                except NoCandidateError as error:
+                    decision = None
+                    if error.decision is not None:
+                        stream.decision = error.decision
+        finally:
+            self._calls -= 1
 
     async def _stream(
         self,
@@ -966,94 +970,90 @@ class Router:
         answering: list[Candidate],
         needs: Needs,
     ) -> AsyncIterator[StreamOutput]:
-        self._calls += 1  # until the stream ends or is closed
-        try:
-            attempts: list[Attempt] = []
-            refused: list[Skipped] = []
-            for c in self._admitted(request, decision, needs, attempts, refused):
-                decision = _refusing(decision, refused)
-                refused.clear()
-                chat = self._chat(request, c)
-                ctx = CallContext(provider=c.provider, model=c.model)
-                started = self.elapsed()
-                deadline = started + self.stream_deadline
-                seen: list[ResponseMeta] = []
-                source = self.providers.adapter(c.provider).stream(self.client, chat, seen)
-                pieces: list[str] = []
-                calls = ToolCallAssembler()
-                first: StreamItem | None = None
-                try:
-                    # Before anything reaches the caller, any failure falls back to the next one.
-                    first = await _next(source, ctx, deadline, self.elapsed)
-                    if isinstance(first, StreamEnd):
-                        _check_finished_early(c, first)
-                except ProviderError as error:
-                    await _close(source)
-                    await self._failed(request, decision, c, attempts, error,
-                                       _ms(self.elapsed() - started), streamed=True)  # fmt: skip
-                    continue
-                ttft = _ms(self.elapsed() - started)
-                answering.append(c)
-                item: StreamItem = first
-                outcome = "cancelled"  # until the loop ends or fails: the caller stopped reading
-                try:
-                    while not isinstance(item, StreamEnd):
-                        if isinstance(item, TextDelta):
-                            pieces.append(item.text)
-                        else:
-                            calls.add(item)
-                        yield item
-                        item = await _next(source, ctx, deadline, self.elapsed)
-                    outcome = "finished"
-                except ProviderError as error:
-                    outcome = "failed"
-                    await _close(source)
-                    latency = _ms(self.elapsed() - started)
-                    await self._failed(request, decision, c, attempts, error, latency,
-                                       ttft_ms=ttft, streamed=True)  # fmt: skip
-                    raise StreamInterruptedError(
-                        self._redact(f"the answer stopped part-way: {error}"),
-                        attempts,
-                        decision,
-                        "".join(pieces),
-                    ) from None
-                finally:
-                    if outcome == "cancelled":
-                        # Close the provider's connection now, and log what the attempt did.
-                        await _close(source)
-                        partial = ChatReply(
-                            text="".join(pieces),
-                            model=c.model,
-                            tool_calls=calls.calls(),
-                            finish_reason="cancelled",
-                            meta=seen[-1] if seen else None,
-                        )
-                        # Logged even while being cancelled: the caller's exit waits for the record.
-                        with anyio.CancelScope(shield=True):
-                            await self._succeeded(request, decision, c, attempts, partial,
-                                                  _ms(self.elapsed() - started),
-                                                  ttft_ms=ttft, streamed=True)  # fmt: skip
-                end = item
-                reply = ChatReply(
-                    text="".join(pieces),
-                    model=end.model or c.model,
-                    prompt_tokens=end.usage.prompt_tokens,
-                    completion_tokens=end.usage.completion_tokens,
-                    total_tokens=end.usage.total_tokens,
-                    cached_tokens=end.usage.cached_tokens,
-                    reasoning_tokens=end.usage.reasoning_tokens,
-                    tool_calls=calls.calls(),
-                    finish_reason=end.finish_reason,
-                    meta=seen[-1] if seen else None,
-                )
+        attempts: list[Attempt] = []
+        refused: list[Skipped] = []
+        for c in self._admitted(request, decision, needs, attempts, refused):
+            decision = _refusing(decision, refused)
+            refused.clear()
+            chat = self._chat(request, c)
+            ctx = CallContext(provider=c.provider, model=c.model)
+            started = self.elapsed()
+            deadline = started + self.stream_deadline
+            seen: list[ResponseMeta] = []
+            source = self.providers.adapter(c.provider).stream(self.client, chat, seen)
+            pieces: list[str] = []
+            calls = ToolCallAssembler()
+            first: StreamItem | None = None
+            try:
+                # Before anything reaches the caller, any failure falls back to the next one.
+                first = await _next(source, ctx, deadline, self.elapsed)
+                if isinstance(first, StreamEnd):
+                    _check_finished_early(c, first)
+            except ProviderError as error:
+                await _close(source)
+                await self._failed(request, decision, c, attempts, error,
+                                   _ms(self.elapsed() - started), streamed=True)  # fmt: skip
+                continue
+            ttft = _ms(self.elapsed() - started)
+            answering.append(c)
+            item: StreamItem = first
+            outcome = "cancelled"  # until the loop ends or fails: the caller stopped reading
+            try:
+                while not isinstance(item, StreamEnd):
+                    if isinstance(item, TextDelta):
+                        pieces.append(item.text)
+                    else:
+                        calls.add(item)
+                    yield item
+                    item = await _next(source, ctx, deadline, self.elapsed)
+                outcome = "finished"
+            except ProviderError as error:
+                outcome = "failed"
+                await _close(source)
                 latency = _ms(self.elapsed() - started)
-                yield await self._succeeded(
-                    request, decision, c, attempts, reply, latency, ttft_ms=ttft, streamed=True
-                )
-                return
-            raise _nothing_answered(_refusing(decision, refused), attempts)
-        finally:
-            self._calls -= 1
+                await self._failed(request, decision, c, attempts, error, latency,
+                                   ttft_ms=ttft, streamed=True)  # fmt: skip
+                raise StreamInterruptedError(
+                    self._redact(f"the answer stopped part-way: {error}"),
+                    attempts,
+                    decision,
+                    "".join(pieces),
+                ) from None
+            finally:
+                if outcome == "cancelled":
+                    # Close the provider's connection now, and log what the attempt did.
+                    await _close(source)
+                    partial = ChatReply(
+                        text="".join(pieces),
+                        model=c.model,
+                        tool_calls=calls.calls(),
+                        finish_reason="cancelled",
+                        meta=seen[-1] if seen else None,
+                    )
+                    # Logged even while being cancelled: the caller's exit waits for the record.
+                    with anyio.CancelScope(shield=True):
+                        await self._succeeded(request, decision, c, attempts, partial,
+                                              _ms(self.elapsed() - started),
+                                              ttft_ms=ttft, streamed=True)  # fmt: skip
+            end = item
+            reply = ChatReply(
+                text="".join(pieces),
+                model=end.model or c.model,
+                prompt_tokens=end.usage.prompt_tokens,
+                completion_tokens=end.usage.completion_tokens,
+                total_tokens=end.usage.total_tokens,
+                cached_tokens=end.usage.cached_tokens,
+                reasoning_tokens=end.usage.reasoning_tokens,
+                tool_calls=calls.calls(),
+                finish_reason=end.finish_reason,
+                meta=seen[-1] if seen else None,
+            )
+            latency = _ms(self.elapsed() - started)
+            yield await self._succeeded(
+                request, decision, c, attempts, reply, latency, ttft_ms=ttft, streamed=True
+            )
+            return
+        raise _nothing_answered(_refusing(decision, refused), attempts)
 
     def stream_sync(self, request: GenerateRequest) -> Iterator[StreamOutput]:
         """For scripts: the stream as a plain iterator, on an event loop in a helper thread."""

@@ -88,11 +88,12 @@ def _tune_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry
 
 
 class HeldConnection:
-    """One of the engine's driver connections, kept between transactions by a writer that
-    commits all the time (the usage log on SQLite): no pool checkout and return per commit.
+    """One of the engine's driver connections, kept by a user that goes to the database all
+    the time (the usage log's commits on SQLite, a router's PositionProbe): no pool checkout
+    and return each time.
 
-    Its user serializes the transactions (the usage log's commit lock). After a failure the
-    connection goes back to the pool, and the next transaction takes a fresh one.
+    Its user serializes its use (the usage log's commit lock, the router's loop). After a
+    failure the connection goes back to the pool, and the next use takes a fresh one.
     """
 
     def __init__(self, engine: Engine, *, checkpoints: bool = True) -> None:

@@ -151,31 +151,31 @@ class UsageLog:
             self._check_open()
             now = alone and not self._queue
             self._queue.append((event, (loop, future)))
-            schedule = not now and loop not in self._scheduled
-            if schedule:
-                self._scheduled.add(loop)
-        if now:
-            if self._commit_lock.acquire(blocking=False):
-                try:
-                    self._commit_queued()
-                finally:
-                    self._commit_lock.release()
-                # Committed. A caller whose calls never wait for I/O (an instant provider)
-                # would never let the loop run others: when the loop has not turned since
-                # the last commit made at once on it, let it turn now.
-                if loop in self._unturned:
-                    await asyncio.sleep(0)
-                else:
-                    self._unturned.add(loop)
-                    loop.call_soon(self._unturned.discard, loop)
+        if now and self._commit_lock.acquire(blocking=False):
+            try:
+                self._commit_queued()
+            finally:
+                self._commit_lock.release()
+            # Committed. A caller whose calls never wait for I/O (an instant provider) would
+            # never let the loop run others: when the loop has not turned since the last
+            # commit made at once on it, let it turn now.
+            if loop in self._unturned:
+                await asyncio.sleep(0)
             else:
-                with self._queue_lock:
-                    schedule = loop not in self._scheduled
-                    self._scheduled.add(loop)
-        if schedule:
-            loop.call_soon(self._commit_on_loop, loop)
+                self._unturned.add(loop)
+                loop.call_soon(self._unturned.discard, loop)
+        else:
+            self._schedule(loop)
         # A caller cancelled meanwhile leaves its event queued: it is committed all the same.
         await future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make sure a commit runs on the loop's next pass (one per loop and pass)."""
+        with self._queue_lock:
+            if loop in self._scheduled:
+                return
+            self._scheduled.add(loop)
+        loop.call_soon(self._commit_on_loop, loop)
 
     def record_sync(self, event: UsageEvent) -> None:
         """Commit one event, blocking the calling thread until it is durable."""
