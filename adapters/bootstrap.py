@@ -168,12 +168,15 @@ def log_follower(store: EventStore, projector: Projector) -> LogFollower:
     return LogFollower(store, projector.catch_up).start()
 
 
-def http_client(seconds: float | httpx.Timeout, transport: str | None = None) -> HttpClient:
-    """The process's HTTP client, with timeouts always set, on the chosen transport
-    (aiohttp's pool unless config.toml says otherwise: ADR 0019)."""
-    from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, new_client
+def http_client(
+    seconds: float | httpx.Timeout, transport: str | None = None, *, one_shot: bool = False
+) -> HttpClient:
+    """The process's HTTP client, with timeouts always set, on the chosen transport; "auto"
+    (the default) is httpx's own pool for a one-shot command, else aiohttp's (ADR 0022)."""
+    from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, new_client, transport_for
 
-    return new_client(seconds, transport=transport or DEFAULT_TRANSPORT)
+    chosen = transport_for(transport or DEFAULT_TRANSPORT, one_shot=one_shot)
+    return new_client(seconds, transport=chosen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@
     timeout_seconds = 30                    # one deadline per attempt: connect, headers, body
     max_reply_bytes = 4194304               # a longer reply is a failed attempt (falls back)
     stream_deadline_seconds = 600           # a streamed answer may run this long in all
-    http_transport = "aiohttp"              # or "httpcore" (httpx's own pool), ADR 0019
+    http_transport = "auto"                 # "aiohttp", "httpcore" (httpx's pool) or "auto":
+                                            # httpcore for one-shot commands, else aiohttp
     max_cost_per_1k_tokens = 0.002          # US dollars, prompt and completion together
     max_latency_ms = 8000
 
@@ -42,7 +43,7 @@ from pathlib import Path
 import platformdirs
 
 from freegin_ai.adapters.errors import ConfigError
-from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, TRANSPORTS
+from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, TRANSPORT_CHOICES
 from freegin_ai.adapters.providers.base import (
     DEFAULT_DEADLINE_SECONDS,
     DEFAULT_MAX_REPLY_BYTES,
@@ -280,7 +281,9 @@ class _Reader:
                 "router.stream_deadline_seconds",
             ),
             http_transport=self.choice(
-                router.get("http_transport", DEFAULT_TRANSPORT), "router.http_transport", TRANSPORTS
+                router.get("http_transport", DEFAULT_TRANSPORT),
+                "router.http_transport",
+                TRANSPORT_CHOICES,
             ),
             max_cost_per_1k_tokens=(
                 self.cost(router["max_cost_per_1k_tokens"], "router.max_cost_per_1k_tokens")

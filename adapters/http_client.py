@@ -5,10 +5,11 @@ Every provider call goes through one client per process (per event loop) and use
 of it: `stream(method, url, headers=, content=, params=)` as an async context manager giving a
 response (`status_code`, case-insensitive `headers`, `is_success`, `encoding`, `aread()`,
 `aiter_bytes()`), `timeout`, and `aclose()`. That is httpx's own API, so an
-`httpx.AsyncClient` is an `HttpClient` as it is (`[router] http_transport = "httpcore"`, and
-tests that bring their own). The default, `AiohttpClient`, puts the same four on an aiohttp
-session with none of httpx's request and response models in between: against a fast local
-server that halves the cost of a call (`make bench-peers` prints both).
+`httpx.AsyncClient` is an `HttpClient` as it is (`[router] http_transport = "httpcore"`, a
+one-shot command's choice under "auto", and tests that bring their own). `AiohttpClient`, a
+long-running process's, puts the same four on an aiohttp session with none of httpx's request
+and response models in between: against a fast local server that halves the cost of a call
+(`make bench-peers` prints both).
 
 Failures keep httpx's vocabulary on both: `AiohttpClient` raises httpx's exceptions
 (`ConnectError`, `ConnectTimeout`, `ReadTimeout`, `ReadError`, `RemoteProtocolError`,
@@ -33,9 +34,11 @@ import httpx
 if TYPE_CHECKING:
     import aiohttp
 
-#: The transports to choose from; the first is the default.
+#: The transports a client runs on.
 TRANSPORTS = ("aiohttp", "httpcore")
-DEFAULT_TRANSPORT = TRANSPORTS[0]
+#: What config.toml may say: a transport, or "auto" (the default) to let the process choose.
+TRANSPORT_CHOICES = ("auto", *TRANSPORTS)
+DEFAULT_TRANSPORT = "auto"
 #: Connections kept per process, and how long an idle one stays open.
 MAX_CONNECTIONS = 200
 KEEPALIVE_SECONDS = 30.0
@@ -100,9 +103,20 @@ def timeout_for(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(10.0, seconds))
 
 
+def transport_for(chosen: str, *, one_shot: bool = False) -> str:
+    """The transport a process runs on (ADR 0022): what config.toml names, or for "auto" httpx's
+    own pool in a one-shot command (a call or two; aiohttp is never imported, ~0.1 s less) and
+    aiohttp's pool in a process that serves many (half the cost of each call, ADR 0019)."""
+    if chosen != "auto":
+        return chosen
+    return "httpcore" if one_shot else "aiohttp"
+
+
 def new_client(timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANSPORT) -> HttpClient:
-    """A client on the chosen transport, with timeouts always set."""
+    """A client on the chosen transport ("auto": the one for a long-running process), with
+    timeouts always set."""
     bounds = timeout if isinstance(timeout, httpx.Timeout) else timeout_for(timeout)
+    transport = transport_for(transport)
     if transport == "aiohttp":
         return AiohttpClient(bounds)
     if transport == "httpcore":

@@ -45,7 +45,7 @@ from freegin_ai.adapters.errors import AdapterError, ProviderError, StorageError
 from freegin_ai.adapters.errors import AllAttemptsFailedError as AllAttemptsFailedError
 from freegin_ai.adapters.errors import NoCandidateError as NoCandidateError
 from freegin_ai.adapters.follower import LogFollower
-from freegin_ai.adapters.http_client import HttpClient
+from freegin_ai.adapters.http_client import HttpClient, transport_for
 from freegin_ai.adapters.pricing import TokenPrice, cost_micros, price_for
 from freegin_ai.adapters.provider_set import ProviderSet
 from freegin_ai.adapters.providers.base import ChatReply, ChatRequest, ResponseMeta
@@ -233,6 +233,7 @@ class Router:
         gate: QuotaGate | None = None,
         watch_tables: bool = False,
         catalog_notices: Callable[[], int] | None = None,
+        one_shot: bool = False,
     ) -> None:
         self.catalog = catalog
         self.providers = providers
@@ -251,8 +252,9 @@ class Router:
         self.follower: LogFollower | None = None
         seconds = timeout if timeout is not None else self.config.timeout_seconds
         self._owns_client = client is None
-        #: The outbound transport (ADR 0019); clients made for sync calls use it too.
-        self.transport = self.config.http_transport
+        #: The outbound transport (ADR 0019; "auto" by the process's kind, ADR 0022); clients
+        #: made for sync calls use it too.
+        self.transport = transport_for(self.config.http_transport, one_shot=one_shot)
         self.client = client or bootstrap.http_client(seconds, self.transport)
         #: A stream may run this long in all (stalls are bounded by the read timeout).
         self.stream_deadline = self.config.stream_deadline_seconds
@@ -293,12 +295,14 @@ class Router:
         client: HttpClient | None = None,
         dry_run: bool = False,
         follow: bool = True,
+        one_shot: bool = False,
     ) -> Router:
         """A router configured from the environment, config.toml and the credential store.
 
         A dry-run router calls providers as usual but logs no usage. `follow=False` leaves out
-        the log follower, for a one-shot command: its own appends are caught up when it closes,
-        and nobody reads its tables meanwhile.
+        the log follower: its own appends are caught up when it closes, and nobody reads its
+        tables meanwhile. `one_shot=True` says the process makes a call or two and exits, so
+        the "auto" transport is httpx's own pool, which spares importing aiohttp (ADR 0022).
         """
         from freegin_ai.adapters.settings import database_url, usage_fsync
 
@@ -308,6 +312,7 @@ class Router:
             client=client,
             dry_run=dry_run,
             usage_fsync=usage_fsync(env),
+            one_shot=one_shot,
         )
         if follow:
             # A long-running process keeps the read tables within a second of everyone's appends.

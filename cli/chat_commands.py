@@ -264,8 +264,9 @@ def _generate(args: argparse.Namespace, request: GenerateRequest, stream: bool) 
         StreamInterruptedError,
     )
 
-    # One request and out: no log follower (its own usage is caught up when it closes).
-    router = Router.open(os.environ, follow=False)
+    # One request and out: no log follower (its own usage is caught up when it closes), and
+    # the "auto" transport is the one that starts quickest (ADR 0022).
+    router = Router.open(os.environ, follow=False, one_shot=True)
     closed = False
     try:
         if args.verbose:

@@ -178,7 +178,7 @@ def smoke(args: argparse.Namespace) -> int:
     model = check_model_name(args.model) if args.model is not None else None
 
     async def run() -> list[Any]:
-        async with Router.open(os.environ) as router:
+        async with Router.open(os.environ, one_shot=True) as router:
             return await run_smoke(router, provider=provider, workload=workload, model=model)
 
     results = anyio.run(run)

@@ -121,7 +121,9 @@ async def _opened(dry_run: bool) -> AsyncIterator[RefreshDeps]:
 
     catalog = open_catalog()
     try:
-        async with Router.open(os.environ, catalog=catalog, dry_run=dry_run) as router:
+        async with Router.open(
+            os.environ, catalog=catalog, dry_run=dry_run, one_shot=True
+        ) as router:
             yield RefreshDeps.of(router)
     finally:
         catalog.close()

@@ -66,7 +66,7 @@ async def run_sync(provider: str | None, dry_run: bool) -> SyncReport:
     seconds = config.timeout_seconds
     catalog = open_catalog()
     try:
-        async with bootstrap.http_client(seconds, config.http_transport) as client:
+        async with bootstrap.http_client(seconds, config.http_transport, one_shot=True) as client:
             return await sync_models(
                 catalog,
                 providers,

@@ -51,6 +51,7 @@ def test_missing_file_means_defaults(tmp_path: Path) -> None:
 
     assert config == Config()
     assert config.timeout_seconds == 30.0
+    assert config.http_transport == "auto"
     assert config.provider("groq") == ProviderSettings()
 
 
@@ -120,6 +121,7 @@ def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
         ("[router]\ntimeout_seconds = -1\n", "router.timeout_seconds"),
         ('[router]\ntimeout_seconds = "30"\n', "router.timeout_seconds"),
         ("[router]\nmax_latency_ms = 1.5\n", "router.max_latency_ms"),
+        ('[router]\nhttp_transport = "requests"\n', "router.http_transport"),
         ("[router]\nmax_cost_per_1k_tokens = true\n", "router.max_cost_per_1k_tokens"),
         ('[prices."groq"]\ninput_per_1k_micros = 1\n', 'prices."groq"'),
         (

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from freegin_ai.adapters.http_client import AiohttpClient, timeout_for
+from freegin_ai.adapters.http_client import AiohttpClient, new_client, timeout_for, transport_for
 from tests.fakes.provider_server import FakeProviderServer
 
 TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
@@ -128,3 +128,27 @@ async def test_plain_http_never_loads_the_certificate_bundle(
     with FakeProviderServer() as fake:
         status, body = await fetch(f"{fake.openai_url}/models")
     assert status == 200 and b"fake-model-a" in body
+
+
+@pytest.mark.parametrize(
+    ("chosen", "one_shot", "transport"),
+    [
+        ("auto", True, "httpcore"),
+        ("auto", False, "aiohttp"),
+        ("aiohttp", True, "aiohttp"),
+        ("httpcore", False, "httpcore"),
+    ],
+)
+def test_auto_is_httpx_own_pool_for_one_shot_commands_and_aiohttp_for_the_rest(
+    chosen: str, one_shot: bool, transport: str
+) -> None:
+    assert transport_for(chosen, one_shot=one_shot) == transport
+
+
+@pytest.mark.anyio
+async def test_a_new_client_on_auto_is_the_long_running_kind() -> None:
+    client = new_client(5.0, transport="auto")
+    try:
+        assert isinstance(client, AiohttpClient)
+    finally:
+        await client.aclose()

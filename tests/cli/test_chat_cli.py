@@ -93,6 +93,32 @@ def test_stream_prints_text_as_it_arrives(data: Path, fake: FakeProviderServer) 
     assert body["stream"] is True and body["messages"][0]["content"] == "be brief"
 
 
+@pytest.mark.parametrize(
+    ("configured", "client"),
+    [(None, "python-httpx/"), ("aiohttp", "aiohttp/"), ("httpcore", "python-httpx/")],
+)
+def test_a_one_shot_generate_calls_on_httpx_own_pool_unless_config_names_another(
+    data: Path, fake: FakeProviderServer, configured: str | None, client: str
+) -> None:
+    # "auto" (the default) spares a one-shot command importing aiohttp (ADR 0022); a transport
+    # named in config.toml is the one used.
+    if configured is not None:
+        (data / "config").mkdir(exist_ok=True)
+        (data / "config" / "config.toml").write_text(f'[router]\nhttp_transport = "{configured}"\n')
+    for stream in ("--no-stream", "--stream"):
+        fake.script("g-1", Reply("ok"))
+        result = run(data, "generate", "--prompt", "hi", stream, extra=groq_env(fake))
+        assert result.returncode == 0, result.stderr
+        assert client in fake.last_request().headers["user-agent"]
+
+
+def test_chat_runs_on_aiohttp_pool_by_default(data: Path, fake: FakeProviderServer) -> None:
+    fake.script("g-1", Reply("Hello."))
+    result = run(data, "chat", stdin="Hi.\n", extra=groq_env(fake))
+    assert result.returncode == 0, result.stderr
+    assert "aiohttp/" in fake.last_request().headers["user-agent"]
+
+
 def test_json_schema_file_and_json_output(data: Path, fake: FakeProviderServer) -> None:
     fake.script("g-1", Reply('{"word": "hi"}'))
     schema = {"title": "Word", "type": "object", "properties": {"word": {"type": "string"}}}
