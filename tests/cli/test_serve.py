@@ -146,24 +146,31 @@ def test_a_workload_name_routes_through_the_catalog_and_the_headers_name_the_rou
 def test_adopting_and_retiring_with_the_cli_apply_on_the_next_request(
     gateway: ServeProcess, fake: FakeProviderServer
 ) -> None:
-    client = sdk(gateway)
-    fake.script("sum-1", Reply("from sum-1"))
-    fake.script("sum-2", Reply("from sum-2"))
-    adopt(gateway, "groq", "sum-1", "summarization", 1)
+    cli_changes_apply_on_the_next_request(gateway, fake, "sum")
+
+
+def cli_changes_apply_on_the_next_request(
+    server: ServeProcess, fake: FakeProviderServer, prefix: str
+) -> None:
+    client = sdk(server)
+    first, second = f"{prefix}-1", f"{prefix}-2"
+    fake.script(first, Reply(f"from {first}"))
+    fake.script(second, Reply(f"from {second}"))
+    adopt(server, "groq", first, "summarization", 1)
 
     def ask() -> ChatCompletion:
         return client.chat.completions.create(model="summarization", messages=user("x"))
 
-    assert ask().choices[0].message.content == "from sum-1"
+    assert ask().choices[0].message.content == f"from {first}"
     # A better model adopted while the gateway runs is used at once
-    adopt(gateway, "deepseek", "sum-2", "summarization", 0)
-    assert ask().choices[0].message.content == "from sum-2"
-    assert "deepseek/sum-2" in {m.id for m in client.models.list()}
+    adopt(server, "deepseek", second, "summarization", 0)
+    assert ask().choices[0].message.content == f"from {second}"
+    assert f"deepseek/{second}" in {m.id for m in client.models.list()}
     # and once retired, it is dropped at once
-    retired = gateway.cli("retire-model", "deepseek", "sum-2", "--workload", "summarization")
+    retired = server.cli("retire-model", "deepseek", second, "--workload", "summarization")
     assert retired.returncode == 0, retired.stderr
-    assert ask().choices[0].message.content == "from sum-1"
-    assert "deepseek/sum-2" not in {m.id for m in client.models.list()}
+    assert ask().choices[0].message.content == f"from {first}"
+    assert f"deepseek/{second}" not in {m.id for m in client.models.list()}
 
 
 def test_models_lists_workload_aliases_and_active_roster_models(gateway: ServeProcess) -> None:
@@ -768,6 +775,16 @@ def test_gateways_on_one_postgresql_database_share_cooldowns_and_statistics(
     # Both gateways' calls are in the shared statistics
     stats = first.cli("stats", "--provider", "groq", "--model", "pg-2", "--json")
     assert '"calls": 2' in stats.stdout, stats.stdout + stats.stderr
+
+
+@pytest.mark.postgres
+def test_on_postgresql_cli_changes_apply_on_the_next_request_too(
+    fake: FakeProviderServer, tmp_path: Path, postgres_url: str
+) -> None:
+    # The gateway hears other processes' catalog appends through LISTEN/NOTIFY (ADR 0021).
+    env = provider_env(fake) | {"FREEGIN_DATABASE_URL": postgres_url}
+    with ServeProcess(tmp_path, env) as server:
+        cli_changes_apply_on_the_next_request(server, fake, "pg-sum")
 
 
 def test_sigterm_during_a_stream_lets_it_finish_and_logs_it(
