@@ -120,13 +120,36 @@ def new_client(timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANS
     if transport == "aiohttp":
         return AiohttpClient(bounds)
     if transport == "httpcore":
-        limits = httpx.Limits(
-            max_connections=MAX_CONNECTIONS,
-            max_keepalive_connections=MAX_CONNECTIONS,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-        )
-        return httpx.AsyncClient(timeout=bounds, limits=limits)
+        return httpx.AsyncClient(timeout=bounds, transport=PoolPerScheme())
     raise ValueError(f"unknown HTTP transport {transport!r} (expected one of {TRANSPORTS})")
+
+
+class PoolPerScheme(httpx.AsyncBaseTransport):
+    """httpx's own connection pool, made for each scheme on its first request: a process that
+    only talks plain HTTP (a local Ollama) never loads the CA bundle, which httpx's client
+    would load when it is made (30-60 ms, ADR 0022). HTTPS is checked as httpx checks it.
+    Proxies from the environment stay the client's own business (its mounts)."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        scheme = request.url.scheme
+        pool = self._pools.get(scheme)
+        if pool is None:
+            limits = httpx.Limits(
+                max_connections=MAX_CONNECTIONS,
+                max_keepalive_connections=MAX_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            )
+            # A plain-HTTP pool never opens TLS, so it needs no certificates to check.
+            pool = httpx.AsyncHTTPTransport(verify=scheme != "http", limits=limits)
+            self._pools[scheme] = pool
+        return await pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
 
 
 class AiohttpClient:

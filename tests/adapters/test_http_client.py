@@ -1,4 +1,4 @@
-"""The default HTTP client's own choices (ADR 0019): proxies from the environment, read once;
+"""The HTTP clients' own choices (ADR 0019, 0022): proxies from the environment, read once;
 certificates checked as httpx checks them, with the bundle loaded only for a TLS connection.
 
 Everything else it does (requests, streams, timeouts, errors) is exercised over real HTTP by
@@ -16,7 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from freegin_ai.adapters.http_client import AiohttpClient, new_client, timeout_for, transport_for
+from freegin_ai.adapters.http_client import (
+    TRANSPORTS,
+    AiohttpClient,
+    new_client,
+    timeout_for,
+    transport_for,
+)
 from tests.fakes.provider_server import FakeProviderServer
 
 TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
@@ -96,37 +102,43 @@ def https_url() -> Iterator[str]:
         server.server_close()
 
 
-async def fetch(url: str) -> tuple[int, bytes]:
-    async with client() as c, c.stream("GET", url) as response:
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+async def fetch(url: str, transport: str) -> tuple[int, bytes]:
+    async with new_client(5.0, transport=transport) as c, c.stream("GET", url) as response:
         return response.status_code, await response.aread()
 
 
 @pytest.mark.anyio
 async def test_a_certificate_nobody_vouches_for_is_refused(
-    https_url: str, monkeypatch: pytest.MonkeyPatch
+    https_url: str, transport: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     with pytest.raises(httpx.ConnectError, match=r"(?i)certificate"):
-        await fetch(https_url)
+        await fetch(https_url, transport)
 
 
 @pytest.mark.anyio
 async def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(
-    https_url: str, monkeypatch: pytest.MonkeyPatch
+    https_url: str, transport: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "localhost.pem"))
-    assert await fetch(https_url) == (200, b"hello")
+    assert await fetch(https_url, transport) == (200, b"hello")
 
 
 @pytest.mark.anyio
 async def test_plain_http_never_loads_the_certificate_bundle(
-    monkeypatch: pytest.MonkeyPatch,
+    transport: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A bundle that cannot be loaded: only a TLS connection would notice.
     monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/bundle.pem")
     with FakeProviderServer() as fake:
-        status, body = await fetch(f"{fake.openai_url}/models")
+        status, body = await fetch(f"{fake.openai_url}/models", transport)
     assert status == 200 and b"fake-model-a" in body
 
 
