@@ -18,7 +18,11 @@ minute (a bare client's median moved between 0.19 and 0.31 ms across runs of one
 
 Targets (issue 12): router median at most 0.3 ms above the fastest bare client and at most a
 tenth of LiteLLM Router's; at least 1,500 requests/s with 32 in flight; streaming time to
-first token at most 0.3 ms above the bare client's.
+first token at most 0.3 ms above the bare client's. The two "above the bare client" figures
+held to their targets are measured interleaved (blocks of 100 calls of the router and of
+aiohttp's session taken in turn, in one event loop, every round): measured one contender
+after the other, the VM's drift between them moved the gap by more than the gap itself. The
+figures measured in turn are printed beside them.
 
 Contenders are entries of PEERS (name -> function of a Context returning Figures), so another
 peer (LiteLLM's proxy, say) is one more function.
@@ -37,13 +41,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 
 from freegin_ai.adapters.http_client import HttpClient
 from tests.bench.fast_server import CHUNKS
+
+if TYPE_CHECKING:
+    from freegin_ai.adapters.catalog import Catalog
+    from freegin_ai.adapters.provider_set import ProviderSet
 
 MODEL = "bench-model"
 BODY = json.dumps(
@@ -84,6 +92,9 @@ class Context:
     results: dict[str, Figures] = field(default_factory=dict)
     #: Which round this is (0-based): each round measures every contender once more.
     round: int = 0
+    #: The router's overhead over bare aiohttp measured interleaved, one pair per round:
+    #: (median call, median time to first token), ms.
+    gaps: list[tuple[float, float]] = field(default_factory=list)
 
 
 class FakeServer:
@@ -236,22 +247,15 @@ async def _stream_figures(
 
 def router(transport: str) -> Callable[[Context], Figures]:
     def run(ctx: Context) -> Figures:
-        from freegin_ai.adapters.catalog import Catalog
-        from freegin_ai.adapters.config import Config
-        from freegin_ai.adapters.provider_set import ProviderSet
         from freegin_ai.adapters.router import GenerateRequest, GenerateResult, Router
         from freegin_ai.domain.chat import TextDelta
-        from freegin_ai.domain.commands import AdoptModel
 
-        database = ctx.directory / f"router-{transport}-{ctx.round}.db"
-        catalog = Catalog.open(f"sqlite:///{database}", seed=False)
-        catalog.adopt_model(AdoptModel(provider="groq", workload="chat", model=MODEL, priority=1))
-        env = {"GROQ_API_KEY": "sk-bench", "FREEGIN_GROQ_BASE_URL": ctx.base_url}
+        catalog, providers = bench_catalog(ctx, f"router-{transport}")
         request = GenerateRequest(prompt="hi")
 
         async def measure() -> Figures:
             client = new_client(transport)
-            r = Router(catalog, ProviderSet(Config(), env, {}), client=client)
+            r = Router(catalog, providers, client=client)
             try:
 
                 async def call() -> object:
@@ -294,6 +298,88 @@ def router(transport: str) -> Callable[[Context], Figures]:
         return figures
 
     return run
+
+
+def bench_catalog(ctx: Context, name: str) -> tuple[Catalog, ProviderSet]:
+    """A fresh SQLite catalog for this round with the bench model adopted, and the providers
+    pointing groq at the fake."""
+    from freegin_ai.adapters.catalog import Catalog
+    from freegin_ai.adapters.config import Config
+    from freegin_ai.adapters.provider_set import ProviderSet
+    from freegin_ai.domain.commands import AdoptModel
+
+    catalog = Catalog.open(f"sqlite:///{ctx.directory / f'{name}-{ctx.round}.db'}", seed=False)
+    catalog.adopt_model(AdoptModel(provider="groq", workload="chat", model=MODEL, priority=1))
+    env = {"GROQ_API_KEY": "sk-bench", "FREEGIN_GROQ_BASE_URL": ctx.base_url}
+    return catalog, ProviderSet(Config(), env, {})
+
+
+def interleaved(ctx: Context) -> tuple[float, float]:
+    """The router's overhead over the bare aiohttp session, measured side by side in blocks
+    of 100 calls taken in turn (this VM's speed drifts within a round; both sides see the
+    same drift): the median call's and the median time to first token's, in ms."""
+    import aiohttp
+
+    from freegin_ai.adapters.router import GenerateRequest, Router
+    from freegin_ai.domain.chat import TextDelta
+
+    catalog, providers = bench_catalog(ctx, "interleaved")
+    request = GenerateRequest(prompt="hi")
+    url = f"{ctx.base_url}/chat/completions"
+
+    async def measure() -> tuple[float, float]:
+        client = new_client("aiohttp")
+        r = Router(catalog, providers, client=client)
+        try:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
+
+                async def bare() -> float:
+                    started = time.perf_counter()
+                    async with session.post(url, data=BODY, headers=HEADERS) as response:
+                        json.loads(await response.read())
+                    return time.perf_counter() - started
+
+                async def ours() -> float:
+                    started = time.perf_counter()
+                    await r.generate(request)
+                    return time.perf_counter() - started
+
+                async def bare_first() -> float:
+                    started = time.perf_counter()
+                    first = 0.0
+                    async with session.post(url, data=STREAM_BODY, headers=HEADERS) as response:
+                        async for chunk in response.content.iter_any():
+                            if not first and b'"content": "w' in chunk:
+                                first = time.perf_counter()
+                    return first - started
+
+                async def our_first() -> float:
+                    started = time.perf_counter()
+                    first = 0.0
+                    async for item in r.stream(request):
+                        if not first and isinstance(item, TextDelta):
+                            first = time.perf_counter()
+                    return first - started
+
+                gaps = []
+                for pair in ((bare, ours), (bare_first, our_first)):
+                    times: tuple[list[float], list[float]] = ([], [])
+                    for block in range(max(1, ctx.requests // 100) + 1):
+                        for side, call in enumerate(pair):
+                            for _ in range(100):
+                                elapsed = await call()
+                                if block:  # the first block of each side warms up
+                                    times[side].append(elapsed)
+                    gaps.append((statistics.median(times[1]) - statistics.median(times[0])) * 1000)
+                return gaps[0], gaps[1]
+        finally:
+            await r.aclose()
+            await client.aclose()
+
+    try:
+        return anyio.run(measure)
+    finally:
+        catalog.close()
 
 
 def litellm_router(ctx: Context) -> Figures:
@@ -362,7 +448,12 @@ def report(ctx: Context) -> bool:
     fastest = min(bares, key=lambda f: f.median_ms or 0.0)
     assert fastest.median_ms is not None
     gap = ours.median_ms - fastest.median_ms
-    ok &= _target(f"median above {fastest.name}", gap, "ms", "<= 0.3 ms", gap <= 0.3)
+    if ctx.gaps:  # side by side in blocks taken in turn: the figure the target is held to
+        _target("median above bare, in turn", gap, "ms", "(info)", True)
+        gap = statistics.median(g for g, _ in ctx.gaps)
+        ok &= _target("median above bare, interleaved", gap, "ms", "<= 0.3 ms", gap <= 0.3)
+    else:
+        ok &= _target(f"median above {fastest.name}", gap, "ms", "<= 0.3 ms", gap <= 0.3)
     peer = next((f for k, f in ctx.results.items() if k == "litellm-router"), None)
     if peer is not None and peer.median_ms:
         ratio = ours.median_ms / peer.median_ms
@@ -374,7 +465,12 @@ def report(ctx: Context) -> bool:
     )
     if stream_bare is not None and ours.ttft_ms is not None and stream_bare.ttft_ms is not None:
         gap = ours.ttft_ms - stream_bare.ttft_ms
-        ok &= _target("TTFT above the bare client's", gap, "ms", "<= 0.3 ms", gap <= 0.3)
+        if ctx.gaps:
+            _target("TTFT above bare, in turn", gap, "ms", "(info)", True)
+            gap = statistics.median(g for _, g in ctx.gaps)
+            ok &= _target("TTFT above bare, interleaved", gap, "ms", "<= 0.3 ms", gap <= 0.3)
+        else:
+            ok &= _target("TTFT above the bare client's", gap, "ms", "<= 0.3 ms", gap <= 0.3)
         if ours.stream_ms is not None and stream_bare.stream_ms is not None:
             per_chunk = (ours.stream_ms - stream_bare.stream_ms) / (CHUNKS + 3) * 1000
             _target("per-chunk overhead vs bare", per_chunk, "us", "(info)", True)
@@ -412,6 +508,9 @@ def main() -> None:
                     continue
                 print(f"round {number + 1}: measuring {name} ...", file=sys.stderr, flush=True)
                 rounds[name].append(PEERS[name](ctx))
+            if {"bare-aiohttp", "router-aiohttp"} <= set(chosen):
+                print(f"round {number + 1}: router and bare aiohttp in turn ...", file=sys.stderr)
+                ctx.gaps.append(interleaved(ctx))
         ctx.results = {name: combined(figures) for name, figures in rounds.items()}
         report(ctx)
 
