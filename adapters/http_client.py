@@ -124,27 +124,55 @@ def new_client(timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANS
     raise ValueError(f"unknown HTTP transport {transport!r} (expected one of {TRANSPORTS})")
 
 
-class PoolPerScheme(httpx.AsyncBaseTransport):
-    """httpx's own connection pool, made for each scheme on its first request: a process that
-    only talks plain HTTP (a local Ollama) never loads the CA bundle, which httpx's client
-    would load when it is made (30-60 ms, ADR 0022). HTTPS is checked as httpx checks it.
-    Proxies from the environment stay the client's own business (its mounts)."""
+class EnvProxies:
+    """The proxies the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY; any
+    case), read once when the client is made, with each origin's choice kept: both clients
+    choose a request's proxy the same way."""
 
-    def __init__(self) -> None:
-        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+    def __init__(self, proxies: Mapping[str, str] | None = None) -> None:
+        self._proxies = dict(urllib.request.getproxies() if proxies is None else proxies)
+        self._choice: dict[tuple[str, str], str | None] = {}
+
+    def for_url(self, url: str) -> str | None:
+        """The proxy for `url`, or None to connect directly."""
+        if not self._proxies:
+            return None
+        scheme, _, rest = url.partition("://")
+        origin = (scheme.lower(), rest.split("/", 1)[0].rpartition("@")[2])
+        if origin not in self._choice:
+            host = urllib.parse.urlsplit(f"//{origin[1]}").hostname or ""
+            bypass = _bypassed(host, self._proxies.get("no", ""))
+            proxy = None if bypass else self._proxies.get(scheme) or self._proxies.get("all")
+            self._choice[origin] = proxy
+        return self._choice[origin]
+
+
+class PoolPerScheme(httpx.AsyncBaseTransport):
+    """httpx's own connection pool, made on first use for each scheme and proxy: a process
+    that only talks plain HTTP (a local Ollama) never loads the CA bundle, which httpx's
+    client would load when it is made (30-60 ms, ADR 0022). HTTPS is checked as httpx checks
+    it; the proxy is the environment's (`EnvProxies`), as for the aiohttp client (httpx's
+    client leaves the environment's proxies to a transport of one's own)."""
+
+    def __init__(self, proxies: EnvProxies | None = None) -> None:
+        self._proxies = proxies or EnvProxies()
+        self._pools: dict[tuple[str, str | None], httpx.AsyncHTTPTransport] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         scheme = request.url.scheme
-        pool = self._pools.get(scheme)
+        proxy = self._proxies.for_url(str(request.url))
+        pool = self._pools.get((scheme, proxy))
         if pool is None:
             limits = httpx.Limits(
                 max_connections=MAX_CONNECTIONS,
                 max_keepalive_connections=MAX_CONNECTIONS,
                 keepalive_expiry=KEEPALIVE_SECONDS,
             )
-            # A plain-HTTP pool never opens TLS, so it needs no certificates to check.
-            pool = httpx.AsyncHTTPTransport(verify=scheme != "http", limits=limits)
-            self._pools[scheme] = pool
+            # Plain HTTP through no proxy, or a plain-HTTP one, never opens TLS: it needs no
+            # certificates to check.
+            plain = scheme == "http" and (proxy is None or proxy[:5].lower() == "http:")
+            pool = httpx.AsyncHTTPTransport(verify=not plain, limits=limits, proxy=proxy)
+            self._pools[(scheme, proxy)] = pool
         return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -165,8 +193,7 @@ class AiohttpClient:
         self._closed = False
         # aiohttp's trust_env looks the proxy up again on every request (about 1 ms): the
         # environment's proxies are read once, and each origin's choice is kept.
-        self._proxies = dict(urllib.request.getproxies() if proxies is None else proxies)
-        self._proxy_choice: dict[tuple[str, str], str | None] = {}
+        self._proxies = EnvProxies(proxies)
         # Made at the first TLS connection (loading certifi's bundle takes about 50 ms): a
         # process that only talks plain HTTP (a local Ollama) never pays for it.
         self._tls: ssl.SSLContext | None = None
@@ -209,18 +236,9 @@ class AiohttpClient:
         return self._tls
 
     def proxy_for(self, url: str) -> str | None:
-        """The proxy for `url`, or None to connect directly: as the environment says when the
-        client was made (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY; any case)."""
-        if not self._proxies:
-            return None
-        scheme, _, rest = url.partition("://")
-        origin = (scheme.lower(), rest.split("/", 1)[0].rpartition("@")[2])
-        if origin not in self._proxy_choice:
-            host = urllib.parse.urlsplit(f"//{origin[1]}").hostname or ""
-            bypass = _bypassed(host, self._proxies.get("no", ""))
-            proxy = None if bypass else self._proxies.get(scheme) or self._proxies.get("all")
-            self._proxy_choice[origin] = proxy
-        return self._proxy_choice[origin]
+        """The proxy for `url`, or None to connect directly: as the environment said when the
+        client was made (`EnvProxies`)."""
+        return self._proxies.for_url(url)
 
     @asynccontextmanager
     async def stream(

@@ -7,8 +7,10 @@ the provider adapter tests, which run on both transports.
 
 from __future__ import annotations
 
+import http.client
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -140,6 +142,67 @@ async def test_plain_http_never_loads_the_certificate_bundle(
     with FakeProviderServer() as fake:
         status, body = await fetch(f"{fake.openai_url}/models", transport)
     assert status == 200 and b"fake-model-a" in body
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy: takes absolute-form requests, notes their targets, and
+    passes them on."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.server.seen.append(self.path)  # type: ignore[attr-defined]
+        target = urllib.parse.urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.netloc, timeout=5)
+        upstream.request("GET", target.path or "/")
+        reply = upstream.getresponse()
+        body = reply.read()
+        upstream.close()
+        self.send_response(reply.status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy on 127.0.0.1: its URL, and the request targets it passed on."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    seen: list[str] = []
+    server.seen = seen  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.mark.anyio
+async def test_both_transports_go_through_the_environment_s_proxy_unless_no_proxy_says(
+    transport: str, forward_proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy, seen = forward_proxy
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    with FakeProviderServer() as fake:
+        url = f"{fake.openai_url}/models"
+        status, body = await fetch(url, transport)
+        assert status == 200 and b"fake-model-a" in body
+        assert seen == [url]  # the proxy passed the request on
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert (await fetch(url, transport))[0] == 200
+    assert seen == [url]  # the host NO_PROXY names was reached directly
 
 
 @pytest.mark.parametrize(
