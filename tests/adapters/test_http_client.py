@@ -8,6 +8,8 @@ the provider adapter tests, which run on both transports.
 from __future__ import annotations
 
 import http.client
+import select
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -145,8 +147,8 @@ async def test_plain_http_never_loads_the_certificate_bundle(
 
 
 class _ForwardProxy(BaseHTTPRequestHandler):
-    """A plain-HTTP forward proxy: takes absolute-form requests, notes their targets, and
-    passes them on."""
+    """A forward proxy: passes plain-HTTP requests (absolute form) on and tunnels CONNECT,
+    noting each target."""
 
     seen: list[str]
 
@@ -162,6 +164,26 @@ class _ForwardProxy(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_CONNECT(self) -> None:
+        self.server.seen.append(f"CONNECT {self.path}")  # type: ignore[attr-defined]
+        host, _, port = self.path.rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=5)
+        self.send_response(200)
+        self.end_headers()
+        sockets = [self.connection, upstream]
+        try:
+            while True:  # relay both ways until either side closes
+                readable, _, _ = select.select(sockets, [], [], 5)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is self.connection else self.connection).sendall(data)
+        finally:
+            upstream.close()
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
@@ -203,6 +225,25 @@ async def test_both_transports_go_through_the_environment_s_proxy_unless_no_prox
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         assert (await fetch(url, transport))[0] == 200
     assert seen == [url]  # the host NO_PROXY names was reached directly
+
+
+@pytest.mark.anyio
+async def test_https_goes_through_the_proxy_s_tunnel_with_the_certificate_checked(
+    https_url: str,
+    transport: str,
+    forward_proxy: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    proxy, seen = forward_proxy
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "localhost.pem"))
+    assert await fetch(https_url, transport) == (200, b"hello")
+    assert seen == [f"CONNECT {https_url.split('//')[1].rstrip('/')}"]
+    # The tunnel carries TLS end to end: a certificate nobody vouches for is still refused.
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.raises(httpx.ConnectError, match=r"(?i)certificate"):
+        await fetch(https_url, transport)
 
 
 @pytest.mark.parametrize(
