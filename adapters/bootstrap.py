@@ -173,10 +173,9 @@ def http_client(
 ) -> HttpClient:
     """The process's HTTP client, with timeouts always set, on the chosen transport; "auto"
     (the default) is httpx's own pool for a one-shot command, else aiohttp's (ADR 0022)."""
-    from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, new_client, transport_for
+    from freegin_ai.adapters.http_client import DEFAULT_TRANSPORT, new_client
 
-    chosen = transport_for(transport or DEFAULT_TRANSPORT, one_shot=one_shot)
-    return new_client(seconds, transport=chosen)
+    return new_client(seconds, transport=transport or DEFAULT_TRANSPORT, one_shot=one_shot)
 
 
 @dataclass(frozen=True, slots=True)

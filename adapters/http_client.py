@@ -112,16 +112,26 @@ def transport_for(chosen: str, *, one_shot: bool = False) -> str:
     return "httpcore" if one_shot else "aiohttp"
 
 
-def new_client(timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANSPORT) -> HttpClient:
-    """A client on the chosen transport ("auto": the one for a long-running process), with
+def new_client(
+    timeout: float | httpx.Timeout, *, transport: str = DEFAULT_TRANSPORT, one_shot: bool = False
+) -> HttpClient:
+    """A client on the chosen transport ("auto": by the process's kind, `transport_for`), with
     timeouts always set."""
     bounds = timeout if isinstance(timeout, httpx.Timeout) else timeout_for(timeout)
-    transport = transport_for(transport)
+    transport = transport_for(transport, one_shot=one_shot)
     if transport == "aiohttp":
         return AiohttpClient(bounds)
     if transport == "httpcore":
         return httpx.AsyncClient(timeout=bounds, transport=PoolPerScheme())
     raise ValueError(f"unknown HTTP transport {transport!r} (expected one of {TRANSPORTS})")
+
+
+#: The limits of httpx's own pools (the httpcore transport), as aiohttp's session has them.
+_LIMITS = httpx.Limits(
+    max_connections=MAX_CONNECTIONS,
+    max_keepalive_connections=MAX_CONNECTIONS,
+    keepalive_expiry=KEEPALIVE_SECONDS,
+)
 
 
 class EnvProxies:
@@ -163,15 +173,9 @@ class PoolPerScheme(httpx.AsyncBaseTransport):
         proxy = self._proxies.for_url(str(request.url))
         pool = self._pools.get((scheme, proxy))
         if pool is None:
-            limits = httpx.Limits(
-                max_connections=MAX_CONNECTIONS,
-                max_keepalive_connections=MAX_CONNECTIONS,
-                keepalive_expiry=KEEPALIVE_SECONDS,
-            )
-            # Plain HTTP through no proxy, or a plain-HTTP one, never opens TLS: it needs no
-            # certificates to check.
-            plain = scheme == "http" and (proxy is None or proxy[:5].lower() == "http:")
-            pool = httpx.AsyncHTTPTransport(verify=not plain, limits=limits, proxy=proxy)
+            # A pool that never opens TLS needs no certificates to check.
+            secure = _opens_tls(str(request.url), proxy)
+            pool = httpx.AsyncHTTPTransport(verify=secure, limits=_LIMITS, proxy=proxy)
             self._pools[(scheme, proxy)] = pool
         return await pool.handle_async_request(request)
 
@@ -252,7 +256,7 @@ class AiohttpClient:
     ) -> AsyncIterator[HttpResponse]:
         session = self._session or self._open()
         proxy = self.proxy_for(url)
-        secure = url[:6].lower() == "https:" or (proxy or "")[:6].lower() == "https:"
+        secure = _opens_tls(url, proxy)
         with _httpx_errors:
             request = session.request(
                 method,
@@ -304,6 +308,11 @@ class AiohttpResponse:
         with _httpx_errors:
             async for chunk in self._raw.content.iter_any():
                 yield chunk
+
+
+def _opens_tls(url: str, proxy: str | None) -> bool:
+    """Whether a request opens a TLS connection: to an https URL, or to an https proxy."""
+    return url[:6].lower() == "https:" or (proxy or "")[:6].lower() == "https:"
 
 
 def _bypassed(host: str, no_proxy: str) -> bool:

@@ -423,16 +423,13 @@ async def test_the_router_sees_another_writer_s_change_once_its_tables_have_it(
     database_url: str, fake: FakeProviderServer, clock: FakeClock
 ) -> None:
     with catalog_with(database_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
-        router = old_and_new(mine, fake, clock, refresh_seconds=0.0)
-        try:
+        async with old_and_new(mine, fake, clock, refresh_seconds=0.0) as router:
             first = router.explain(GenerateRequest(prompt="p")).candidates
             assert [c.model for c in first] == ["g-old"]
             # This router reads the tables as they are (its own catalog did nothing).
             another_process_adopts_g_new(database_url, clock)
             result = await router.generate(GenerateRequest(prompt="p"))
             assert (result.model, result.text) == ("g-new", "from the new one")
-        finally:
-            await router.aclose()
 
 
 @pytest.mark.anyio
@@ -440,14 +437,11 @@ async def test_a_watching_router_sees_another_process_s_change_on_its_next_reque
     sqlite_url: str, fake: FakeProviderServer, clock: FakeClock
 ) -> None:
     with catalog_with(sqlite_url, clock, chat_roster(("groq", "g-old", 10))) as mine:
-        router = old_and_new(mine, fake, clock, refresh_seconds=3600.0, watch_tables=True)
-        try:
-            assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-old"
+        async with old_and_new(mine, fake, clock, refresh_seconds=3600.0, watch_tables=True) as r:
+            assert (await r.generate(GenerateRequest(prompt="p"))).model == "g-old"
             # The gateway's router: no interval to wait, the next request routes anew.
             another_process_adopts_g_new(sqlite_url, clock)
-            assert (await router.generate(GenerateRequest(prompt="p"))).model == "g-new"
-        finally:
-            await router.aclose()
+            assert (await r.generate(GenerateRequest(prompt="p"))).model == "g-new"
 
 
 @pytest.mark.anyio
@@ -458,7 +452,7 @@ async def test_a_router_told_of_catalog_appends_applies_them_on_its_next_request
         follower = LogFollower(mine.store, mine.projector.catch_up).start()
         notices = lambda: follower.catalog_notices  # noqa: E731
         router = old_and_new(mine, fake, clock, refresh_seconds=3600.0, catalog_notices=notices)
-        try:
+        try:  # the router and the follower are both closed, whatever fails
             while follower.rounds == 0:  # listening (it catches up once a poll went by)
                 await anyio.sleep(0.02)
             usage_only = follower.catalog_notices

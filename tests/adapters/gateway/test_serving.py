@@ -16,10 +16,10 @@ import anyio
 import pytest
 
 from freegin_ai.adapters.bootstrap import start_serving
-from freegin_ai.adapters.catalog import Catalog
+from freegin_ai.adapters.catalog import utc_now
 from freegin_ai.adapters.gateway.server import serving_router
 from freegin_ai.domain.chat import GenerateRequest
-from freegin_ai.domain.commands import AdoptModel
+from tests.fakes.catalogs import catalog_with
 from tests.fakes.provider_server import FakeProviderServer, Reply
 
 WORKLOAD = "classification"
@@ -33,13 +33,8 @@ def fake() -> Iterator[FakeProviderServer]:
 
 def adopt(url: str, model: str, priority: int) -> None:
     """Adopt as another process does: its own catalog, closed (its tables caught up)."""
-    catalog = Catalog.open(url)
-    try:
-        catalog.adopt_model(
-            AdoptModel(provider="groq", workload=WORKLOAD, model=model, priority=priority)
-        )
-    finally:
-        catalog.close()
+    with catalog_with(url, utc_now, [("groq", WORKLOAD, model, priority)]):
+        pass
 
 
 @pytest.mark.anyio
