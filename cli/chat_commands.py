@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from freegin_ai.cli import startup
 from freegin_ai.cli.output import emit_json, fail
 
 if TYPE_CHECKING:
@@ -403,6 +404,7 @@ def chat(args: argparse.Namespace) -> int:
     except ValueError as error:
         return fail(str(error))
     router = Router.open(os.environ)
+    startup.settle()  # a conversation keeps running: the collector as usual (ADR 0023)
     history: list[Message] = []
     last: GenerateResult | None = None
     interactive = sys.stdin.isatty()

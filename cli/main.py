@@ -23,6 +23,7 @@ from freegin_ai.cli import (
     router_commands,
     serve_commands,
     service_commands,
+    startup,
     sync_commands,
 )
 
@@ -112,8 +113,9 @@ def run() -> NoReturn:
     catalog command, paid again by every process when eight run at once (ADR 0020). So once
     `main` returned, the exit handlers ran and the output is flushed, the process exits at
     once with the same code. A thread still running, or output that cannot be flushed, takes
-    the usual exit instead.
+    the usual exit instead. It starts lean: see `startup.lean` (ADR 0023).
     """
+    startup.lean()
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
     if any(t.is_alive() and not t.daemon for t in others):

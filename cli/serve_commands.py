@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from freegin_ai.cli import startup
+
 
 def register(commands: Any) -> None:
     p = commands.add_parser(
@@ -110,6 +112,7 @@ def serve(args: argparse.Namespace) -> int:
             request_timeout=args.request_timeout,
             access_log=args.access_log,
         )
+        startup.settle()  # a server keeps running: the collector as usual (ADR 0023)
         run(app, sock, grace_seconds=args.grace_seconds, on_ready=ready)
     finally:
         sock.close()

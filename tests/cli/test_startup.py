@@ -1,0 +1,88 @@
+"""A command's process starts lean and a long-running one settles (ADR 0023): checked in
+processes of their own, since both change interpreter-wide state."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.provider_server import FakeProviderServer, Reply
+
+SCRIPT = Path(sys.executable).parent / "freegin-ai"
+
+#: What httpx's command-line client loads when they are installed.
+HTTPX_CLI = ("click", "rich", "pygments")
+
+PROBE = """
+import gc, json, sys
+{setup}
+import httpx
+print(json.dumps({{
+    "loaded": [m for m in {cli!r} if m in sys.modules],
+    "threshold": gc.get_threshold(),
+    "frozen": gc.get_freeze_count(),
+    "httpx_main": callable(getattr(httpx, "main", None)),
+}}))
+"""
+
+
+def probe(setup: str) -> dict[str, object]:
+    code = PROBE.format(setup=setup, cli=HTTPX_CLI)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def installed(*names: str) -> bool:
+    return all(importlib.util.find_spec(n) is not None for n in names)
+
+
+@pytest.mark.skipif(not installed(*HTTPX_CLI), reason="httpx's CLI dependencies not installed")
+def test_httpx_loads_its_command_line_client_unless_the_process_started_lean() -> None:
+    plain = probe("")
+    assert plain["loaded"] == list(HTTPX_CLI)  # the cost `lean` avoids is real here
+    lean = probe("from freegin_ai.cli import startup; startup.lean()")
+    assert lean["loaded"] == []
+    assert lean["httpx_main"]  # httpx keeps its stub `main`, as without the extra
+    assert lean["threshold"][0] == 50_000  # type: ignore[index]
+    assert lean["threshold"][1:] == plain["threshold"][1:]  # type: ignore[index]
+
+
+def test_settle_restores_the_usual_thresholds_and_freezes_what_start_up_loaded() -> None:
+    plain = probe("")
+    settled = probe("from freegin_ai.cli import startup; startup.lean(); startup.settle()")
+    assert settled["threshold"] == plain["threshold"]
+    assert plain["frozen"] == 0
+    assert isinstance(settled["frozen"], int) and settled["frozen"] > 1_000
+
+
+@pytest.mark.skipif(not installed(*HTTPX_CLI), reason="httpx's CLI dependencies not installed")
+def test_the_console_script_answers_a_generate_without_httpxs_command_line_client(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREEGIN_")}
+    env |= {"FREEGIN_DATA_DIR": str(tmp_path), "FREEGIN_CONFIG_DIR": str(tmp_path / "config")}
+    with FakeProviderServer() as fake:
+        fake.script("m-1", Reply("fine"))
+        env |= {"FREEGIN_GROQ_BASE_URL": fake.openai_url, "GROQ_API_KEY": "gsk-startup"}
+        # Python lists every module the process imports on stderr.
+        env["PYTHONPROFILEIMPORTTIME"] = "1"
+        done = subprocess.run(
+            [str(SCRIPT), "generate", "--provider", "groq", "--model", "m-1", "--prompt", "hi"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "fine"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "httpx" in imported
+    assert not imported & set(HTTPX_CLI)
