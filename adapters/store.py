@@ -43,6 +43,7 @@ from freegin_ai.projections.envelope import Envelope
 
 if TYPE_CHECKING:
     from eventsourcing.application import Application
+    from eventsourcing.persistence import Mapper
 
 #: The Application's name; eventsourcing derives the events table name from it.
 APPLICATION_NAME = "freegin"
@@ -52,6 +53,9 @@ CHANNEL = EVENTS_TABLE
 #: The payload of a usage append's NOTIFY; every other append (the catalog's, an older
 #: version's) sends none, so a listener can tell a catalog change from usage (ADR 0021).
 USAGE_NOTICE = "usage"
+
+#: An event as the events table stores it: stream id, version, topic, state (JSON bytes).
+StoredRow = tuple[UUID, int, str, bytes]
 
 #: Rows per INSERT statement on PostgreSQL (four parameters each, under its 65,535).
 _ROWS_PER_INSERT = 1_000
@@ -265,6 +269,7 @@ class EventStore:
         self.engine = make_engine(url)
         self.table = events_table
         self._app: Application[Any] | None = None
+        self._mapper: Mapper[UUID] | None = None
         #: How the events table's column takes an id on this database.
         self.bind_id = id_binder(self.engine.dialect.name)
         #: Whether the events table is known to exist (checked or created by this process).
@@ -339,7 +344,26 @@ class EventStore:
     def append_new_streams(
         self, events: Sequence[Any], *, fsync: bool = True, held: HeldConnection | None = None
     ) -> None:
-        """Append events that each open a stream of their own (usage) in one transaction.
+        """Append events that each open a stream of their own (usage) in one transaction: see
+        `append_stored`."""
+        self.append_stored([self.stored(event) for event in events], fsync=fsync, held=held)
+
+    def stored(self, event: Any) -> StoredRow:
+        """An event in its stored form, as the Application's mapper stores it."""
+        if self._mapper is None:
+            from freegin_ai.adapters.transcoder import make_mapper
+
+            self._mapper = make_mapper()
+        stored = self._mapper.to_stored_event(event)
+        id = stored.originator_id
+        id = id if isinstance(id, UUID) else UUID(id)
+        return (id, stored.originator_version, stored.topic, stored.state)
+
+    def append_stored(
+        self, rows: Sequence[StoredRow], *, fsync: bool = True, held: HeldConnection | None = None
+    ) -> None:
+        """Append events in their stored form, each opening a stream of its own (usage), in
+        one transaction.
 
         The library inserts ORM records one by one; usage is logged on every call, so it
         goes through one set-based insert of the same stored form, on a connection of the
@@ -350,22 +374,17 @@ class EventStore:
         off`): a power loss or an OS crash may then lose the last commits, never corrupt
         the database (ADR 0010). With `held`, on that connection (see HeldConnection).
         """
-        if not events:
+        if not rows:
             return
-        to_stored, bind_id = self.app.mapper.to_stored_event, self.bind_id
-        rows = []
-        for domain_event in events:
-            stored = to_stored(domain_event)
-            rows.append(
-                (
-                    bind_id(stored.originator_id),
-                    stored.originator_version,
-                    stored.topic,
-                    stored.state,
-                )
-            )
+        if not self._log_known:
+            self.create_log()
+        bind_id = self.bind_id
         self.append_rows(
-            rows, fsync=fsync, failure="cannot append usage", held=held, notice=USAGE_NOTICE
+            [(bind_id(id), version, topic, state) for id, version, topic, state in rows],
+            fsync=fsync,
+            failure="cannot append usage",
+            held=held,
+            notice=USAGE_NOTICE,
         )
 
     def append_rows(

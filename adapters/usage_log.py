@@ -1,7 +1,10 @@
 """UsageLog: group commit of UsageLogged events, awaited before an answer is handed back.
 
-Every caller hands over its event and waits until it is committed: `await usage.record(event)`
-from async code, `usage.record_sync(event)` from plain code. Events wait in one queue; whoever
+Every caller hands over its call's usage and waits until its event is committed: `await
+usage.log(call_usage)` from async code, `usage.log_sync(call_usage)` from plain code (an event
+already made goes in with `record` / `record_sync`). The event is made in its stored form at
+once (`domain.usage.usage_state`, encoded as the Application's mapper encodes it): no event
+object and no mapper on a path every call takes. Events wait in one queue; whoever
 commits takes everything queued and appends it with one multi-row insert in one transaction,
 then wakes every waiter of that batch. On an event loop the commit runs once per loop pass,
 as a callback scheduled by the first caller of that pass: every call that reached its commit
@@ -39,8 +42,10 @@ from uuid import UUID
 import anyio
 
 from freegin_ai.adapters.errors import StorageError
-from freegin_ai.adapters.store import EventStore, HeldConnection
-from freegin_ai.domain.usage import CallUsage, UsageRecord, usage_logged
+from freegin_ai.adapters.store import EventStore, HeldConnection, StoredRow
+from freegin_ai.domain.codec import encode_state
+from freegin_ai.domain.topics import USAGE_LOGGED
+from freegin_ai.domain.usage import CallUsage, UsageRecord, usage_logged, usage_state
 
 _log = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class UsageLog:
         self.catch_up_interval = catch_up_interval
         #: Wait for the disk on every commit (survives power loss, costs a flush each).
         self.fsync = fsync
-        self._queue: list[tuple[UsageEvent, _Waiter]] = []
+        self._queue: list[tuple[StoredRow, _Waiter]] = []
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
@@ -133,8 +138,29 @@ class UsageLog:
         """The UsageLogged event of one call."""
         return usage_logged(id=self.new_id(), at=self.clock(), usage=usage)
 
+    def stored(self, usage: CallUsage) -> StoredRow:
+        """The UsageLogged event of one call in its stored form (checked as the event is)."""
+        state = usage_state(at=self.clock(), usage=usage)
+        return (self.new_id(), 1, USAGE_LOGGED, encode_state(state))
+
+    async def log(self, usage: CallUsage, *, alone: bool = False) -> None:
+        """Commit one call's event; returns once it is durable (`alone` as for `commit`)."""
+        await self.commit(self.stored(usage), alone=alone)
+
+    def log_sync(self, usage: CallUsage) -> None:
+        """`log` for plain (non-async) callers."""
+        self.commit_sync(self.stored(usage))
+
     async def record(self, event: UsageEvent, *, alone: bool = False) -> None:
-        """Commit one event (with whatever else is waiting); returns once it is durable.
+        """Commit an event already made (`alone` as for `commit`)."""
+        await self.commit(self.store.stored(event), alone=alone)
+
+    def record_sync(self, event: UsageEvent) -> None:
+        """`record` for plain (non-async) callers."""
+        self.commit_sync(self.store.stored(event))
+
+    async def commit(self, row: StoredRow, *, alone: bool = False) -> None:
+        """Commit one stored event (with whatever else is waiting); returns once it is durable.
 
         `alone` says that no other call of this caller's is under way, so nobody could join
         this commit: it is made at once, before the loop's next pass (unless others are
@@ -144,13 +170,13 @@ class UsageLog:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another async backend: wait in a worker thread
-            await anyio.to_thread.run_sync(self.record_sync, event)
+            await anyio.to_thread.run_sync(self.commit_sync, row)
             return
         future: asyncio.Future[None] = loop.create_future()
         with self._queue_lock:
             self._check_open()
             now = alone and not self._queue
-            self._queue.append((event, (loop, future)))
+            self._queue.append((row, (loop, future)))
         if now and self._commit_lock.acquire(blocking=False):
             try:
                 self._commit_queued()
@@ -177,28 +203,15 @@ class UsageLog:
             self._scheduled.add(loop)
         loop.call_soon(self._commit_on_loop, loop)
 
-    def record_sync(self, event: UsageEvent) -> None:
-        """Commit one event, blocking the calling thread until it is durable."""
+    def commit_sync(self, row: StoredRow) -> None:
+        """Commit one stored event, blocking the calling thread until it is durable."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._queue_lock:
             self._check_open()
-            self._queue.append((event, future))
+            self._queue.append((row, future))
         with self._commit_lock:
             self._commit_queued()
         future.result()
-
-    async def log(self, usage: CallUsage, *, alone: bool = False) -> UsageEvent:
-        """Build and commit one call's event; returns it once it is durable (`alone` as
-        for `record`)."""
-        event = self.event(usage)
-        await self.record(event, alone=alone)
-        return event
-
-    def log_sync(self, usage: CallUsage) -> UsageEvent:
-        """`log` for plain (non-async) callers."""
-        event = self.event(usage)
-        self.record_sync(event)
-        return event
 
     def close(self) -> None:
         """Commit anything still queued, catch the read tables up, and stop the catch-up thread."""
@@ -240,9 +253,7 @@ class UsageLog:
             return
         error: BaseException | None = None
         try:
-            self.store.append_new_streams(
-                [event for event, _ in batch], fsync=self.fsync, held=self._held
-            )
+            self.store.append_stored([row for row, _ in batch], fsync=self.fsync, held=self._held)
         except BaseException as exc:  # every waiter must hear about it, whatever it is
             error = exc
         else:
@@ -322,8 +333,8 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 class DiscardingUsageLog(UsageLog):
     """A usage log that drops every event: a dry run must leave the database as it was."""
 
-    async def record(self, event: UsageEvent, *, alone: bool = False) -> None:
+    async def commit(self, row: StoredRow, *, alone: bool = False) -> None:
         """Drop the event."""
 
-    def record_sync(self, event: UsageEvent) -> None:
+    def commit_sync(self, row: StoredRow) -> None:
         """Drop the event."""

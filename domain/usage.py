@@ -114,12 +114,14 @@ _TOKEN_FIELDS = (
 _COST_FIELDS = ("input_cost_micros", "output_cost_micros", "total_cost_micros")
 
 
-def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.UsageLogged:
-    """Build the one event of a usage stream without materialising the aggregate.
+def usage_state(*, at: datetime, usage: CallUsage) -> dict[str, Any]:
+    """The state of a usage stream's one event: every field of UsageLogged but its id and
+    version, in the order of the class, as the event's stored form holds them.
 
-    Usage is logged on every call, so this skips the aggregate object on the hot path. Every
-    number is checked against domain.ranges (ValueOutOfRangeError): the read side must be able
-    to apply whatever is logged.
+    Usage is logged on every call, so the usage log stores this directly, without making the
+    event object (`usage_logged` makes it from the same state). Totals left out are filled
+    in, and every number is checked against domain.ranges (ValueOutOfRangeError): the read
+    side must be able to apply whatever is logged.
     """
     tokens = usage.tokens
     total_tokens = tokens.total_tokens
@@ -145,35 +147,40 @@ def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.Usa
         if cost is not None and (type(cost) is not int or not 0 <= cost <= COST_MICROS_MAX):
             for name, value in zip(_COST_FIELDS, costs, strict=True):
                 check_cost(name, value)
-    retry_after_s = check_retry_after(usage.retry_after_s)
+    return {
+        "timestamp": at,
+        "originator_topic": _TOPIC,
+        "provider": usage.provider,
+        "workload": usage.workload,
+        "model": usage.model,
+        "success": usage.success,
+        "latency_ms": usage.latency_ms,
+        "error": usage.error,
+        "error_kind": usage.error_kind,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total_tokens,
+        "input_cost_micros": usage.input_cost_micros,
+        "output_cost_micros": usage.output_cost_micros,
+        "total_cost_micros": total_cost_micros,
+        "retry_after_s": check_retry_after(usage.retry_after_s),
+        "request_key": usage.request_key,
+        "arm": usage.arm,
+        "cached_tokens": tokens.cached_tokens,
+        "reasoning_tokens": tokens.reasoning_tokens,
+        "ttft_ms": usage.ttft_ms,
+        "streamed": usage.streamed,
+        "finish_reason": usage.finish_reason,
+        "rate_limits": usage.rate_limits or None,
+    }
+
+
+def usage_logged(*, id: UUID, at: datetime, usage: CallUsage) -> UsageRecord.UsageLogged:
+    """Build the one event of a usage stream without materialising the aggregate (checked as
+    `usage_state` checks it)."""
     # The event class is made a dataclass by eventsourcing's metaclass, which mypy cannot see.
     event_class: Any = UsageRecord.UsageLogged
     event: UsageRecord.UsageLogged = event_class(
-        originator_id=id,
-        originator_version=1,
-        timestamp=at,
-        originator_topic=_TOPIC,
-        provider=usage.provider,
-        workload=usage.workload,
-        model=usage.model,
-        success=usage.success,
-        latency_ms=usage.latency_ms,
-        error=usage.error,
-        error_kind=usage.error_kind,
-        prompt_tokens=tokens.prompt_tokens,
-        completion_tokens=tokens.completion_tokens,
-        total_tokens=total_tokens,
-        input_cost_micros=usage.input_cost_micros,
-        output_cost_micros=usage.output_cost_micros,
-        total_cost_micros=total_cost_micros,
-        retry_after_s=retry_after_s,
-        request_key=usage.request_key,
-        arm=usage.arm,
-        cached_tokens=tokens.cached_tokens,
-        reasoning_tokens=tokens.reasoning_tokens,
-        rate_limits=usage.rate_limits or None,
-        ttft_ms=usage.ttft_ms,
-        streamed=usage.streamed,
-        finish_reason=usage.finish_reason,
+        originator_id=id, originator_version=1, **usage_state(at=at, usage=usage)
     )
     return event

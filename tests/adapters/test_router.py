@@ -23,7 +23,8 @@ from freegin_ai.adapters.router import (
     NoCandidateError,
     Router,
 )
-from freegin_ai.adapters.usage_log import UsageEvent, UsageLog
+from freegin_ai.adapters.usage_log import UsageLog
+from freegin_ai.domain.usage import CallUsage
 from freegin_ai.domain.workloads import Workload
 from freegin_ai.projections.queries import list_health
 from tests.conftest import FakeClock
@@ -369,9 +370,9 @@ class _Watched(UsageLog):
         super().__init__(catalog.store, clock)
         self.alone: list[tuple[str | None, bool]] = []
 
-    async def record(self, event: UsageEvent, *, alone: bool = False) -> None:
-        self.alone.append((event.model, alone))
-        await super().record(event, alone=alone)
+    async def log(self, usage: CallUsage, *, alone: bool = False) -> None:
+        self.alone.append((usage.model, alone))
+        await super().log(usage, alone=alone)
 
 
 @pytest.mark.anyio

@@ -21,8 +21,9 @@ from freegin_ai.adapters.catalog import Catalog
 from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.store import EventStore, HeldConnection
 from freegin_ai.adapters.usage_log import UsageLog, UsageLogClosedError
+from freegin_ai.domain.errors import ValueOutOfRangeError
 from freegin_ai.domain.topics import USAGE_LOGGED
-from freegin_ai.domain.usage import CallUsage
+from freegin_ai.domain.usage import CallUsage, TokenUsage
 from tests.conftest import FakeClock
 
 
@@ -83,10 +84,12 @@ async def test_concurrent_calls_share_commits(catalog: Catalog, clock: FakeClock
 
 def test_sync_callers_in_threads_are_all_committed(catalog: Catalog, clock: FakeClock) -> None:
     log = UsageLog(catalog.store, clock)
-    threads = [
-        threading.Thread(target=lambda: [log.log_sync(usage(1)) for _ in range(10)])
-        for _ in range(8)
-    ]
+
+    def ten() -> None:
+        for _ in range(10):
+            log.log_sync(usage(1))
+
+    threads = [threading.Thread(target=ten) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -281,3 +284,35 @@ async def test_the_catch_up_thread_checkpoints_the_wal_not_the_commits(
     # copied the events from the WAL into the database file.
     assert in_database_file(catalog.store, tmp_path) == 20
     catalog.close()
+
+
+def test_a_call_is_stored_exactly_as_the_mapper_stores_its_event(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    """The usage log writes the stored form directly: byte for byte what the Application's
+    mapper writes for the same event, so every reader of the log sees one format."""
+    at = clock()
+    log = UsageLog(catalog.store, lambda: at, new_id=lambda: uuid.UUID(int=7))
+    full = CallUsage(
+        provider="groq", workload="code", model="m", success=False, latency_ms=12,
+        tokens=TokenUsage(prompt_tokens=3, completion_tokens=4, cached_tokens=1),
+        input_cost_micros=5, output_cost_micros=6, error="boom", error_kind="server",
+        retry_after_s=1.5, request_key="k", arm="a", ttft_ms=4, streamed=True,
+        finish_reason="length", rate_limits=[{"window": "minute", "remaining": 3}],
+    )  # fmt: skip
+    for call in (usage(3), full):
+        direct = log.stored(call)
+        mapped = catalog.store.stored(log.event(call))
+        assert direct == mapped
+        assert direct[2] == USAGE_LOGGED
+
+
+def test_a_value_the_read_side_cannot_apply_is_refused_before_anything_is_queued(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock)
+    with pytest.raises(ValueOutOfRangeError):
+        log.log_sync(CallUsage(provider="groq", workload="chat", model="m", success=True,
+                               latency_ms=-1))  # fmt: skip
+    log.close()
+    assert logged(catalog.store) == 0
