@@ -25,7 +25,7 @@ import ssl
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -244,8 +244,7 @@ class AiohttpClient:
         client was made (`EnvProxies`)."""
         return self._proxies.for_url(url)
 
-    @asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         url: str,
@@ -253,10 +252,22 @@ class AiohttpClient:
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[HttpResponse]:
+    ) -> _Exchange:
+        """Send a request; the response's body is read inside the context, and its connection
+        goes back to the pool (or is closed, when the body was not read to its end) on leaving."""
+        return _Exchange(self, method, url, content, params, headers)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and return its response once the headers are in."""
         session = self._session or self._open()
         proxy = self.proxy_for(url)
-        secure = _opens_tls(url, proxy)
         with _httpx_errors:
             request = session.request(
                 method,
@@ -267,19 +278,48 @@ class AiohttpClient:
                 allow_redirects=False,
                 timeout=self._client_timeout,
                 proxy=proxy,
-                ssl=self._tls_context() if secure else True,
+                ssl=self._tls_context() if _opens_tls(url, proxy) else True,
             )
-            raw = await request.__aenter__()
-        try:
-            yield AiohttpResponse(raw)
-        finally:
-            raw.release()
+            return await request.__aenter__()
 
     async def aclose(self) -> None:
         self._closed = True
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+class _Exchange(AbstractAsyncContextManager["AiohttpResponse"]):
+    """One request on an AiohttpClient, as `async with client.stream(...) as response`. A
+    plain class: a generator-based context manager costs several times as much per call."""
+
+    __slots__ = ("_args", "_client", "_raw")
+
+    def __init__(
+        self,
+        client: AiohttpClient,
+        method: str,
+        url: str,
+        content: bytes | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        self._client = client
+        self._args = (method, url, content, params, headers)
+        self._raw: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> AiohttpResponse:
+        self._raw = raw = await self._client._send(*self._args)
+        return AiohttpResponse(raw)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._raw is not None:
+            self._raw.release()
 
 
 class AiohttpResponse:
