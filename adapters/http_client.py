@@ -312,12 +312,7 @@ class _Exchange(AbstractAsyncContextManager["AiohttpResponse"]):
         self._raw = raw = await self._client._send(*self._args)
         return AiohttpResponse(raw)
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._raw is not None:
             self._raw.release()
 
