@@ -350,14 +350,11 @@ class EventStore:
 
     def stored(self, event: Any) -> StoredRow:
         """An event in its stored form, as the Application's mapper stores it."""
-        if self._mapper is None:
-            from freegin_ai.adapters.transcoder import make_mapper
+        from freegin_ai.adapters.transcoder import make_mapper, stored_row
 
+        if self._mapper is None:
             self._mapper = make_mapper()
-        stored = self._mapper.to_stored_event(event)
-        id = stored.originator_id
-        id = id if isinstance(id, UUID) else UUID(id)
-        return (id, stored.originator_version, stored.topic, stored.state)
+        return stored_row(self._mapper, event)
 
     def append_stored(
         self, rows: Sequence[StoredRow], *, fsync: bool = True, held: HeldConnection | None = None
@@ -376,8 +373,7 @@ class EventStore:
         """
         if not rows:
             return
-        if not self._log_known:
-            self.create_log()
+        self.create_log()  # known to exist after the first time: returns at once
         bind_id = self.bind_id
         self.append_rows(
             [(bind_id(id), version, topic, state) for id, version, topic, state in rows],

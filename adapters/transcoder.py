@@ -30,17 +30,22 @@ def make_mapper() -> Mapper[UUID]:
     return Mapper(transcoder=MsgspecTranscoder())
 
 
+def stored_row(mapper: Mapper[UUID], event: Any) -> tuple[UUID, int, str, bytes]:
+    """An event as the events table stores it: stream id, version, topic, state."""
+    stored = mapper.to_stored_event(event)
+    id = stored.originator_id
+    return (
+        id if isinstance(id, UUID) else UUID(id),
+        stored.originator_version,
+        stored.topic,
+        stored.state,
+    )
+
+
+#: The events table's columns, in the order of `stored_row`.
+_COLUMNS = ("originator_id", "originator_version", "topic", "state")
+
+
 def stored_rows(mapper: Mapper[UUID], events: Sequence[Any]) -> list[dict[str, Any]]:
     """Events as rows of eventsourcing-sqlalchemy's events table, for one bulk insert."""
-    rows = []
-    for event in events:
-        stored = mapper.to_stored_event(event)
-        rows.append(
-            {
-                "originator_id": stored.originator_id,
-                "originator_version": stored.originator_version,
-                "topic": stored.topic,
-                "state": stored.state,
-            }
-        )
-    return rows
+    return [dict(zip(_COLUMNS, stored_row(mapper, event), strict=True)) for event in events]

@@ -1,10 +1,11 @@
 """UsageLog: group commit of UsageLogged events, awaited before an answer is handed back.
 
 Every caller hands over its call's usage and waits until its event is committed: `await
-usage.log(call_usage)` from async code, `usage.log_sync(call_usage)` from plain code (an event
-already made goes in with `record` / `record_sync`). The event is made in its stored form at
-once (`domain.usage.usage_state`, encoded as the Application's mapper encodes it): no event
-object and no mapper on a path every call takes. Events wait in one queue; whoever
+usage.log(call_usage)` from async code, `usage.log_sync(call_usage)` from plain code (an
+event already made, `domain.usage.usage_logged`, goes in with `record` / `record_sync`). The
+event is made in its stored form at once (`domain.usage.usage_state`, encoded as the
+Application's mapper encodes it): no event object and no mapper on a path every call takes.
+Events wait in one queue; whoever
 commits takes everything queued and appends it with one multi-row insert in one transaction,
 then wakes every waiter of that batch. On an event loop the commit runs once per loop pass,
 as a callback scheduled by the first caller of that pass: every call that reached its commit
@@ -45,7 +46,7 @@ from freegin_ai.adapters.errors import StorageError
 from freegin_ai.adapters.store import EventStore, HeldConnection, StoredRow
 from freegin_ai.domain.codec import encode_state
 from freegin_ai.domain.topics import USAGE_LOGGED
-from freegin_ai.domain.usage import CallUsage, UsageRecord, usage_logged, usage_state
+from freegin_ai.domain.usage import CallUsage, UsageRecord, usage_state
 
 _log = logging.getLogger(__name__)
 
@@ -133,10 +134,6 @@ class UsageLog:
         atexit.register(close_at_exit)
 
     # -- recording --------------------------------------------------------------------
-
-    def event(self, usage: CallUsage) -> UsageEvent:
-        """The UsageLogged event of one call."""
-        return usage_logged(id=self.new_id(), at=self.clock(), usage=usage)
 
     def stored(self, usage: CallUsage) -> StoredRow:
         """The UsageLogged event of one call in its stored form (checked as the event is)."""
@@ -332,6 +329,14 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 
 class DiscardingUsageLog(UsageLog):
     """A usage log that drops every event: a dry run must leave the database as it was."""
+
+    async def record(self, event: UsageEvent, *, alone: bool = False) -> None:
+        """Commit an event already made (`alone` as for `commit`)."""
+        await self.commit(self.store.stored(event), alone=alone)
+
+    def record_sync(self, event: UsageEvent) -> None:
+        """`record` for plain (non-async) callers."""
+        self.commit_sync(self.store.stored(event))
 
     async def commit(self, row: StoredRow, *, alone: bool = False) -> None:
         """Drop the event."""

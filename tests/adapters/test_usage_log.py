@@ -23,7 +23,7 @@ from freegin_ai.adapters.store import EventStore, HeldConnection
 from freegin_ai.adapters.usage_log import UsageLog, UsageLogClosedError
 from freegin_ai.domain.errors import ValueOutOfRangeError
 from freegin_ai.domain.topics import USAGE_LOGGED
-from freegin_ai.domain.usage import CallUsage, TokenUsage
+from freegin_ai.domain.usage import CallUsage, TokenUsage, usage_logged
 from tests.conftest import FakeClock
 
 
@@ -302,7 +302,7 @@ def test_a_call_is_stored_exactly_as_the_mapper_stores_its_event(
     )  # fmt: skip
     for call in (usage(3), full):
         direct = log.stored(call)
-        mapped = catalog.store.stored(log.event(call))
+        mapped = catalog.store.stored(usage_logged(id=uuid.UUID(int=7), at=at, usage=call))
         assert direct == mapped
         assert direct[2] == USAGE_LOGGED
 
@@ -316,3 +316,15 @@ def test_a_value_the_read_side_cannot_apply_is_refused_before_anything_is_queued
                                latency_ms=-1))  # fmt: skip
     log.close()
     assert logged(catalog.store) == 0
+
+
+@pytest.mark.anyio
+async def test_an_event_made_elsewhere_is_recorded_durably_too(
+    catalog: Catalog, clock: FakeClock
+) -> None:
+    log = UsageLog(catalog.store, clock)
+    await log.record(usage_logged(id=uuid.uuid4(), at=clock(), usage=usage(1)))
+    assert logged(catalog.store) == 1  # committed before record returned
+    log.record_sync(usage_logged(id=uuid.uuid4(), at=clock(), usage=usage(2)))
+    assert logged(catalog.store) == 2
+    log.close()
