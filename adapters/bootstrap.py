@@ -89,6 +89,7 @@ def make_projector(store: EventStore) -> Projector:
             QuotaLedgerProjection(),
             ListingProjection(),
         ],
+        reader=store.reader,
     )
 
 

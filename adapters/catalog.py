@@ -179,7 +179,7 @@ class Catalog:
     def reading(self) -> Iterator[Connection]:
         """A connection to read the tables after catching up with every appended event."""
         self.projector.catch_up()
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             yield conn
 
     def list_models(

@@ -478,7 +478,7 @@ class Router:
         else:
             # The usage log's catch-up (and the follower, and every other writer) keeps the
             # tables current; reading them as they are keeps catching up off this loop.
-            with self.catalog.store.engine.connect() as conn:
+            with self.catalog.store.reader.connect() as conn:
                 position = self.catalog.projector.position(conn)
                 if position != loaded.position:
                     loaded = replace(self._load(conn, position), commands=commands)

@@ -99,10 +99,13 @@ class Projector:
         source: EventSource,
         projections: Sequence[Projection],
         *,
+        reader: Engine | None = None,
         batch_size: int = 5_000,
         rebuild_batch_size: int = 20_000,
     ) -> None:
         self.engine = engine
+        #: Connections for reading only (the store's `reader`); the engine itself by default.
+        self.reader = reader or engine
         self.source = source
         self.projections = tuple(projections)
         self.batch_size = batch_size
@@ -112,7 +115,7 @@ class Projector:
 
     def stored_versions(self) -> dict[str, int]:
         """Projection name → version its tables were built with (0: never); {} on a new database."""
-        with self.engine.connect() as conn:  # one connection for the check and the read
+        with self.reader.connect() as conn:  # one connection for the check and the read
             if not inspect(conn).has_table(projection_state.name):
                 return {}
             query = select(projection_state.c.name, projection_state.c.version)
@@ -162,7 +165,7 @@ class Projector:
         query = select(projection_state.c.name, projection_state.c.position)
         if conn is not None:
             return {name: int(pos) for name, pos in conn.execute(query)}
-        with self.engine.connect() as own:
+        with self.reader.connect() as own:
             return {name: int(pos) for name, pos in own.execute(query)}
 
     def position(self, conn: Connection | None = None) -> int:
@@ -174,7 +177,7 @@ class Projector:
         """Apply every event not yet applied; returns how many log positions were passed."""
         passed = 0
         while True:
-            with self.engine.connect() as conn:  # one connection for both reads
+            with self.reader.connect() as conn:  # one connection for both reads
                 positions = self.positions(conn)
                 start = min(positions.get(p.name, 0) for p in self.projections)
                 events = self.source.read(start, self.batch_size, conn=conn)
@@ -192,6 +195,10 @@ class Projector:
             except _PositionMoved:
                 continue
             passed += len(events)
+            if len(events) < self.batch_size:
+                # The read saw every event committed before it: nothing is left that this
+                # call must apply (one more read would cost a round trip or two for nothing).
+                return passed
 
     def _apply_batch(
         self, conn: Connection, positions: dict[str, int], events: list[Envelope]
@@ -264,9 +271,9 @@ class Projector:
     def not_applied(self, conn: Connection | None = None) -> list[NotApplied]:
         """Every event recorded as not applied, by log position ([] before set-up)."""
         if conn is None:
-            if not inspect(self.engine).has_table(projection_failures.name):
+            if not inspect(self.reader).has_table(projection_failures.name):
                 return []
-            with self.engine.connect() as own:
+            with self.reader.connect() as own:
                 return self.not_applied(own)
         t = projection_failures
         query = select(t.c.projection, t.c.position, t.c.topic, t.c.reason).order_by(

@@ -43,7 +43,7 @@ class RosterCommands:
         writer = self.writer
 
         def missing() -> list[DefaultModel]:
-            with writer.store.engine.connect() as conn:
+            with writer.store.reader.connect() as conn:
                 seen = list_roster_pairs(conn)
             return [d for d in defaults if (d.provider, d.workload.value) not in seen]
 

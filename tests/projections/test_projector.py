@@ -312,3 +312,31 @@ def test_usage_stats_add_up_as_the_events_say(
     assert {name: row[name] for name in expected} == expected
     assert json.loads(row["latency_histogram"]) == histogram
     assert json.loads(row["ttft_histogram"]) == [2] + [0] * 17
+
+
+@pytest.mark.parametrize("backlog", [6, 7])
+def test_catch_up_goes_on_past_a_full_batch(
+    database_url: str, clock: FakeClock, backlog: int
+) -> None:
+    """A catch-up stops reading once a batch comes back short, never after a full one: a
+    backlog of exactly two batches and one of two and a bit are both applied whole."""
+    c = Catalog.open(database_url, clock=clock, seed=False)
+    try:
+        start = c.projector.position()
+        usage = CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=5)
+        c.store.append_new_streams(
+            [usage_logged(id=uuid.uuid4(), at=clock(), usage=usage) for _ in range(backlog)]
+        )
+        small = Projector(
+            c.store.engine,
+            c.store,
+            c.projector.projections,
+            reader=c.store.reader,
+            batch_size=3,
+        )
+        assert small.catch_up() == backlog
+        assert small.position() == c.store.last_position() == start + backlog
+        with c.store.reader.connect() as conn:
+            assert len(conn.execute(select(provider_usage.c.id)).all()) == backlog
+    finally:
+        c.close()
