@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 from sqlalchemy import Connection
 
 from freegin_ai.domain.topics import (
@@ -29,9 +29,13 @@ from freegin_ai.domain.topics import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """An event at its log position; `state` is its decoded JSON (timestamp as RFC 3339)."""
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """An event at its log position; `state` is its decoded JSON (timestamp as RFC 3339).
+
+    A msgspec Struct: the log is read an envelope per event, and one is made in a tenth of a
+    frozen dataclass's time. It refers to plain decoded JSON only, so it can never be part of
+    a reference cycle and the garbage collector need not track it.
+    """
 
     position: int
     version: int

@@ -16,7 +16,7 @@ locked) is not an event's fault: it propagates and nothing is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, delete, inspect, select, update
@@ -220,12 +220,14 @@ class Projector:
             )
             if moved.rowcount != len(names):
                 raise _PositionMoved(", ".join(names))
-        problems = {e.position: event_problem(e) for e in events}
         failed: list[tuple[Projection, Skip]] = []
-        plans = [
-            (p, _applicable(p, events, problems, failed, after=positions.get(p.name, 0)))
-            for p in self.projections
-        ]
+        plans = list(
+            zip(
+                self.projections,
+                _applicable(self.projections, events, failed, positions),
+                strict=True,
+            )
+        )
         if not failed:
             # The common case first: every projection in one savepoint. Only when something
             # fails is each projection applied alone, halving down to the failing events.
@@ -347,9 +349,7 @@ class Projector:
             events = self.source.read(position, self.rebuild_batch_size, conn=conn)
             if not events:
                 break
-            problems = {e.position: event_problem(e) for e in events}
-            for projection in targets:
-                good = _applicable(projection, events, problems, failed)
+            for projection, good in zip(targets, _applicable(targets, events, failed), strict=True):
                 if good:
                     skipped = projection.rebuild_batch(conn, good)
                     failed.extend((projection, skip) for skip in skipped)
@@ -377,9 +377,7 @@ class Projector:
             events = self.source.read(position, self.batch_size, conn=conn)
             if not events:
                 break
-            problems = {e.position: event_problem(e) for e in events}
-            for projection in targets:
-                good = _applicable(projection, events, problems, failed)
+            for projection, good in zip(targets, _applicable(targets, events, failed), strict=True):
                 self._apply_isolating(conn, projection, good, failed)
             position = events[-1].position
             replayed += len(events)
@@ -389,25 +387,36 @@ class Projector:
 
 
 def _applicable(
-    projection: Projection,
+    projections: Sequence[Projection],
     events: list[Envelope],
-    problems: dict[int, str | None],
     failed: list[tuple[Projection, Skip]],
-    *,
-    after: int = 0,
-) -> list[Envelope]:
-    """The events past `after` that the projection reads and whose state passed its schema;
-    those that failed it go to `failed`."""
-    good = []
-    for e in events:
-        if e.position <= after or e.topic not in projection.topics:
+    positions: Mapping[str, int] | None = None,
+) -> list[list[Envelope]]:
+    """For each projection, the events past its position (`positions`, else all) that it reads
+    and whose state passes the topic's schema; an event that fails it goes to `failed` once for
+    every projection that reads it.
+
+    One pass over the batch, and each event's schema checked once, whoever reads it.
+    """
+    chosen: list[list[Envelope]] = [[] for _ in projections]
+    readers: dict[str, list[int]] = {}
+    for index, projection in enumerate(projections):
+        for topic in projection.topics:
+            readers.setdefault(topic, []).append(index)
+    after = [positions.get(p.name, 0) if positions else 0 for p in projections]
+    for event in events:
+        indexes = readers.get(event.topic)
+        if not indexes:
             continue
-        problem = problems[e.position]
-        if problem is None:
-            good.append(e)
-        else:
-            failed.append((projection, (e, problem)))
-    return good
+        problem = event_problem(event)
+        for index in indexes:
+            if event.position <= after[index]:
+                continue
+            if problem is None:
+                chosen[index].append(event)
+            else:
+                failed.append((projections[index], (event, problem)))
+    return chosen
 
 
 def _record(conn: Connection, failed: list[tuple[Projection, Skip]]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -23,11 +24,8 @@ BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 
 
 def bucket_of(latency_ms: int) -> int:
-    """The histogram bucket a latency falls in."""
-    for index, bound in enumerate(LATENCY_BOUNDS_MS):
-        if latency_ms <= bound:
-            return index
-    return len(LATENCY_BOUNDS_MS)
+    """The histogram bucket a latency falls in: the first whose upper bound it does not pass."""
+    return bisect_left(LATENCY_BOUNDS_MS, latency_ms)
 
 
 USAGE_COLUMNS = (
@@ -88,73 +86,98 @@ class UsageStatsProjection(KeyedRows):
         )
 
     def fold(self, rows: dict[Key, Row], event: Envelope) -> None:
+        # Runs for every usage event (catch-up and replay): locals, and no work for what a
+        # call did not report.
         s = event.state
-        key = self.key_of(event)
+        get = s.get
+        at: str = s["timestamp"]
+        key = (s["provider"], get("workload") or "", get("model") or "", at[:10], get("arm") or "")
         latency = int(s["latency_ms"])
         row = rows.get(key)
         if row is None:
-            row = rows[key] = {
-                "provider": key[0],
-                "workload": key[1],
-                "model": key[2],
-                "day": key[3],
-                "arm": key[4],
-                "calls": 0,
-                "successes": 0,
-                "latency_sum_ms": 0,
-                "latency_min_ms": latency,
-                "latency_max_ms": latency,
-                "prompt_tokens": 0,
-                "completion_tokens": 0,
-                "total_tokens": 0,
-                "cached_tokens": 0,
-                "reasoning_tokens": 0,
-                "cost_micros": 0,
-                "latency_histogram": [0] * BUCKETS,
-                "last_used_at": event.at,
-                "ttft_calls": 0,
-                "ttft_sum_ms": 0,
-                "ttft_min_ms": 0,
-                "ttft_max_ms": 0,
-                "ttft_histogram": [0] * BUCKETS,
-            }
-        else:
-            for name in ("latency_histogram", "ttft_histogram"):
-                if isinstance(row[name], str):
-                    counts = decode_histogram(row[name])
-                    row[name] = counts + [0] * (BUCKETS - len(counts))
+            row = rows[key] = _new_stats_row(key, latency, at)
         row["calls"] += 1
-        row["successes"] += 1 if s["success"] else 0
+        if s["success"]:
+            row["successes"] += 1
         row["latency_sum_ms"] += latency
-        row["latency_min_ms"] = min(row["latency_min_ms"], latency)
-        row["latency_max_ms"] = max(row["latency_max_ms"], latency)
-        row["prompt_tokens"] += s.get("prompt_tokens") or 0
-        row["completion_tokens"] += s.get("completion_tokens") or 0
-        row["total_tokens"] += s.get("total_tokens") or 0
-        row["cached_tokens"] += s.get("cached_tokens") or 0
-        row["reasoning_tokens"] += s.get("reasoning_tokens") or 0
-        row["cost_micros"] += s.get("total_cost_micros") or 0
-        row["latency_histogram"][bucket_of(latency)] += 1
-        row["last_used_at"] = max(row["last_used_at"], event.at)
-        ttft = s.get("ttft_ms")
+        if latency < row["latency_min_ms"]:
+            row["latency_min_ms"] = latency
+        if latency > row["latency_max_ms"]:
+            row["latency_max_ms"] = latency
+        for name in _COUNTED:
+            value = get(name)
+            if value:
+                row[name] += value
+        cost = get("total_cost_micros")
+        if cost:
+            row["cost_micros"] += cost
+        row["latency_histogram"][bisect_left(LATENCY_BOUNDS_MS, latency)] += 1
+        if at > row["last_used_at"]:
+            row["last_used_at"] = at
+        ttft = get("ttft_ms")
         if ttft is not None:
             ttft = int(ttft)
-            first = row["ttft_calls"] == 0
+            if row["ttft_calls"] == 0:
+                row["ttft_min_ms"] = row["ttft_max_ms"] = ttft
+            elif ttft < row["ttft_min_ms"]:
+                row["ttft_min_ms"] = ttft
+            elif ttft > row["ttft_max_ms"]:
+                row["ttft_max_ms"] = ttft
             row["ttft_calls"] += 1
             row["ttft_sum_ms"] += ttft
-            row["ttft_min_ms"] = ttft if first else min(row["ttft_min_ms"], ttft)
-            row["ttft_max_ms"] = ttft if first else max(row["ttft_max_ms"], ttft)
-            row["ttft_histogram"][bucket_of(ttft)] += 1
+            row["ttft_histogram"][bisect_left(LATENCY_BOUNDS_MS, ttft)] += 1
+
+    def _load(self, conn: Connection, keys: set[Key]) -> dict[Key, Row]:
+        rows = super()._load(conn, keys)
+        for row in rows.values():  # folds count into lists; the table keeps JSON text
+            for name in _HISTOGRAMS:
+                counts = decode_histogram(row[name])
+                row[name] = counts + [0] * (BUCKETS - len(counts))
+        return rows
 
     def _ordered(self, rows: dict[Key, Row]) -> list[Row]:
         ordered = []
         for key in sorted(rows):
             row = dict(rows[key])
-            for name in ("latency_histogram", "ttft_histogram"):
-                if not isinstance(row[name], str):
-                    row[name] = msgspec.json.encode(row[name]).decode()
+            for name in _HISTOGRAMS:
+                row[name] = msgspec.json.encode(row[name]).decode()
             ordered.append(row)
         return ordered
+
+
+#: Token counts a stats row sums as the events report them.
+_COUNTED = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+            "reasoning_tokens")  # fmt: skip
+_HISTOGRAMS = ("latency_histogram", "ttft_histogram")
+
+
+def _new_stats_row(key: Key, latency: int, at: str) -> Row:
+    """A stats row before its first call is counted."""
+    return {
+        "provider": key[0],
+        "workload": key[1],
+        "model": key[2],
+        "day": key[3],
+        "arm": key[4],
+        "calls": 0,
+        "successes": 0,
+        "latency_sum_ms": 0,
+        "latency_min_ms": latency,
+        "latency_max_ms": latency,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "cost_micros": 0,
+        "latency_histogram": [0] * BUCKETS,
+        "last_used_at": at,
+        "ttft_calls": 0,
+        "ttft_sum_ms": 0,
+        "ttft_min_ms": 0,
+        "ttft_max_ms": 0,
+        "ttft_histogram": [0] * BUCKETS,
+    }
 
 
 class UsageRowsProjection:
