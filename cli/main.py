@@ -111,15 +111,19 @@ def run() -> NoReturn:
     Finalising every module and object a command loaded (SQLAlchemy, the event classes, the
     HTTP stack) costs 0.1-0.15 s of CPU for nothing once the command is done: a seventh of a
     catalog command, paid again by every process when eight run at once (ADR 0020). So once
-    `main` returned, the exit handlers ran and the output is flushed, the process exits at
-    once with the same code. A thread still running, or output that cannot be flushed, takes
-    the usual exit instead. It starts lean: see `startup.lean` (ADR 0023).
+    `main` returned, its non-daemon threads ended (waited for, as the usual exit does), the
+    exit handlers ran and the output is flushed, the process exits at once with the same code.
+    Output that cannot be flushed takes the usual exit instead. It starts lean: see
+    `startup.lean` (ADR 0023).
     """
     startup.lean()
     code = main()
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if any(t.is_alive() and not t.daemon for t in others):
-        sys.exit(code)  # the usual exit waits for them
+    # What the usual exit does first: wait for every non-daemon thread. Most often that is
+    # an AnyIO worker the event loop told to stop a moment ago; taking the usual exit for it
+    # tore the interpreter down after all, and did so most often under load (ADR 0025).
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
     atexit._run_exitfuncs()  # what the usual exit runs (logging, anything registered)
     try:
         sys.stdout.flush()

@@ -105,3 +105,39 @@ def test_the_console_script_answers_a_generate_without_httpxs_command_line_clien
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
     assert "httpx" in imported
     assert not imported & set(HTTPX_CLI)
+
+
+FINISHING = """
+import threading, time
+from freegin_ai.cli import main as cli
+
+
+class Witness:
+    def __del__(self) -> None:
+        print("torn down", flush=True)
+
+
+witness = Witness()
+
+
+def command_leaving_a_thread() -> int:
+    def finishing() -> None:
+        time.sleep(0.3)
+        print("thread done", flush=True)
+
+    threading.Thread(target=finishing).start()  # non-daemon, still running at return
+    return 3
+
+
+cli.main = command_leaving_a_thread  # the probe's own stand-in for the parsed command
+cli.run()
+"""
+
+
+def test_the_console_script_waits_for_its_threads_then_exits_without_teardown() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FINISHING], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3, done.stderr
+    # The thread finished (waited for, as the usual exit does); nothing was torn down after.
+    assert done.stdout == "thread done\n"
