@@ -330,14 +330,6 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 class DiscardingUsageLog(UsageLog):
     """A usage log that drops every event: a dry run must leave the database as it was."""
 
-    async def record(self, event: UsageEvent, *, alone: bool = False) -> None:
-        """Commit an event already made (`alone` as for `commit`)."""
-        await self.commit(self.store.stored(event), alone=alone)
-
-    def record_sync(self, event: UsageEvent) -> None:
-        """`record` for plain (non-async) callers."""
-        self.commit_sync(self.store.stored(event))
-
     async def commit(self, row: StoredRow, *, alone: bool = False) -> None:
         """Drop the event."""
 

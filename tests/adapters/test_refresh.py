@@ -6,6 +6,7 @@ refresh that skips recently refreshed pairs."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from freegin_ai.adapters.usage_log import DiscardingUsageLog
 from freegin_ai.domain.commands import AdoptModel, RetireModel
 from freegin_ai.domain.refresh_runs import RefreshRun
 from freegin_ai.domain.topics import REFRESH_COMPLETED, SUGGESTION_PROPOSED
-from freegin_ai.domain.usage import CallUsage
+from freegin_ai.domain.usage import CallUsage, usage_logged
 from freegin_ai.domain.workloads import ALL_WORKLOADS, Workload
 from tests.conftest import FakeClock
 from tests.fakes.provider_server import FakeProviderServer, Reply, ServerError, Stall
@@ -294,6 +295,9 @@ async def test_the_discarding_usage_log_never_appends(catalog: Catalog, clock: F
         CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1)
     )
     log.log_sync(CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=1))
+    made = CallUsage(provider="groq", workload="chat", model="m", success=True, latency_ms=2)
+    await log.record(usage_logged(id=uuid.uuid4(), at=clock(), usage=made))  # made elsewhere
+    log.record_sync(usage_logged(id=uuid.uuid4(), at=clock(), usage=made))
     log.close()
     assert log.committed == 0 and usage_count(catalog) == 0
 

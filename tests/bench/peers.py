@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from freegin_ai.adapters.catalog import Catalog
     from freegin_ai.adapters.provider_set import ProviderSet
+    from freegin_ai.adapters.router import GenerateRequest, Router
 
 MODEL = "bench-model"
 BODY = json.dumps(
@@ -214,6 +215,21 @@ def bare_aiohttp(ctx: Context) -> Figures:
     return anyio.run(measure)
 
 
+async def router_stream(router: Router, request: GenerateRequest) -> tuple[float, float]:
+    """One streamed answer read from the router: ms to the first text delta, ms in all."""
+    from freegin_ai.adapters.router import GenerateResult
+    from freegin_ai.domain.chat import TextDelta
+
+    started = time.perf_counter()
+    first = 0.0
+    item: object = None
+    async for item in router.stream(request):
+        if not first and isinstance(item, TextDelta):
+            first = time.perf_counter()
+    assert isinstance(item, GenerateResult)
+    return (first - started) * 1000, (time.perf_counter() - started) * 1000
+
+
 async def aiohttp_stream(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
     """One streamed answer read with aiohttp's session: ms to the first token, ms in all."""
     started = time.perf_counter()
@@ -254,8 +270,7 @@ async def _stream_figures(
 
 def router(transport: str) -> Callable[[Context], Figures]:
     def run(ctx: Context) -> Figures:
-        from freegin_ai.adapters.router import GenerateRequest, GenerateResult, Router
-        from freegin_ai.domain.chat import TextDelta
+        from freegin_ai.adapters.router import GenerateRequest, Router
 
         catalog, providers = bench_catalog(ctx, f"router-{transport}")
         request = GenerateRequest(prompt="hi")
@@ -272,13 +287,7 @@ def router(transport: str) -> Callable[[Context], Figures]:
                 rps = await throughput(call, ctx.requests * 2, INFLIGHT)
 
                 async def stream() -> tuple[float, float]:
-                    started = time.perf_counter()
-                    first = 0.0
-                    async for item in r.stream(request):
-                        if not first and isinstance(item, TextDelta):
-                            first = time.perf_counter()
-                    assert isinstance(item, GenerateResult)
-                    return (first - started) * 1000, (time.perf_counter() - started) * 1000
+                    return await router_stream(r, request)
 
                 ttfts, totals = await _stream_figures(stream, ctx.requests)
             finally:
@@ -328,7 +337,6 @@ def interleaved(ctx: Context) -> tuple[float, float]:
     import aiohttp
 
     from freegin_ai.adapters.router import GenerateRequest, Router
-    from freegin_ai.domain.chat import TextDelta
 
     catalog, providers = bench_catalog(ctx, "interleaved")
     request = GenerateRequest(prompt="hi")
@@ -355,12 +363,7 @@ def interleaved(ctx: Context) -> tuple[float, float]:
                     return (await aiohttp_stream(session, url))[0] / 1000
 
                 async def our_first() -> float:
-                    started = time.perf_counter()
-                    first = 0.0
-                    async for item in r.stream(request):
-                        if not first and isinstance(item, TextDelta):
-                            first = time.perf_counter()
-                    return first - started
+                    return (await router_stream(r, request))[0] / 1000
 
                 gaps = []
                 for pair in ((bare, ours), (bare_first, our_first)):

@@ -32,9 +32,13 @@ print(json.dumps({{
 """
 
 
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a Python process of its own."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
 def probe(setup: str) -> dict[str, object]:
-    code = PROBE.format(setup=setup, cli=HTTPX_CLI)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = python(PROBE.format(setup=setup, cli=HTTPX_CLI))
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout)
     return result
@@ -67,7 +71,7 @@ print(json.dumps([before, gc.get_stats()[0]["collections"], len(gc.get_objects()
 
 
 def test_loading_what_a_command_loads_runs_no_collection() -> None:
-    done = subprocess.run([sys.executable, "-c", LOADS], capture_output=True, text=True, timeout=60)
+    done = python(LOADS)
     assert done.returncode == 0, done.stderr
     before, after, tracked = json.loads(done.stdout)
     assert after == before  # with the usual 700, or 50,000, it collected along the way
@@ -135,9 +139,7 @@ cli.run()
 
 
 def test_the_console_script_waits_for_its_threads_then_exits_without_teardown() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", FINISHING], capture_output=True, text=True, timeout=60
-    )
+    done = python(FINISHING)
     assert done.returncode == 3, done.stderr
     # The thread finished (waited for, as the usual exit does); nothing was torn down after.
     assert done.stdout == "thread done\n"
